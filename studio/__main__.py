@@ -1,0 +1,123 @@
+"""Command line: `python -m studio stylize INPUT... --out DIR [options]` and `python -m studio characters`.
+
+    python -m studio stylize ../shared/data/images --out out/ --character pastel --line 0.7 --json
+
+INPUT may be files or folders (their images, not recursive). Each input gets `<stem>.png` in DIR with the
+input's size. A bad input prints one line `error: <input>: <why>` on stderr, the others are still done,
+and the exit status is 1. With --json, one JSON object per input goes to stdout.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def _unit(value: str) -> float:
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"{v} is not in [0, 1]")
+    return v
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m studio", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--config", help="studio config YAML (default configs/studio.yaml)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    sub = ap.add_subparsers(dest="command", required=True)
+    st = sub.add_parser("stylize", help="stylise photos into PNGs")
+    st.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    st.add_argument("--out", required=True, help="output folder")
+    st.add_argument("--character", default=None, help="character name (see `python -m studio characters`)")
+    st.add_argument("--teacher", default="classic")
+    for name in ("line", "texture", "color", "warp"):
+        st.add_argument(f"--{name}", type=_unit, default=None, help=f"{name} factor in [0, 1]")
+    for name in ("line", "texture", "color"):
+        st.add_argument(f"--bg-{name}", type=_unit, default=None, dest=f"background_{name}",
+                        help=f"background {name} factor in [0, 1] (default: from the character)")
+    st.add_argument("--no-light", action="store_true", help="do not normalise lighting")
+    st.add_argument("--seed", type=int, default=0)
+    st.add_argument("--json", action="store_true", help="print one JSON object per input")
+    sub.add_parser("characters", help="list the characters")
+    return ap.parse_args(argv)
+
+
+def _unique_output(out_dir: Path, src: Path, taken: set[str]) -> Path:
+    stem = src.stem or "image"
+    name, i = f"{stem}.png", 1
+    while name in taken:
+        i += 1
+        name = f"{stem}-{i}.png"
+    taken.add(name)
+    return out_dir / name
+
+
+def cmd_stylize(args, cfg) -> int:
+    from . import Stylizer
+    from .io import ImageLoadError, iter_image_files, load_image, save_image
+    from .types import StylizeParams
+
+    params = StylizeParams(
+        character=args.character or cfg.default_character, teacher=args.teacher, line=args.line,
+        texture=args.texture, color=args.color, warp=args.warp, background_line=args.background_line,
+        background_texture=args.background_texture, background_color=args.background_color,
+        normalize_light=not args.no_light, seed=args.seed)
+    stylizer = Stylizer(cfg)
+    try:
+        stylizer.character(params.character)
+        stylizer.teacher(params.teacher)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = iter_image_files(args.inputs)
+    if not files:
+        print("error: no images found in the given inputs", file=sys.stderr)
+        return 1
+    failed, taken = 0, set()
+    for src in files:
+        t0 = time.perf_counter()
+        try:
+            image = load_image(src, max_pixels=cfg.max_input_pixels)
+            result = stylizer(image, params)
+            dest = save_image(result.image, _unique_output(out_dir, src, taken))
+        except (ImageLoadError, ValueError, OSError) as exc:
+            failed += 1
+            print(f"error: {src}: {exc}".replace("\n", " "), file=sys.stderr)
+            continue
+        seconds = time.perf_counter() - t0
+        if args.json:
+            print(json.dumps({"input": str(src), "output": str(dest), "faces": len(result.faces),
+                              "width": int(image.shape[1]), "height": int(image.shape[0]),
+                              "character": params.character, "factors": result.factors,
+                              "seconds": round(seconds, 3),
+                              "timings": {k: round(v, 4) for k, v in result.timings.items()}}), flush=True)
+        else:
+            print(f"{src} -> {dest} ({len(result.faces)} faces, {seconds:.2f}s)", flush=True)
+    return 1 if failed else 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from .config import ConfigError, load_config
+    try:
+        cfg = load_config(args.config, args.set)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "characters":
+        from .characters import list_characters
+        for ch in list_characters(cfg):
+            print(f"{ch.name:12s} {ch.display_name}: {ch.description}")
+        return 0
+    return cmd_stylize(args, cfg)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,319 @@
+"""Composition: lighting normalisation, skin-tone mapping, hair and eye accents, layer blending.
+
+- `normalize_light`: dim photos are lifted, backlit people are lifted on their own, and coloured light is
+  corrected toward neutral using the face skin as a white reference (skin hue varies little between
+  people; its lightness does, so lightness is never used as the reference).
+- `map_skin`: the person's skin tone picks a position on the character's skin ramp (dark → light) and
+  the shading within the skin is quantised into the character's tone levels; so light, medium and dark
+  skin stay in the same lightness order, in the character's colours.
+- `fill_behind`: pull-push fill of the person region before the background is stylised, so smoothing
+  never smears the person's colours into the background (the halo of naive composites).
+- `blend`: person over background through a feathered mask.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import cv2
+import numpy as np
+
+from .characters import Character, hex_to_rgb
+from .perception.faces import FACE_OVAL
+from .stylize.cartoonizer import image_scale, lab_to_rgb, rgb_to_lab, smoothstep
+from .types import Face, SkinTone
+
+SKIN_HUE_BAND = (35.0, 75.0)  # degrees in the a*b* plane: skin of all tones under neutral light
+SKIN_CHROMA_BAND = (8.0, 45.0)
+SKIN_L_RANGE = (25.0, 75.0)  # measured skin L* mapped onto the ramp, dark end to light end
+
+
+def normalize_light(img: np.ndarray, person: np.ndarray, tones: Sequence[Optional[SkinTone]]) -> tuple[np.ndarray, dict]:
+    """Return the corrected image (float RGB) and what was done (for the result's report)."""
+    lab = rgb_to_lab(img)
+    L = lab[..., 0]
+    info: dict = {}
+    # 1. Exposure: stretch the luminance range of dim or flat photos (limited gain), then lift the mid-tones.
+    lo, hi = np.percentile(L, [0.5, 99.5])
+    gain = float(np.clip(95.0 / max(hi - lo, 1e-3), 1.0, 2.5))
+    if hi < 85.0 or lo > 12.0:
+        L = np.clip((L - lo * 0.8) * gain, 0.0, 100.0)
+        info["exposure_gain"] = round(gain, 3)
+    med = float(np.median(L))
+    if med < 38.0:
+        gamma = float(np.clip(np.log(0.45) / np.log(max(med, 1.0) / 100.0), 0.45, 1.0))
+        L = 100.0 * (L / 100.0) ** gamma
+        info["gamma"] = round(gamma, 3)
+    # 2. Backlight: the person much darker than the scene gets lifted through the feathered person mask.
+    if person.mean() > 0.02 and (1.0 - person).mean() > 0.02:
+        p_med = float(np.median(L[person > 0.5])) if (person > 0.5).any() else med
+        b_med = float(np.median(L[person < 0.5])) if (person < 0.5).any() else med
+        if p_med < 30.0 and b_med > 2.0 * p_med:
+            gamma = float(np.clip(np.log(0.40) / np.log(max(p_med, 1.0) / 100.0), 0.4, 1.0))
+            lifted = 100.0 * (L / 100.0) ** gamma
+            m = cv2.GaussianBlur(person.astype(np.float32), (0, 0), 3.0 * max(1.0, image_scale(img.shape)))
+            L = L * (1.0 - m) + lifted * m
+            info["backlight_gamma"] = round(gamma, 3)
+    lab[..., 0] = L
+    # 3. Colour cast: skin of every tone has a hue between orange and yellow; a face whose hue falls outside
+    #    that band (blue stage light, green fluorescent) shows the light's colour, which is removed.
+    known = [t for t in tones if t is not None]
+    if known:
+        ab = np.array([[t.a, t.b] for t in known], np.float32).mean(axis=0)
+        target = skin_chroma_in_band(ab)
+        shift = target - ab
+        norm = float(np.linalg.norm(shift))
+        if norm > 3.0:
+            shift = shift * min(1.0, 25.0 / norm)
+            lab[..., 1:] += shift
+            info["cast_shift_ab"] = [round(float(v), 2) for v in shift]
+    return lab_to_rgb(lab), info
+
+
+def skin_chroma_in_band(ab: np.ndarray) -> np.ndarray:
+    """The nearest skin chroma (a*, b*) whose hue and chroma are in the neutral-light band."""
+    a, b = float(ab[0]), float(ab[1])
+    hue = float(np.degrees(np.arctan2(b, a)))
+    chroma = float(np.hypot(a, b))
+    lo, hi = SKIN_HUE_BAND
+    if hue < -90.0:  # bluish-green side wraps to the far end of the band
+        hue += 360.0
+    hue = float(np.clip(hue, lo, hi))
+    chroma = float(np.clip(chroma, *SKIN_CHROMA_BAND))
+    return np.array([chroma * np.cos(np.radians(hue)), chroma * np.sin(np.radians(hue))], np.float32)
+
+
+def ramp_color(ramp_lab: np.ndarray, u: float) -> np.ndarray:
+    """Interpolate a dark→light colour ramp (Lab) at position u in [0, 1]."""
+    u = float(np.clip(u, 0.0, 1.0)) * (len(ramp_lab) - 1)
+    i = min(int(u), len(ramp_lab) - 2)
+    f = u - i
+    return ramp_lab[i] * (1 - f) + ramp_lab[i + 1] * f
+
+
+def tone_position(tone: SkinTone) -> float:
+    lo, hi = SKIN_L_RANGE
+    return float(np.clip((tone.L - lo) / (hi - lo), 0.0, 1.0))
+
+
+def _nearest_face_index(shape: Sequence[int], faces: Sequence[Face]) -> np.ndarray:
+    """For each pixel, the index of the face whose centre is nearest (distance in face sizes)."""
+    h, w = shape[:2]
+    f = 8  # compute at 1/8 resolution: the assignment is smooth anyway
+    ys, xs = np.mgrid[0:h:f, 0:w:f].astype(np.float32)
+    best = np.full(xs.shape, np.inf, np.float32)
+    idx = np.zeros(xs.shape, np.int32)
+    for i, face in enumerate(faces):
+        cx, cy = face.box.center
+        size = max(face.box.width, 1.0)
+        d = ((xs - cx) ** 2 + (ys - cy) ** 2) / size ** 2
+        better = d < best
+        best[better] = d[better]
+        idx[better] = i
+    return cv2.resize(idx.astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST).astype(np.int32)
+
+
+def map_skin(img: np.ndarray, shaded: np.ndarray, skin: np.ndarray, faces: Sequence[Face],
+             tones: Sequence[Optional[SkinTone]], character: Character, strength: float) -> np.ndarray:
+    """Recolour skin into the character's skin ramp with quantised tone levels; returns float RGB."""
+    if strength <= 0.0 or skin.max() < 0.05:
+        return shaded
+    ramp = rgb_to_lab(character.skin_ramp_rgb().reshape(1, -1, 3)).reshape(-1, 3)
+    known = [(i, t) for i, t in enumerate(tones) if t is not None]
+    if not known:
+        # No face to measure: take the tone of the skin pixels themselves.
+        lab = rgb_to_lab(img)
+        sel = skin > 0.5
+        if sel.sum() < 50:
+            return shaded
+        Lm, am, bm = (float(np.median(lab[..., c][sel])) for c in range(3))
+        known = [(0, SkinTone(Lm, am, bm, 0.0))]
+        faces = [Face(box=_box_of(sel), score=1.0)]
+    lab_sh = rgb_to_lab(shaded)
+    L = lab_sh[..., 0]
+    # Per-pixel reference tone: the nearest face's measured skin.
+    idx = _nearest_face_index(img.shape, [faces[i] for i, _ in known])
+    base = np.stack([ramp_color(ramp, tone_position(t)) for _, t in known]).astype(np.float32)
+    ref_L = np.array([t.L for _, t in known], np.float32)[idx]
+    base_px = base[idx]
+    # Shading relative to the person's own skin median, quantised into tone levels with soft steps. The
+    # lightness is first smoothed within the skin (normalised convolution) so shadows form large shapes.
+    sigma = 4.0 * max(1.0, image_scale(img.shape))
+    wsk = np.clip(skin, 0, 1).astype(np.float32)
+    L_smooth = cv2.GaussianBlur(L * wsk, (0, 0), sigma) / np.maximum(cv2.GaussianBlur(wsk, (0, 0), sigma), 1e-3)
+    rel = L_smooth - ref_L
+    levels = max(2, int(character.shading.skin_levels))
+    contrast = character.shading.contrast
+    shadow = 1.0 - smoothstep(-12.0, -6.0, rel)  # 1 in shadow
+    tone_L = base_px[..., 0] - 14.0 * contrast * shadow
+    if levels >= 3:
+        high = smoothstep(6.0, 11.0, rel)
+        tone_L = tone_L + 6.0 * contrast * high
+    out = np.empty_like(lab_sh)
+    out[..., 0] = np.clip(tone_L, 0, 100)
+    out[..., 1] = base_px[..., 1] + 4.0 * shadow  # warmer shadows, as a colourist paints them
+    out[..., 2] = base_px[..., 2] + 2.0 * shadow
+    out = _add_blush(out, faces, character)
+    m = (np.clip(skin, 0, 1) * strength)[..., None]
+    return lab_to_rgb(lab_sh * (1 - m) + out * m)
+
+
+def _box_of(sel: np.ndarray):
+    from .types import Box
+    ys, xs = np.nonzero(sel)
+    return Box(float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+
+
+def _add_blush(lab: np.ndarray, faces: Sequence[Face], character: Character) -> np.ndarray:
+    amount = character.shading.blush
+    if amount <= 0:
+        return lab
+    blush = rgb_to_lab(hex_to_rgb(character.blush_color).reshape(1, 1, 3)).reshape(3)
+    h, w = lab.shape[:2]
+    weight = np.zeros((h, w), np.float32)
+    for face in faces:
+        lm = face.landmarks
+        if lm is None or face.box.width < 40:
+            continue
+        for idx in (50, 280):  # cheek centres on the face mesh
+            cx, cy = lm[idx]
+            r = 0.11 * face.box.width
+            cv2.ellipse(weight, (int(cx), int(cy)), (int(r * 1.3), int(r * 0.8)), 0, 0, 360, 1.0, -1)
+        weight = cv2.GaussianBlur(weight, (0, 0), 0.06 * face.box.width)
+    weight = (weight * amount * 0.6)[..., None]
+    return lab * (1 - weight) + blush * weight
+
+
+def eye_accents(img: np.ndarray, faces: Sequence[Face], character: Character, strength: float) -> np.ndarray:
+    """Webtoon eyes: the iris filled with the character's eye colour and a catch-light."""
+    if strength <= 0.0:
+        return img
+    out = img.copy()
+    eye = hex_to_rgb(character.eye_color)[0]
+    for face in faces:
+        lm = face.landmarks
+        if lm is None or len(lm) < 478 or face.box.width < 60:
+            continue
+        for c_idx, ring in ((468, range(469, 473)), (473, range(474, 478))):
+            c = lm[c_idx]
+            r = float(np.mean(np.linalg.norm(lm[list(ring)] - c, axis=1)))
+            if r < 2.0:
+                continue
+            h, w = img.shape[:2]
+            mask = np.zeros((h, w), np.float32)
+            cv2.circle(mask, (int(round(c[0] * 4)), int(round(c[1] * 4))), int(round(r * 4)), 1.0, -1,
+                       cv2.LINE_AA, shift=2)
+            # Only inside the eye opening: the lids clip the iris.
+            mask *= _eye_opening(img.shape, lm, c_idx)
+            m = (mask * 0.85 * strength)[..., None]
+            out = out * (1 - m) + (eye * 0.8).reshape(1, 1, 3) * m
+            hl = np.zeros((h, w), np.float32)
+            cv2.circle(hl, (int(round((c[0] + 0.35 * r) * 4)), int(round((c[1] - 0.35 * r) * 4))),
+                       int(max(1, round(r * 0.28 * 4))), 1.0, -1, cv2.LINE_AA, shift=2)
+            hl *= mask > 0
+            out = out * (1 - hl[..., None] * strength) + hl[..., None] * strength
+    return out
+
+
+def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray], character: Character,
+                 strength: float) -> tuple[np.ndarray, np.ndarray]:
+    """Hair as a webtoon colourist paints it: two tones, a light band where the light hits, grouped strands.
+
+    Returns (shaded image, strand ink alpha). Strands are the long, thin edge fragments inside the hair
+    (short ones are dropped), drawn thin; the highlight is the brightest part of the heavily smoothed hair.
+    """
+    if hair is None or strength <= 0.0 or hair.max() < 0.3:
+        return shaded, np.zeros(img.shape[:2], np.float32)
+    scale = max(1.0, image_scale(img.shape))
+    m = np.clip(hair, 0, 1).astype(np.float32)
+    sel = m > 0.5
+    if sel.sum() < 200:
+        return shaded, np.zeros(img.shape[:2], np.float32)
+    lab = rgb_to_lab(shaded)
+    src_L = rgb_to_lab(img)[..., 0]
+    sigma = 3.0 * scale
+    Ls = cv2.GaussianBlur(src_L * m, (0, 0), sigma) / np.maximum(cv2.GaussianBlur(m, (0, 0), sigma), 1e-3)
+    med = float(np.median(Ls[sel]))
+    hi = float(np.percentile(Ls[sel], 90))
+    base = lab.copy()
+    hair_med_L = float(np.median(lab[..., 0][sel]))
+    # Two tones: shadow below the median, base above; then the highlight band.
+    shadow = 1.0 - smoothstep(med - 6.0, med - 2.0, Ls)
+    base[..., 0] = hair_med_L - 8.0 * character.shading.contrast * shadow
+    band = smoothstep(hi - 2.0, hi + 1.0, Ls) * character.shading.hair_highlight
+    base[..., 0] = base[..., 0] + band * (18.0 + 0.25 * (100.0 - hair_med_L) * 0.5)
+    base[..., 1:] = lab[..., 1:] * (1.0 + 0.2 * band[..., None])
+    w = (m * strength)[..., None]
+    out = lab_to_rgb(lab * (1 - w) + base * w)
+    # Strands: thin edges of the unsmoothed hair that are long and thin.
+    gray = cv2.GaussianBlur(src_L, (0, 0), 0.8 * scale)
+    gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
+    mag = np.hypot(gx, gy) * sel
+    thr = float(np.percentile(mag[sel], 85)) if sel.any() else 1.0
+    edges = (cv2.Canny((gx * 2.55).astype(np.int16), (gy * 2.55).astype(np.int16), thr * 1.3, thr * 2.55,
+                       L2gradient=True) > 0) & sel
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(edges.astype(np.uint8), connectivity=8)
+    long_side = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+    keep = (long_side >= 14 * scale) & (stats[:, cv2.CC_STAT_AREA] <= 2.2 * long_side)
+    keep[0] = False
+    strands = keep[labels]
+    alpha = cv2.GaussianBlur(strands.astype(np.float32), (0, 0), 0.5 * scale) * 0.55 * strength
+    return out, np.clip(alpha, 0, 1).astype(np.float32)
+
+
+def _eye_opening(shape: Sequence[int], lm: np.ndarray, iris_center: int) -> np.ndarray:
+    from .perception.faces import LEFT_EYE, RIGHT_EYE
+    contour = LEFT_EYE if iris_center == 473 else RIGHT_EYE
+    m = np.zeros(shape[:2], np.float32)
+    pts = np.round(lm[list(contour)] * 4).astype(np.int32).reshape(-1, 1, 2)
+    cv2.fillPoly(m, [pts], 1.0, cv2.LINE_AA, shift=2)
+    return m
+
+
+def fill_behind(img: np.ndarray, person: np.ndarray, threshold: float = 0.3) -> np.ndarray:
+    """Fill the person region from the surrounding background (pull-push pyramid), float RGB."""
+    hole = cv2.dilate((person > threshold).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    if not hole.any():
+        return img
+    if hole.all():
+        return img
+    weights = (~hole).astype(np.float32)
+    levels = [(img * weights[..., None], weights)]
+    while min(levels[-1][1].shape) > 4:
+        c, wgt = levels[-1]
+        levels.append((cv2.pyrDown(c), cv2.pyrDown(wgt)))
+    c, wgt = levels[-1]
+    filled = c / np.maximum(wgt, 1e-6)[..., None]
+    for c, wgt in reversed(levels[:-1]):
+        up = cv2.pyrUp(filled, dstsize=(c.shape[1], c.shape[0]))
+        own = c / np.maximum(wgt, 1e-6)[..., None]
+        a = np.clip(wgt * 4.0, 0, 1)[..., None]
+        filled = own * a + up * (1 - a)
+    out = img.copy()
+    out[hole] = filled[hole]
+    return out.astype(np.float32)
+
+
+def feather(mask: np.ndarray, radius_px: float) -> np.ndarray:
+    m = np.clip(mask.astype(np.float32), 0, 1)
+    if radius_px <= 0:
+        return m
+    return cv2.GaussianBlur(m, (0, 0), radius_px)
+
+
+def blend(person_layer: np.ndarray, background_layer: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    m = np.clip(mask, 0, 1)[..., None]
+    return (person_layer * m + background_layer * (1 - m)).astype(np.float32)
+
+
+def face_region(shape: Sequence[int], faces: Sequence[Face], shrink: float = 1.0) -> np.ndarray:
+    """Mask of the face ovals (scaled about their centre by `shrink`), anti-aliased."""
+    m = np.zeros(shape[:2], np.float32)
+    for f in faces:
+        if f.landmarks is None:
+            continue
+        oval = f.landmarks[list(FACE_OVAL)]
+        c = oval.mean(axis=0)
+        pts = np.round((c + (oval - c) * shrink) * 4).astype(np.int32).reshape(-1, 1, 2)
+        cv2.fillPoly(m, [pts], 1.0, cv2.LINE_AA, shift=2)
+    return m

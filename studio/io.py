@@ -1,0 +1,137 @@
+"""Safe image loading and saving.
+
+`load_image` accepts a path or bytes and returns an RGB uint8 array. It applies the EXIF orientation,
+flattens transparency onto white, converts 16-bit, grayscale, palette and CMYK images, and refuses
+files that are empty, not images, truncated, or larger than the pixel limit (checked from the header,
+before the pixels are decoded). Errors are `ImageLoadError` with a one-line message.
+
+`save_image` writes atomically (temporary file, then rename), so a crash never leaves half a PNG.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+DEFAULT_MAX_PIXELS = 40_000_000
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+
+class ImageLoadError(ValueError):
+    """The input could not be used as an image; the message says why in one line."""
+
+
+def _open(source: Union[str, os.PathLike, bytes]) -> tuple[Image.Image, str]:
+    if isinstance(source, (bytes, bytearray)):
+        name = "<bytes>"
+        if len(source) == 0:
+            raise ImageLoadError("empty input (0 bytes)")
+        fh = io.BytesIO(source)
+    else:
+        path = Path(source)
+        name = str(path)
+        if not path.exists():
+            raise ImageLoadError(f"{name}: no such file")
+        if path.is_dir():
+            raise ImageLoadError(f"{name}: is a folder, not an image")
+        if path.stat().st_size == 0:
+            raise ImageLoadError(f"{name}: empty file (0 bytes)")
+        fh = open(path, "rb")
+    try:
+        img = Image.open(fh)
+    except UnidentifiedImageError:
+        raise ImageLoadError(f"{name}: not an image (unrecognised format)") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageLoadError(f"{name}: too large ({exc})") from None
+    return img, name
+
+
+def load_image(source: Union[str, os.PathLike, bytes], max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Load an image as RGB uint8 (H, W, 3); raise ImageLoadError with a clear message otherwise."""
+    img, name = _open(source)
+    w, h = img.size
+    if w <= 0 or h <= 0:
+        raise ImageLoadError(f"{name}: image has no pixels ({w}x{h})")
+    if w * h > max_pixels:
+        raise ImageLoadError(
+            f"{name}: {w}x{h} is {w * h / 1e6:.1f} megapixels, over the limit of {max_pixels / 1e6:.0f}; "
+            "downscale it first")
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        img.load()
+        img = ImageOps.exif_transpose(img)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageLoadError(f"{name}: corrupt or truncated image ({exc})") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageLoadError(f"{name}: too large ({exc})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+    return _to_rgb(img)
+
+
+def _to_rgb(img: Image.Image) -> np.ndarray:
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if arr.max() > 255 else 255.0
+        arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(arr[..., None], 3, axis=2)
+    if mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        arr = (arr - lo) / (hi - lo + 1e-12) * 255.0
+        return np.repeat(arr.astype(np.uint8)[..., None], 3, axis=2)
+    if mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    return np.ascontiguousarray(arr)
+
+
+def save_image(image: np.ndarray, path: Union[str, os.PathLike]) -> Path:
+    """Save an RGB uint8 array as PNG (or by suffix) atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}.get(path.suffix.lower(), "PNG")
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            Image.fromarray(image).save(fh, format=fmt)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(name: str, max_len: int = 64) -> str:
+    """A user-given name made safe for a single path component (no separators, no dot-files)."""
+    cleaned = _SAFE.sub("_", name.strip()).strip("._")
+    if not cleaned:
+        raise ValueError(f"name {name!r} has no usable characters")
+    return cleaned[:max_len]
+
+
+def iter_image_files(paths: list[Union[str, os.PathLike]]) -> list[Path]:
+    """Expand folders to the image files directly inside them (sorted); files are kept as given."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            out.append(p)
+    return out

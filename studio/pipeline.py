@@ -1,0 +1,132 @@
+"""The Stylizer facade: photo in, webtoon image out.
+
+    from studio import Stylizer, StylizeParams
+    result = Stylizer()(image_rgb_uint8, StylizeParams(character="pastel", line=0.7))
+    result.image, result.faces, result.timings
+
+The UI, the CLI and (later) the training jobs call this and little else.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable, Optional
+
+import cv2
+import numpy as np
+
+from .characters import Character, load_character
+from .config import StudioConfig, load_config
+from .types import Perception, StylizeParams, StylizeResult
+
+ProgressFn = Callable[[float, str], None]
+
+
+def _clamp01(v: float) -> float:
+    return float(min(1.0, max(0.0, v)))
+
+
+class Stylizer:
+    """`Stylizer(cfg)(image, params) -> StylizeResult`. Thread-safe; perception models load on first use."""
+
+    def __init__(self, cfg: Optional[StudioConfig] = None):
+        self.cfg = cfg or load_config()
+        self._lock = threading.Lock()
+        self._characters: dict[str, Character] = {}
+        self._teachers: dict[str, object] = {}
+
+    def character(self, name: str) -> Character:
+        if name not in self._characters:
+            self._characters[name] = load_character(name, self.cfg)
+        return self._characters[name]
+
+    def teacher(self, name: str):
+        if name not in self._teachers:
+            from .stylize import get_teacher
+            self._teachers[name] = get_teacher(name)
+        return self._teachers[name]
+
+    def perceive(self, image: np.ndarray) -> Perception:
+        from .perception import perceive
+        return perceive(image, self.cfg.perception)
+
+    def resolve_factors(self, params: StylizeParams) -> dict[str, float]:
+        """The factor values actually used: the params where given, else the character's defaults."""
+        ch = self.character(params.character)
+        d, off = ch.defaults, ch.background
+        f = {
+            "line": d.line if params.line is None else params.line,
+            "texture": d.texture if params.texture is None else params.texture,
+            "color": d.color if params.color is None else params.color,
+            "warp": d.warp if params.warp is None else params.warp,
+        }
+        f["background_line"] = _clamp01(f["line"] + off.line) if params.background_line is None else params.background_line
+        f["background_texture"] = (_clamp01(f["texture"] + off.texture) if params.background_texture is None
+                                   else params.background_texture)
+        f["background_color"] = (_clamp01(f["color"] + off.color) if params.background_color is None
+                                 else params.background_color)
+        return {k: float(v) for k, v in f.items()}
+
+    def __call__(self, image: np.ndarray, params: Optional[StylizeParams] = None,
+                 progress: Optional[ProgressFn] = None) -> StylizeResult:
+        params = params or StylizeParams(character=self.cfg.default_character)
+        report = progress or (lambda frac, msg: None)
+        timings: dict[str, float] = {}
+        # 1. Check inputs.
+        if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError("image must be an RGB uint8 array of shape (H, W, 3); load files with studio.io.load_image")
+        h, w = image.shape[:2]
+        if h < 16 or w < 16:
+            raise ValueError(f"image is too small ({w}x{h}); at least 16x16 pixels")
+        if h * w > self.cfg.max_input_pixels:
+            raise ValueError(f"image is {w}x{h} ({w * h / 1e6:.1f} MP), over the limit of "
+                             f"{self.cfg.max_input_pixels / 1e6:.0f} MP")
+        params.validate()
+        character = self.character(params.character)
+        teacher = self.teacher(params.teacher)
+        factors = self.resolve_factors(params)
+        # 2. Work resolution: large photos are processed at process_max_side and resized back.
+        t0 = time.perf_counter()
+        f = min(1.0, self.cfg.process_max_side / max(h, w))
+        work = cv2.resize(image, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA) if f < 1.0 else image
+        timings["resize"] = time.perf_counter() - t0
+        # 3. Perceive: faces, person, skin, hair (mediapipe models are not thread-safe: one call at a time).
+        report(0.1, "finding faces and people")
+        with self._lock:
+            perception = self.perceive(work)
+        timings.update({f"perceive.{k}": v for k, v in perception.timings.items()})
+        # 4. Stylise with the teacher.
+        report(0.4, f"stylising ({teacher.name})")
+        from .perception.skin import skin_tone
+        from .stylize.cartoonizer import LayerSettings
+        from .stylize.classic import ClassicSettings
+        settings = ClassicSettings(
+            person=LayerSettings(factors["line"], factors["texture"], factors["color"]),
+            background=LayerSettings(factors["background_line"], factors["background_texture"], factors["background_color"]),
+            warp=factors["warp"], normalize_light=params.normalize_light, seed=params.seed)
+        out01, perception, info = teacher.render(work.astype(np.float32) / 255.0, perception, character, settings,
+                                                 tone_fn=skin_tone)
+        timings.update({f"stylize.{k}": v for k, v in info.pop("timings", {}).items()})
+        # 5. Back to the input size.
+        report(0.95, "finishing")
+        t0 = time.perf_counter()
+        out = np.clip(out01 * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        if out.shape[:2] != (h, w):
+            out = cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
+            perception = _rescale_perception(perception, 1.0 / f, (h, w))
+        timings["resize_back"] = time.perf_counter() - t0
+        report(1.0, "done")
+        return StylizeResult(image=out, perception=perception, params=params, factors=factors, timings=timings,
+                             teacher=teacher.name, info=info)
+
+
+def _rescale_perception(p: Perception, k: float, shape: tuple[int, int]) -> Perception:
+    from dataclasses import replace
+    from .types import Box
+    h, w = shape
+    rs = lambda m: None if m is None else cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)  # noqa: E731
+    faces = [replace(fc, box=Box(fc.box.x0 * k, fc.box.y0 * k, fc.box.x1 * k, fc.box.y1 * k),
+                     landmarks=None if fc.landmarks is None else fc.landmarks * k,
+                     keypoints=None if fc.keypoints is None else fc.keypoints * k) for fc in p.faces]
+    pose = None if p.pose is None else p.pose * np.array([k, k, 1.0], np.float32)
+    return replace(p, faces=faces, person=rs(p.person), skin=rs(p.skin), hair=rs(p.hair), pose=pose)

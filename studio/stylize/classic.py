@@ -1,0 +1,101 @@
+"""The classic teacher: cartoonizer + face warp + skin/light composition, no downloaded weights.
+
+It renders the person and the background as two layers with their own factor settings and blends them
+through the feathered person mask. Steps are numbered as in `render`; each one's seconds are recorded.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, Optional
+
+import cv2
+import numpy as np
+
+from .. import compose
+from ..characters import Character, hex_to_rgb
+from ..types import Perception
+from .cartoonizer import Cartoonizer, LayerSettings, apply_ink, face_ink, image_scale, mask_outline, smoothstep
+from .face_warp import warp_field
+
+
+@dataclass(frozen=True)
+class ClassicSettings:
+    person: LayerSettings
+    background: LayerSettings
+    warp: float
+    normalize_light: bool = True
+    seed: int = 0
+
+
+ToneFn = Callable[[np.ndarray, object], object]
+
+
+class ClassicTeacher:
+    """Teacher protocol: `render(image01, perception, character, settings, tone_fn) -> (image01, perception, info)`."""
+
+    name = "classic"
+
+    def render(self, img: np.ndarray, perception: Perception, character: Character, s: ClassicSettings,
+               tone_fn: Optional[ToneFn] = None) -> tuple[np.ndarray, Perception, dict]:
+        timings: dict[str, float] = {}
+        info: dict = {}
+        tick = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal tick
+            now = time.perf_counter()
+            timings[name] = now - tick
+            tick = now
+
+        person, skin, faces, tones = perception.person, perception.skin, perception.faces, perception.skin_tones
+        # 1. Lighting: exposure, backlight and colour cast, then re-measure skin under the corrected light.
+        if s.normalize_light:
+            img, info["light"] = compose.normalize_light(img, person, tones)
+            if tone_fn is not None:
+                u8 = np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
+                tones = [tone_fn(u8, f) if t is not None else None for f, t in zip(faces, tones)]
+        lap("light")
+        # 2. Face warp toward the character's geometry; masks and landmarks follow the same field.
+        field = warp_field(img.shape, faces, character.geometry, s.warp)
+        if not field.is_identity:
+            img = field.apply(img)
+            person, skin = field.apply(person), field.apply(skin)
+            hair = field.apply(perception.hair) if perception.hair is not None else None
+            faces = field.move_faces(faces)
+            perception = replace(perception, faces=faces, person=person, skin=skin, hair=hair)
+        lap("warp")
+        toon = Cartoonizer(character)
+        # 3. Person layer: abstraction + palette, skin into the character's ramp, eyes.
+        person_layer = toon.shade(img, s.person, seed=s.seed, k=14)
+        person_layer = compose.map_skin(img, person_layer, skin, faces, tones, character, strength=min(1.0, 0.3 + s.person.color))
+        person_layer, strands = compose.hair_shading(img, person_layer, perception.hair, character,
+                                                     strength=min(1.0, 0.3 + s.person.color))
+        person_layer = compose.eye_accents(person_layer, faces, character, strength=s.person.color)
+        lap("person")
+        # 4. Background layer: the person filled in from its surroundings first (no halo), then simpler shading.
+        has_person = person.max() > 0.5
+        bg_src = compose.fill_behind(img, person) if has_person else img
+        bg_layer = toon.shade(bg_src, s.background, seed=s.seed, k=10)
+        lap("background")
+        # 5. Ink: contours per layer (skin kept quiet), clean face strokes, the silhouette.
+        quiet = np.maximum(skin, compose.face_region(img.shape, faces))
+        ink_person = toon.lines(img, s.person, quiet=quiet)
+        # Inside the face the landmark strokes draw the features: photo edges there (nose ridge,
+        # wrinkles, shadows) are not what a webtoon artist inks.
+        ink_person *= 1.0 - compose.face_region(img.shape, faces, shrink=0.88)
+        ink_person = np.maximum(ink_person, face_ink(img.shape, faces, s.person.line, character.line_weight))
+        ink_person = np.maximum(ink_person, strands * smoothstep(0.0, 0.3, s.person.line))
+        ink_bg = toon.lines(bg_src, s.background)
+        lap("ink")
+        # 6. Compose through the feathered person mask, then the silhouette line on top.
+        scale = image_scale(img.shape)
+        m = compose.feather(person, 0.8 * max(1.0, scale))
+        line_rgb = hex_to_rgb(character.line_color)[0]
+        out = compose.blend(apply_ink(person_layer, ink_person, line_rgb), apply_ink(bg_layer, ink_bg, line_rgb), m)
+        if has_person:
+            out = apply_ink(out, mask_outline(person, s.person.line, character.line_weight) * 0.9, line_rgb)
+        lap("compose")
+        info["timings"] = timings
+        perception = replace(perception, skin_tones=list(tones))
+        return np.clip(out, 0, 1).astype(np.float32), perception, info

@@ -1,0 +1,168 @@
+"""Warp each face toward a character's geometry: eye size and position, face width, jaw and chin.
+
+For every face with a mesh, sparse targets are set on the landmarks (eye contours scaled about the eye
+centre and moved up or down, the face oval pulled in at the cheeks and jaw, the chin lengthened or
+shortened) while the nose, mouth and a ring outside the face stay put. A thin-plate spline through those
+points gives a smooth backward displacement field over the face's neighbourhood; it is zero at the ring,
+so nothing tears at the face border. The same field warps the image, the masks and (by fixed-point
+inversion) the landmarks, so later stages see the warped geometry.
+
+    field = warp_field(shape, faces, character.geometry, strength=0.6)
+    warped = field.apply(image); faces = field.move_faces(faces)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from ..characters import Geometry
+from ..perception.faces import FACE_OVAL, LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE
+from ..types import Box, Face
+
+NOSE_TIP, UPPER_LIP, LOWER_LIP, MOUTH_LEFT, MOUTH_RIGHT, CHIN = 1, 13, 14, 291, 61, 152
+LEFT_IRIS_CENTER, RIGHT_IRIS_CENTER = 473, 468  # the person's left / right (refined mesh only)
+
+
+@dataclass
+class WarpField:
+    """A backward map: output pixel (x, y) samples the input at (x + dx, y + dy)."""
+
+    dx: np.ndarray
+    dy: np.ndarray
+
+    @property
+    def is_identity(self) -> bool:
+        return not (np.any(self.dx) or np.any(self.dy))
+
+    def apply(self, img: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+        if self.is_identity:
+            return img
+        h, w = self.dx.shape
+        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        return cv2.remap(img, gx + self.dx, gy + self.dy, interpolation, borderMode=cv2.BORDER_REPLICATE)
+
+    def forward(self, pts: np.ndarray, iterations: int = 12) -> np.ndarray:
+        """Where input points land in the output: solve x + D(x) = p by fixed-point iteration."""
+        if self.is_identity or pts is None:
+            return pts
+        p = pts.astype(np.float32)
+        x = p.copy()
+        for _ in range(iterations):
+            d = np.stack([_sample(self.dx, x), _sample(self.dy, x)], axis=1)
+            x = p - d
+        return x
+
+    def move_faces(self, faces: Sequence[Face]) -> list[Face]:
+        out = []
+        for f in faces:
+            lm = self.forward(f.landmarks) if f.landmarks is not None else None
+            kp = self.forward(f.keypoints) if f.keypoints is not None else None
+            box = f.box
+            if lm is not None:
+                box = Box(float(lm[:, 0].min()), float(lm[:, 1].min()), float(lm[:, 0].max()), float(lm[:, 1].max()))
+                # keep the detector's box convention (it includes the forehead): shift it like the mesh
+                box = Box(f.box.x0 + box.x0 - float(f.landmarks[:, 0].min()), f.box.y0 + box.y0 - float(f.landmarks[:, 1].min()),
+                          f.box.x1 + box.x1 - float(f.landmarks[:, 0].max()), f.box.y1 + box.y1 - float(f.landmarks[:, 1].max()))
+            out.append(replace(f, landmarks=lm, keypoints=kp, box=box))
+        return out
+
+
+def _sample(field: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    h, w = field.shape
+    x = np.clip(pts[:, 0], 0, w - 1.001)
+    y = np.clip(pts[:, 1], 0, h - 1.001)
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    fx, fy = x - x0, y - y0
+    a = field[y0, x0] * (1 - fx) + field[y0, x0 + 1] * fx
+    b = field[y0 + 1, x0] * (1 - fx) + field[y0 + 1, x0 + 1] * fx
+    return a * (1 - fy) + b * fy
+
+
+def face_targets(lm: np.ndarray, geo: Geometry, strength: float) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse (source, target) landmark pairs for one face at the given strength."""
+    s = float(np.clip(strength, 0.0, 1.0))
+    src: list[np.ndarray] = []
+    dst: list[np.ndarray] = []
+    eye_l, eye_r = lm[list(LEFT_EYE)], lm[list(RIGHT_EYE)]
+    eye_w = 0.5 * (np.ptp(eye_l[:, 0]) + np.ptp(eye_r[:, 0]))
+    lift = np.array([0.0, geo.eye_height * eye_w * s], np.float32)
+    k = 1.0 + (geo.eye_scale - 1.0) * s
+    for eye, brow in ((eye_l, lm[list(LEFT_BROW)]), (eye_r, lm[list(RIGHT_BROW)])):
+        c = eye.mean(axis=0)
+        src.append(eye)
+        dst.append(c + (eye - c) * k + lift)
+        # The brow rides with the eye's growth (so the lid does not crush into it).
+        up = np.array([0.0, -(k - 1.0) * 0.5 * np.ptp(eye[:, 1]) * 1.4], np.float32)
+        src.append(brow)
+        dst.append(brow + up + lift)
+    # Face oval: cheeks take face_width, below the mouth the jaw factor, the chin moves along the face axis.
+    oval = lm[list(FACE_OVAL)]
+    center_x = float(oval[:, 0].mean())
+    eye_y = float(np.concatenate([eye_l, eye_r])[:, 1].mean())
+    mouth_y = float(lm[[UPPER_LIP, LOWER_LIP], 1].mean())
+    chin = lm[CHIN]
+    down = np.float32(1.0) if chin[1] >= eye_y else np.float32(-1.0)
+    tgt = oval.copy()
+    for i, p in enumerate(oval):
+        if (p[1] - eye_y) * down < 0:  # forehead: leave it
+            continue
+        below_mouth = np.clip((p[1] - mouth_y) * down / max(1.0, abs(chin[1] - mouth_y)), 0.0, 1.0)
+        fw = geo.face_width * (1.0 - below_mouth) + geo.jaw * below_mouth
+        fw = 1.0 + (fw - 1.0) * s
+        tgt[i, 0] = center_x + (p[0] - center_x) * fw
+        tgt[i, 1] = p[1] + (geo.chin - 1.0) * s * below_mouth ** 2 * (chin[1] - mouth_y)
+    src.append(oval)
+    dst.append(tgt)
+    still = lm[[NOSE_TIP, UPPER_LIP, LOWER_LIP, MOUTH_LEFT, MOUTH_RIGHT]]
+    src.append(still)
+    dst.append(still)
+    return np.concatenate(src).astype(np.float32), np.concatenate(dst).astype(np.float32)
+
+
+def warp_field(shape: Sequence[int], faces: Sequence[Face], geo: Geometry, strength: float,
+               step: int = 4) -> WarpField:
+    """Backward displacement field (H, W) x2 for all faces with landmarks."""
+    from scipy.interpolate import RBFInterpolator
+
+    h, w = shape[:2]
+    dx = np.zeros((h, w), np.float32)
+    dy = np.zeros((h, w), np.float32)
+    if strength <= 0.0:
+        return WarpField(dx, dy)
+    for face in faces:
+        lm = face.landmarks
+        if lm is None or len(lm) < 468 or face.box.width < 16:
+            continue
+        src, dst = face_targets(lm[:, :2], geo, strength)
+        # Zero-displacement ring well outside the face keeps the warp local and seamless.
+        cx, cy = lm[list(FACE_OVAL)].mean(axis=0)
+        rx = np.ptp(lm[list(FACE_OVAL), 0]) * 0.95
+        ry = np.ptp(lm[list(FACE_OVAL), 1]) * 0.85
+        ang = np.linspace(0, 2 * np.pi, 28, endpoint=False)
+        ring = np.stack([cx + rx * np.cos(ang), cy + ry * np.sin(ang)], axis=1).astype(np.float32)
+        ctrl_dst = np.concatenate([dst, ring])
+        disp = np.concatenate([src - dst, np.zeros_like(ring)])
+        x0, x1 = int(max(0, np.floor(cx - rx))), int(min(w, np.ceil(cx + rx) + 1))
+        y0, y1 = int(max(0, np.floor(cy - ry))), int(min(h, np.ceil(cy + ry) + 1))
+        if x1 - x0 < 4 or y1 - y0 < 4:
+            continue
+        gx = np.arange(x0, x1, step, dtype=np.float32)
+        gy = np.arange(y0, y1, step, dtype=np.float32)
+        grid = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)
+        rbf = RBFInterpolator(ctrl_dst, disp, kernel="thin_plate_spline", smoothing=1.0)
+        d = rbf(grid).reshape(len(gy), len(gx), 2).astype(np.float32)
+        # Fade to zero on the ellipse so the field is exactly zero outside the neighbourhood.
+        ex = (grid[:, 0] - cx) / rx
+        ey = (grid[:, 1] - cy) / ry
+        fade = np.clip(1.0 - (ex * ex + ey * ey), 0.0, 1.0).reshape(len(gy), len(gx)) ** 0.5
+        fade = fade * fade * (3 - 2 * fade)
+        d *= fade[..., None]
+        full = cv2.resize(d, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR) if (len(gx), len(gy)) != (
+            x1 - x0, y1 - y0) else d
+        # resize maps grid corners to pixel edges; that half-step offset is below a pixel at step=4
+        dx[y0:y1, x0:x1] += full[..., 0]
+        dy[y0:y1, x0:x1] += full[..., 1]
+    return WarpField(dx, dy)

@@ -1,0 +1,159 @@
+"""The data nouns of the studio: images, boxes, faces, masks, perception, parameters and results.
+
+Images are numpy arrays, RGB, uint8, shape (H, W, 3). Masks are float32 arrays in [0, 1], shape (H, W).
+Landmarks are float32 arrays of pixel coordinates, shape (N, 2) as (x, y).
+Nothing here imports a heavy library.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+import numpy as np
+
+Image = np.ndarray  # (H, W, 3) uint8 RGB
+Mask = np.ndarray  # (H, W) float32 in [0, 1]
+
+
+@dataclass(frozen=True)
+class Box:
+    """An axis-aligned box in pixels: (x0, y0) top-left, (x1, y1) bottom-right, exclusive."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    @property
+    def width(self) -> float:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> float:
+        return self.y1 - self.y0
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return ((self.x0 + self.x1) / 2.0, (self.y0 + self.y1) / 2.0)
+
+    @property
+    def area(self) -> float:
+        return max(0.0, self.width) * max(0.0, self.height)
+
+    def iou(self, other: "Box") -> float:
+        ix = max(0.0, min(self.x1, other.x1) - max(self.x0, other.x0))
+        iy = max(0.0, min(self.y1, other.y1) - max(self.y0, other.y0))
+        inter = ix * iy
+        union = self.area + other.area - inter
+        return inter / union if union > 0 else 0.0
+
+    def expand(self, factor: float) -> "Box":
+        cx, cy = self.center
+        hw, hh = self.width * factor / 2.0, self.height * factor / 2.0
+        return Box(cx - hw, cy - hh, cx + hw, cy + hh)
+
+    def clip(self, width: int, height: int) -> "Box":
+        return Box(max(0.0, self.x0), max(0.0, self.y0), min(float(width), self.x1), min(float(height), self.y1))
+
+    def as_int(self) -> tuple[int, int, int, int]:
+        return int(round(self.x0)), int(round(self.y0)), int(round(self.x1)), int(round(self.y1))
+
+    def to_dict(self) -> dict:
+        return {"x0": self.x0, "y0": self.y0, "x1": self.x1, "y1": self.y1}
+
+
+@dataclass
+class Face:
+    """One detected face.
+
+    `landmarks` holds the 468 (or 478 with irises) face-mesh points in image pixels, or None when the
+    backend found the face but could not place a mesh on it (very small or heavily occluded faces).
+    `keypoints` holds the detector's six coarse points (eyes, nose tip, mouth, ear tragions) when known.
+    """
+
+    box: Box
+    score: float
+    landmarks: Optional[np.ndarray] = None
+    keypoints: Optional[np.ndarray] = None
+    backend: str = "mediapipe"
+
+    def with_landmarks(self, landmarks: Optional[np.ndarray]) -> "Face":
+        return replace(self, landmarks=landmarks)
+
+
+@dataclass
+class SkinTone:
+    """Statistics of a person's skin in CIE L*a*b* (L in [0, 100]) measured on face skin."""
+
+    L: float
+    a: float
+    b: float
+    ita: float  # individual typology angle in degrees: higher is lighter skin
+
+    def to_dict(self) -> dict:
+        return {"L": self.L, "a": self.a, "b": self.b, "ita": self.ita}
+
+
+@dataclass
+class Perception:
+    """What the studio knows about a photo before stylising it."""
+
+    faces: list[Face]
+    person: Mask  # soft person (foreground) mask
+    skin: Mask  # soft skin mask: face, neck, arms, hands
+    skin_tones: list[Optional[SkinTone]] = field(default_factory=list)  # one per face, same order
+    pose: Optional[np.ndarray] = None  # (33, 3) x, y in pixels and visibility, or None
+    hair: Optional[Mask] = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StylizeParams:
+    """The user-facing knobs, each in [0, 1]. None means "use the character's default"."""
+
+    character: str = "classic"
+    line: Optional[float] = None
+    texture: Optional[float] = None
+    color: Optional[float] = None
+    warp: Optional[float] = None
+    background_line: Optional[float] = None
+    background_texture: Optional[float] = None
+    background_color: Optional[float] = None
+    normalize_light: bool = True
+    teacher: str = "classic"
+    seed: int = 0
+
+    def validate(self) -> None:
+        for name in ("line", "texture", "color", "warp", "background_line", "background_texture",
+                     "background_color"):
+            value = getattr(self, name)
+            if value is not None and not (0.0 <= float(value) <= 1.0):
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+
+
+@dataclass
+class StylizeResult:
+    """The output of the Stylizer: the image plus what was used to make it."""
+
+    image: Image
+    perception: Perception
+    params: StylizeParams
+    factors: dict[str, float]  # the resolved factor values actually used
+    timings: dict[str, float]
+    teacher: str = "classic"
+    info: dict = field(default_factory=dict)  # what the teacher did (e.g. the light correction applied)
+
+    @property
+    def faces(self) -> list[Face]:
+        return self.perception.faces
+
+    @property
+    def masks(self) -> dict[str, Mask]:
+        out = {"person": self.perception.person, "skin": self.perception.skin}
+        if self.perception.hair is not None:
+            out["hair"] = self.perception.hair
+        return out
+
+    @property
+    def seconds(self) -> float:
+        return float(sum(self.timings.values()))

@@ -1,0 +1,116 @@
+"""The classic teacher's three factors change the output monotonically and visibly, on real photos."""
+import cv2
+import numpy as np
+import pytest
+
+from studio.characters import load_character
+from studio.config import load_config
+from studio.stylize.cartoonizer import abstract, colorize, ink_lines, mask_outline
+
+PHOTOS = ["portrait_light_skin_asian_01.jpg", "bg_lake_mountains_01.jpg", "group_4faces_diverse_skin_01.jpg"]
+STEPS = [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+@pytest.fixture(scope="module")
+def classic():
+    return load_character("classic", load_config())
+
+
+@pytest.fixture(scope="module")
+def photos(load_media):
+    out = {}
+    for name in PHOTOS:
+        img = load_media(name)
+        f = 512 / max(img.shape[:2])
+        out[name] = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    return out
+
+
+def detail_energy(img):
+    """Median high-frequency magnitude: fine texture (the median ignores the few strong contours)."""
+    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    return float(np.median(np.abs(gray - cv2.GaussianBlur(gray, (0, 0), 2.0))))
+
+
+def colour_count(img):
+    """Distinct colours at 6 bits per channel, counting only colours that cover >= 0.02 % of the image."""
+    q = (np.clip(img, 0, 1) * 63 + 0.5).astype(np.int32)
+    codes = (q[..., 0] << 12) | (q[..., 1] << 6) | q[..., 2]
+    counts = np.bincount(codes.ravel())
+    return int((counts >= max(1, codes.size * 0.0002)).sum())
+
+
+def assert_monotonic(values, increasing, rel_span):
+    diffs = np.diff(values)
+    slack = 0.02 * (max(values) - min(values))
+    ok = np.all(diffs >= -slack) if increasing else np.all(diffs <= slack)
+    assert ok, f"not monotonic: {values}"
+    lo, hi = min(values), max(values)
+    assert hi - lo >= rel_span * max(abs(hi), 1e-6), f"change too small to see: {values}"
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_texture_removes_detail_monotonically(photos, name):
+    values = [detail_energy(abstract(photos[name], t)) for t in STEPS]
+    assert_monotonic(values, increasing=False, rel_span=0.8)
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_color_reduces_colour_count_monotonically(photos, classic, name):
+    flat = abstract(photos[name], 0.5)
+    values = [colour_count(colorize(flat, c, classic.palette_rgb(), seed=0)) for c in STEPS]
+    assert_monotonic(values, increasing=False, rel_span=0.5)
+
+
+def test_color_pulls_toward_the_palette(photos, classic):
+    """At color=1 the image's colours sit closer to the character's palette than the photo's did."""
+    from studio.stylize.cartoonizer import rgb_to_lab
+    pal = rgb_to_lab(classic.palette_rgb().reshape(1, -1, 3)).reshape(-1, 3)
+
+    def mean_dist(img):
+        lab = rgb_to_lab(img).reshape(-1, 3)[::7]
+        return float(np.sqrt(((lab[:, None, 1:] - pal[None, :, 1:]) ** 2).sum(-1)).min(1).mean())
+
+    img = photos["bg_lake_mountains_01.jpg"]
+    assert mean_dist(colorize(img, 1.0, classic.palette_rgb())) < 0.75 * mean_dist(img)
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_line_adds_ink_monotonically(photos, name):
+    values = [float((ink_lines(photos[name], l) > 0.5).mean()) for l in STEPS]
+    assert values[0] == 0.0
+    assert_monotonic(values, increasing=True, rel_span=0.9)
+    assert values[-1] > 0.03  # strong lines at 1
+
+
+def test_lines_are_clean_strokes_not_noise(photos):
+    """Ink forms few, long connected strokes: no speckle of tiny fragments."""
+    alpha = ink_lines(photos["portrait_light_skin_asian_01.jpg"], 0.6)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats((alpha > 0.5).astype(np.uint8), connectivity=8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    assert n > 1
+    assert (areas < 10).sum() <= 0.1 * len(areas), "many speckles"
+    assert areas.max() > 200
+
+
+def test_thickness_follows_line_weight(photos):
+    img = photos["portrait_light_skin_asian_01.jpg"]
+    thin = (ink_lines(img, 0.6, weight=0.6) > 0.5).mean()
+    thick = (ink_lines(img, 0.6, weight=1.8) > 0.5).mean()
+    assert thick > 1.5 * thin
+
+
+def test_silhouette_outline_follows_the_mask():
+    mask = np.zeros((200, 200), np.float32)
+    cv2.circle(mask, (100, 100), 60, 1.0, -1)
+    alpha = mask_outline(mask, 0.8)
+    ys, xs = np.nonzero(alpha > 0.5)
+    r = np.hypot(xs - 100, ys - 100)
+    assert len(r) > 300 and np.all(np.abs(r - 60) < 6)
+    assert mask_outline(mask, 0.0).max() == 0.0
+
+
+def test_factor_zero_is_the_photo(photos):
+    img = photos["bg_lake_mountains_01.jpg"]
+    assert np.array_equal(abstract(img, 0.0), img)
+    assert np.array_equal(colorize(img, 0.0, np.zeros((4, 3), np.float32)), img)

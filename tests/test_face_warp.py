@@ -1,0 +1,81 @@
+"""Face warp moves the landmarks as configured, smoothly, without tearing, and only near the face."""
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+
+from studio.characters import Geometry
+from studio.config import load_config
+from studio.perception import perceive
+from studio.perception.faces import FACE_OVAL, LEFT_EYE, RIGHT_EYE
+from studio.stylize.face_warp import warp_field
+
+NEUTRAL = Geometry(eye_scale=1.0, face_width=1.0, jaw=1.0, chin=1.0, eye_height=0.0)
+
+
+@pytest.fixture(scope="module")
+def portrait(load_media):
+    img = load_media("portrait_light_skin_asian_01.jpg")
+    img = cv2.resize(img, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+    faces = perceive(img, load_config().perception).faces
+    assert len(faces) == 1 and faces[0].landmarks is not None
+    return img, faces
+
+
+def eye_width(lm, idx):
+    return float(np.ptp(lm[list(idx), 0]))
+
+
+@pytest.mark.parametrize("scale,strength", [(1.3, 1.0), (1.3, 0.5), (1.5, 1.0)])
+def test_eyes_grow_by_the_configured_factor(portrait, scale, strength):
+    img, faces = portrait
+    field = warp_field(img.shape, faces, replace(NEUTRAL, eye_scale=scale), strength)
+    moved = field.forward(faces[0].landmarks)
+    expect = 1.0 + (scale - 1.0) * strength
+    for idx in (LEFT_EYE, RIGHT_EYE):
+        got = eye_width(moved, idx) / eye_width(faces[0].landmarks, idx)
+        assert abs(got - expect) < 0.08 * expect, (got, expect)
+
+
+def test_eye_height_and_jaw(portrait):
+    img, faces = portrait
+    lm = faces[0].landmarks
+    ew = eye_width(lm, LEFT_EYE)
+    field = warp_field(img.shape, faces, replace(NEUTRAL, eye_height=-0.3, jaw=0.8), 1.0)
+    moved = field.forward(lm)
+    dy = moved[list(LEFT_EYE), 1].mean() - lm[list(LEFT_EYE), 1].mean()
+    assert -0.4 * ew < dy < -0.2 * ew
+    jaw_pts = [172, 397]  # jaw corners below the mouth
+    before = abs(lm[jaw_pts[0], 0] - lm[jaw_pts[1], 0])
+    after = abs(moved[jaw_pts[0], 0] - moved[jaw_pts[1], 0])
+    assert after < 0.95 * before
+
+
+def test_strength_zero_is_identity(portrait):
+    img, faces = portrait
+    field = warp_field(img.shape, faces, Geometry(), 0.0)
+    assert field.is_identity and np.array_equal(field.apply(img), img)
+
+
+def test_no_tearing_and_local(portrait):
+    img, faces = portrait
+    field = warp_field(img.shape, faces, Geometry(eye_scale=1.5, face_width=0.85, jaw=0.75, chin=1.1), 1.0)
+    # The map x -> x + D(x) must not fold: its Jacobian determinant stays positive everywhere.
+    dxx = np.gradient(field.dx, axis=1)
+    dyy = np.gradient(field.dy, axis=0)
+    dxy = np.gradient(field.dx, axis=0)
+    dyx = np.gradient(field.dy, axis=1)
+    det = (1 + dxx) * (1 + dyy) - dxy * dyx
+    assert det.min() > 0.2
+    # Smooth: no jump between neighbouring pixels larger than a pixel.
+    assert np.abs(np.diff(field.dx, axis=1)).max() < 1.0 and np.abs(np.diff(field.dy, axis=0)).max() < 1.0
+    # Local: far from the face nothing moves.
+    oval = faces[0].landmarks[list(FACE_OVAL)]
+    far = np.ones(img.shape[:2], bool)
+    x0, y0 = oval.min(0) - np.ptp(oval, 0) * 0.6
+    x1, y1 = oval.max(0) + np.ptp(oval, 0) * 0.6
+    far[max(0, int(y0)):int(y1), max(0, int(x0)):int(x1)] = False
+    assert np.abs(field.dx[far]).max() == 0 and np.abs(field.dy[far]).max() == 0
+    warped = field.apply(img)
+    assert np.array_equal(warped[far], img[far])

@@ -1,0 +1,124 @@
+"""The Stylizer facade and the CLI contract, end to end on real photos."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from studio import StylizeParams, Stylizer, load_config
+from studio.perception.skin import skin_tone
+from studio.stylize.cartoonizer import rgb_to_lab
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def small(img, side=512):
+    f = side / max(img.shape[:2])
+    return cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else img
+
+
+@pytest.fixture(scope="module")
+def stylizer():
+    return Stylizer(load_config())
+
+
+def test_result_has_image_masks_faces_timings(stylizer, load_media):
+    img = small(load_media("group_4faces_diverse_skin_01.jpg"), 640)
+    res = stylizer(img, StylizeParams(character="classic"))
+    assert res.image.shape == img.shape and res.image.dtype == np.uint8
+    assert len(res.faces) >= 3
+    assert set(res.masks) >= {"person", "skin"} and res.masks["person"].shape == img.shape[:2]
+    assert {"perceive.faces", "stylize.person", "stylize.background", "stylize.ink"} <= set(res.timings)
+    assert np.abs(res.image.astype(int) - img.astype(int)).mean() > 10  # it did something
+
+
+def test_characters_look_different(stylizer, load_media):
+    img = small(load_media("portrait_medium_skin_01.jpg"), 512)
+    outs = {c: stylizer(img, StylizeParams(character=c)).image.astype(np.float32) for c in ("classic", "pastel", "noir")}
+    for a, b in (("classic", "pastel"), ("classic", "noir"), ("pastel", "noir")):
+        assert np.abs(outs[a] - outs[b]).mean() > 8, (a, b)
+    # pastel is lighter and softer than noir; noir has more ink
+    lum = {c: cv2.cvtColor(o.astype(np.uint8), cv2.COLOR_RGB2GRAY) for c, o in outs.items()}
+    assert lum["pastel"].mean() > lum["noir"].mean()
+    assert (lum["noir"] < 40).mean() > (lum["pastel"] < 40).mean()
+
+
+def stylized_skin_L(stylizer, img, character):
+    res = stylizer(img, StylizeParams(character=character, warp=0.0))
+    face = max(res.faces, key=lambda f: f.box.area)
+    tone = skin_tone(res.image, face)
+    return tone.L
+
+
+@pytest.mark.parametrize("character", ["classic", "noir"])
+def test_skin_lightness_order_is_kept(stylizer, load_media, character):
+    names = ["portrait_light_skin_asian_01.jpg", "portrait_glasses_beard_brown_skin_01.jpg", "portrait_dark_skin_01.jpg"]
+    Ls = [stylized_skin_L(stylizer, small(load_media(n)), character) for n in names]
+    assert Ls[0] > Ls[1] > Ls[2], Ls
+
+
+def test_dim_photo_is_normalised_toward_good_light(stylizer, load_media):
+    """A darkened copy of a portrait stylises to nearly the same skin colour as the original."""
+    img = small(load_media("portrait_light_skin_asian_01.jpg"))
+    dim = (img.astype(np.float32) * 0.35).astype(np.uint8)
+    blue = np.clip(img.astype(np.float32) * np.array([0.75, 0.9, 1.25]), 0, 255).astype(np.uint8)
+    ref = stylized_skin_L(stylizer, img, "classic")
+    assert abs(stylized_skin_L(stylizer, dim, "classic") - ref) < 10
+    res = stylizer(blue, StylizeParams(character="classic", warp=0.0))
+    tone = skin_tone(res.image, res.faces[0])
+    hue = np.degrees(np.arctan2(tone.b, tone.a))
+    assert 25 < hue < 85, f"skin hue {hue:.0f}° still shows the blue light"
+    assert "light" in res.info and res.info["light"]
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "studio", *map(str, args)], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_cli_contract_good_and_bad_inputs(tmp_path, media_dir):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("lowres_240p_01.jpg", "portrait_rgba_microphone_01.png"):
+        (inputs / name).write_bytes((media_dir / "images" / name).read_bytes())
+    (inputs / "zero.jpg").write_bytes(b"")
+    (inputs / "notes.png").write_text("not an image")
+    half = (media_dir / "images" / "group_6faces_01.jpg").read_bytes()
+    (inputs / "truncated.jpg").write_bytes(half[: len(half) // 3])
+    huge = tmp_path / "huge.png"
+    Image.new("RGB", (8200, 6200)).save(huge)  # 50.8 MP
+    out = tmp_path / "out"
+    r = run_cli("stylize", inputs, huge, "--out", out, "--character", "pastel", "--line", "0.7", "--json")
+    assert r.returncode == 1
+    errors = [l for l in r.stderr.splitlines() if l.startswith("error:")]
+    assert len(errors) == 4, r.stderr
+    assert "Traceback" not in r.stderr
+    rows = [json.loads(l) for l in r.stdout.splitlines()]
+    assert len(rows) == 2
+    for row in rows:
+        assert {"input", "output", "faces", "seconds"} <= set(row)
+        src = np.asarray(Image.open(row["input"]))
+        dst = np.asarray(Image.open(row["output"]))
+        assert dst.shape[:2] == src.shape[:2] and dst.shape[2] == 3
+        assert row["faces"] >= 1
+
+
+def test_cli_factor_flags_change_the_output(tmp_path, media_dir):
+    src = media_dir / "images" / "bg_mountains_02.jpg"
+    dark = []
+    for line in (0.1, 0.9):
+        out = tmp_path / f"l{line}"
+        r = run_cli("stylize", src, "--out", out, "--line", line, "--texture", "0.5", "--color", "0.5")
+        assert r.returncode == 0, r.stderr
+        img = np.asarray(Image.open(out / "bg_mountains_02.png"))
+        dark.append(float((rgb_to_lab(img.astype(np.float32) / 255)[..., 0] < 20).mean()))
+    assert dark[1] > dark[0] + 0.01
+
+
+def test_cli_unknown_character_is_one_line(tmp_path, media_dir):
+    r = run_cli("stylize", media_dir / "images" / "lowres_240p_01.jpg", "--out", tmp_path, "--character", "nobody")
+    assert r.returncode != 0 and "choices" in r.stderr and "Traceback" not in r.stderr
