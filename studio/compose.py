@@ -6,8 +6,6 @@
 - `map_skin`: the person's skin tone picks a position on the character's skin ramp (dark → light) and
   the shading within the skin is quantised into the character's tone levels; so light, medium and dark
   skin stay in the same lightness order, in the character's colours.
-- `fill_behind`: pull-push fill of the person region before the background is stylised, so smoothing
-  never smears the person's colours into the background (the halo of naive composites).
 - `blend`: person over background through a feathered mask.
 """
 from __future__ import annotations
@@ -29,25 +27,24 @@ SKIN_L_RANGE = (25.0, 75.0)  # measured skin L* mapped onto the ramp, dark end t
 
 def normalize_light(img: np.ndarray, person: np.ndarray, tones: Sequence[Optional[SkinTone]]) -> tuple[np.ndarray, dict]:
     """Return the corrected image (float RGB) and what was done (for the result's report)."""
+    info: dict = {}
+    # 1. Exposure: an under-exposed photo's brightest pixels sit well below white; scale it back up
+    #    (one gain for all channels, bounded), then lift the mid-tones if the photo is still dark.
+    top = float(np.percentile(img.max(axis=2), 99.5))
+    gain = float(np.clip(0.97 / max(top, 1e-3), 1.0, 4.0))
+    if top < 0.7:  # a normally exposed photo is left alone
+        img = np.clip(img * gain, 0.0, 1.0)
+        info["exposure_gain"] = round(gain, 3)
+    # A photo with dark content but real highlights (a dark suit, a night scene with a lit face) is not
+    # under-exposed, and dark skin is not dim light: neither is brightened.
     lab = rgb_to_lab(img)
     L = lab[..., 0]
-    info: dict = {}
-    # 1. Exposure: stretch the luminance range of dim or flat photos (limited gain), then lift the mid-tones.
-    lo, hi = np.percentile(L, [0.5, 99.5])
-    gain = float(np.clip(95.0 / max(hi - lo, 1e-3), 1.0, 2.5))
-    if hi < 85.0 or lo > 12.0:
-        L = np.clip((L - lo * 0.8) * gain, 0.0, 100.0)
-        info["exposure_gain"] = round(gain, 3)
     med = float(np.median(L))
-    if med < 38.0:
-        gamma = float(np.clip(np.log(0.45) / np.log(max(med, 1.0) / 100.0), 0.45, 1.0))
-        L = 100.0 * (L / 100.0) ** gamma
-        info["gamma"] = round(gamma, 3)
-    # 2. Backlight: the person much darker than the scene gets lifted through the feathered person mask.
+    # 2. Backlight: a person much darker than a bright scene is lifted through the feathered person mask.
     if person.mean() > 0.02 and (1.0 - person).mean() > 0.02:
         p_med = float(np.median(L[person > 0.5])) if (person > 0.5).any() else med
         b_med = float(np.median(L[person < 0.5])) if (person < 0.5).any() else med
-        if p_med < 30.0 and b_med > 2.0 * p_med:
+        if p_med < 25.0 and b_med > max(2.0 * p_med, 45.0):
             gamma = float(np.clip(np.log(0.40) / np.log(max(p_med, 1.0) / 100.0), 0.4, 1.0))
             lifted = 100.0 * (L / 100.0) ** gamma
             m = cv2.GaussianBlur(person.astype(np.float32), (0, 0), 3.0 * max(1.0, image_scale(img.shape)))
@@ -268,30 +265,6 @@ def _eye_opening(shape: Sequence[int], lm: np.ndarray, iris_center: int) -> np.n
     pts = np.round(lm[list(contour)] * 4).astype(np.int32).reshape(-1, 1, 2)
     cv2.fillPoly(m, [pts], 1.0, cv2.LINE_AA, shift=2)
     return m
-
-
-def fill_behind(img: np.ndarray, person: np.ndarray, threshold: float = 0.3) -> np.ndarray:
-    """Fill the person region from the surrounding background (pull-push pyramid), float RGB."""
-    hole = cv2.dilate((person > threshold).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    if not hole.any():
-        return img
-    if hole.all():
-        return img
-    weights = (~hole).astype(np.float32)
-    levels = [(img * weights[..., None], weights)]
-    while min(levels[-1][1].shape) > 4:
-        c, wgt = levels[-1]
-        levels.append((cv2.pyrDown(c), cv2.pyrDown(wgt)))
-    c, wgt = levels[-1]
-    filled = c / np.maximum(wgt, 1e-6)[..., None]
-    for c, wgt in reversed(levels[:-1]):
-        up = cv2.pyrUp(filled, dstsize=(c.shape[1], c.shape[0]))
-        own = c / np.maximum(wgt, 1e-6)[..., None]
-        a = np.clip(wgt * 4.0, 0, 1)[..., None]
-        filled = own * a + up * (1 - a)
-    out = img.copy()
-    out[hole] = filled[hole]
-    return out.astype(np.float32)
 
 
 def feather(mask: np.ndarray, radius_px: float) -> np.ndarray:

@@ -54,11 +54,17 @@ def stylized_skin_L(stylizer, img, character):
     return tone.L
 
 
-@pytest.mark.parametrize("character", ["classic", "noir"])
+@pytest.mark.parametrize("character", ["classic", "pastel", "noir"])
 def test_skin_lightness_order_is_kept(stylizer, load_media, character):
-    names = ["portrait_light_skin_asian_01.jpg", "portrait_glasses_beard_brown_skin_01.jpg", "portrait_dark_skin_01.jpg"]
-    Ls = [stylized_skin_L(stylizer, small(load_media(n)), character) for n in names]
-    assert Ls[0] > Ls[1] > Ls[2], Ls
+    """People of light, medium and dark skin keep their lightness order in every character's colours."""
+    names = ["portrait_light_skin_asian_01.jpg", "portrait_dark_skin_01.jpg",
+             "portrait_glasses_beard_brown_skin_01.jpg", "portrait_dark_skin_02.png"]
+    photos = [small(load_media(n)) for n in names]
+    before = [skin_tone(p, stylizer.perceive(p).faces[0]).L for p in photos]
+    after = [stylized_skin_L(stylizer, p, character) for p in photos]
+    assert before[0] > before[-1] + 20  # the photos do span light to dark skin
+    assert np.argsort(before).tolist() == np.argsort(after).tolist(), (before, after)
+    assert max(after) - min(after) > 12, after  # and stay visibly different
 
 
 def test_dim_photo_is_normalised_toward_good_light(stylizer, load_media):

@@ -159,7 +159,8 @@ def stroke_alpha(centerline: np.ndarray, radius: float) -> np.ndarray:
     return np.clip(radius + 0.5 - dist, 0.0, 1.0).astype(np.float32)
 
 
-def ink_lines(img: np.ndarray, line: float, weight: float = 1.0, quiet: Optional[np.ndarray] = None) -> np.ndarray:
+def ink_lines(img: np.ndarray, line: float, weight: float = 1.0, quiet: Optional[np.ndarray] = None,
+              min_length: float = 40.0) -> np.ndarray:
     """Ink alpha in [0, 1] for contours: more and thicker lines as `line` grows.
 
     Contours are Canny edges of an edge-preserving smoothed luminance (so lines are single clean strokes,
@@ -189,7 +190,7 @@ def ink_lines(img: np.ndarray, line: float, weight: float = 1.0, quiet: Optional
     edges = cv2.Canny(gx.astype(np.int16), gy.astype(np.int16), 0.45 * high, high, L2gradient=True) > 0
     if quiet is not None:
         edges &= ~((quiet > 0.5) & (mag < 1.6 * high))
-    edges = _remove_small(edges, int(max(8, 40 * scale * (1.1 - l))))
+    edges = _remove_small(edges, int(max(8, min_length * scale * (1.1 - l))))
     radius = (0.35 + 1.5 * l) * weight * scale
     return (stroke_alpha(edges, radius) * smoothstep(0.0, 0.3, l)).astype(np.float32)
 
@@ -272,8 +273,9 @@ class Cartoonizer:
         return colorize(flat, s.color, self.palette, saturation=self.character.shading.saturation, k=k, seed=seed,
                         mask=mask)
 
-    def lines(self, img: np.ndarray, s: LayerSettings, quiet: Optional[np.ndarray] = None) -> np.ndarray:
-        return ink_lines(img, s.line, self.character.line_weight, quiet=quiet)
+    def lines(self, img: np.ndarray, s: LayerSettings, quiet: Optional[np.ndarray] = None,
+              min_length: float = 40.0) -> np.ndarray:
+        return ink_lines(img, s.line, self.character.line_weight, quiet=quiet, min_length=min_length)
 
     def __call__(self, img: np.ndarray, s: LayerSettings, seed: int = 0) -> np.ndarray:
         return apply_ink(self.shade(img, s, seed=seed), self.lines(img, s), self.line_rgb)

@@ -111,7 +111,10 @@ def face_targets(lm: np.ndarray, geo: Geometry, strength: float) -> tuple[np.nda
             continue
         below_mouth = np.clip((p[1] - mouth_y) * down / max(1.0, abs(chin[1] - mouth_y)), 0.0, 1.0)
         fw = geo.face_width * (1.0 - below_mouth) + geo.jaw * below_mouth
-        fw = 1.0 + (fw - 1.0) * s
+        # At eye level the (growing) eyes sit next to the contour: narrowing starts below them, or the
+        # two would squeeze the skin between them.
+        below_eyes = np.clip((p[1] - eye_y) * down / max(1.0, 0.5 * abs(mouth_y - eye_y)), 0.0, 1.0)
+        fw = 1.0 + (fw - 1.0) * s * below_eyes * below_eyes * (3 - 2 * below_eyes)
         tgt[i, 0] = center_x + (p[0] - center_x) * fw
         tgt[i, 1] = p[1] + (geo.chin - 1.0) * s * below_mouth ** 2 * (chin[1] - mouth_y)
     src.append(oval)

@@ -1,0 +1,106 @@
+"""Composition: no halo at the silhouette, lighting normalisation, skin ramp order."""
+import cv2
+import numpy as np
+import pytest
+
+from studio import compose
+from studio.characters import load_character
+from studio.config import load_config
+from studio.perception import perceive
+from studio.stylize.cartoonizer import Cartoonizer, LayerSettings, rgb_to_lab
+from studio.types import SkinTone
+
+
+def f01(img, side=512):
+    f = side / max(img.shape[:2])
+    return cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+
+
+@pytest.fixture(scope="module")
+def pasted(load_media):
+    """A real person (with their real segmentation) pasted onto a real landscape: the true background is known."""
+    person_img = load_media("fullbody_crouching_brown_skin_01.jpg")
+    mask = perceive(person_img, load_config().perception).person
+    bg = f01(load_media("bg_lake_mountains_01.jpg"))
+    h, w = bg.shape[:2]
+    p = cv2.resize(person_img, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    m = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
+    comp = p * m[..., None] + bg * (1 - m[..., None])
+    return comp, bg, m
+
+
+def ring(mask, inner, outer):
+    hard = (mask > 0.5).astype(np.uint8)
+    a = cv2.dilate(hard, np.ones((2 * outer + 1,) * 2, np.uint8)) > 0
+    b = cv2.dilate(hard, np.ones((2 * inner + 1,) * 2, np.uint8)) > 0
+    return a & ~b
+
+
+def delta_e(a, b, where):
+    return float(np.linalg.norm(rgb_to_lab(a)[where] - rgb_to_lab(b)[where], axis=-1).mean())
+
+
+def test_no_halo_around_the_silhouette(pasted):
+    """Outside the silhouette (past the ink line) the result matches the same background stylised alone."""
+    from studio import StylizeParams, Stylizer
+
+    comp, bg, m = pasted
+    stylizer = Stylizer(load_config())
+    params = StylizeParams(character="classic", texture=0.9, color=0.0, background_color=0.0, warp=0.0,
+                           normalize_light=False)
+    to_u8 = lambda x: np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)  # noqa: E731
+    with_person = stylizer(to_u8(comp), params).image.astype(np.float32) / 255
+    alone = stylizer(to_u8(bg), params).image.astype(np.float32) / 255
+    near = ring(m, 6, 14)
+    assert near.sum() > 500
+    err = delta_e(with_person, alone, near)
+    far = ring(m, 40, 80)
+    assert err < 6.0, err  # a halo (smeared person colours, a bright rim) shows as a large colour difference
+    assert err < 3.0 * max(1.0, delta_e(with_person, alone, far))
+
+
+def test_dim_photo_is_lifted_and_good_photo_kept(load_media):
+    img = f01(load_media("portrait_light_skin_asian_01.jpg"))
+    person = np.zeros(img.shape[:2], np.float32)
+    same, info = compose.normalize_light(img, person, [])
+    assert np.abs(same - img).mean() < 0.02
+    dim = img * 0.3
+    lifted, info = compose.normalize_light(dim, person, [])
+    L = lambda x: float(np.median(rgb_to_lab(x)[..., 0]))  # noqa: E731
+    assert L(lifted) > L(dim) + 15 and abs(L(lifted) - L(img)) < 12
+    assert info
+
+
+def test_backlit_person_is_lifted_dark_skin_is_not(load_media):
+    cfg = load_config().perception
+    img = f01(load_media("portrait_light_skin_asian_01.jpg"))
+    person = perceive((img * 255).astype(np.uint8), cfg).person
+    # The same photo with the person in shadow against the bright scene, as in a backlit shot.
+    backlit = img * (1.0 - 0.75 * person[..., None])
+    out, info = compose.normalize_light(backlit, person, [])
+    sel = person > 0.5
+    before = np.median(rgb_to_lab(backlit)[..., 0][sel])
+    after = np.median(rgb_to_lab(out)[..., 0][sel])
+    assert after > before + 10, (before, after, info)
+    # A dark-skinned person photographed in good light keeps their skin as it is.
+    dark = load_media("portrait_dark_skin_02.png")
+    p = perceive(dark, cfg)
+    d01 = dark.astype(np.float32) / 255
+    kept, info = compose.normalize_light(d01, p.person, p.skin_tones)
+    sel = p.skin > 0.5
+    assert abs(np.median(rgb_to_lab(kept)[..., 0][sel]) - np.median(rgb_to_lab(d01)[..., 0][sel])) < 3, info
+
+
+def test_skin_chroma_band():
+    blue = compose.skin_chroma_in_band(np.array([2.0, -12.0]))
+    hue = np.degrees(np.arctan2(blue[1], blue[0]))
+    assert compose.SKIN_HUE_BAND[0] - 1e-3 <= hue <= compose.SKIN_HUE_BAND[1] + 1e-3
+    normal = np.array([14.0, 20.0], np.float32)
+    assert np.allclose(compose.skin_chroma_in_band(normal), normal, atol=1e-4)
+
+
+def test_skin_ramp_position_keeps_order():
+    ch = load_character("classic", load_config())
+    ramp = rgb_to_lab(ch.skin_ramp_rgb().reshape(1, -1, 3)).reshape(-1, 3)
+    Ls = [compose.ramp_color(ramp, compose.tone_position(SkinTone(L, 12, 18, 0)))[0] for L in (30, 45, 60, 72)]
+    assert all(a < b for a, b in zip(Ls, Ls[1:]))
