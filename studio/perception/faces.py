@@ -106,11 +106,18 @@ class MediapipeFaces:
     def _detect_boxes(self, image: np.ndarray) -> list[Face]:
         h, w = image.shape[:2]
         found = self._run_detector(self._full, image, 0, 0) + self._run_detector(self._short, image, 0, 0)
-        # Tiles: the detector sees a 192 px square, so small faces in a wide group photo vanish at full view.
+        # Tiles: the detector sees a 192 px square, so small faces in a wide group photo or a crowd vanish
+        # at full view. Two tile sizes (about half the short side, and 320 px on large photos).
         side = min(h, w)
+        tiles = set()
         if max(h, w) > 1.4 * side or side > 400:
-            tile = int(max(192, min(side, 0.6 * max(h, w)) if side > 400 else side))
-            tile = min(tile, side)
+            tiles.add(min(side, int(max(192, 0.6 * max(h, w)))))
+        # The fine pass is for crowds and distant groups; in a portrait (one dominant face) it only adds
+        # false detections in clothing and hair.
+        largest = max((min(f.box.width, f.box.height) for f in found), default=0.0)
+        if side >= 700 and largest < 0.25 * side:
+            tiles.add(320)
+        for tile in sorted(tiles):
             step = int(tile * 0.66)
             for y in range(0, max(1, h - tile + step), step):
                 for x in range(0, max(1, w - tile + step), step):
