@@ -1,0 +1,57 @@
+"""The studio app: a tab per module in `TABS`; each tab module has `TITLE`, `render(ctx)` and `listen(ctx, ui)`.
+
+Nothing heavy happens at import or build time: the Stylizer (and its models) is created on first use.
+Later tabs (characters, LoRA, distillation, video, webcam) slot in by adding their module to `TABS`.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Optional
+
+import gradio as gr
+
+from ..config import StudioConfig
+from .tabs import stylize
+
+TABS = [stylize]
+
+
+@dataclass
+class UIContext:
+    """What every tab shares: the config and one lazily created Stylizer."""
+
+    cfg: StudioConfig
+    _stylizer: Optional[object] = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def stylizer_created(self) -> bool:
+        return self._stylizer is not None
+
+    def stylizer(self):
+        with self._lock:
+            if self._stylizer is None:
+                from .. import Stylizer
+
+                self._stylizer = Stylizer(self.cfg)
+            return self._stylizer
+
+
+def build_app(cfg: StudioConfig, ctx: Optional[UIContext] = None) -> gr.Blocks:
+    ctx = ctx or UIContext(cfg)
+    with gr.Blocks(title="Toonlab studio") as app:
+        gr.Markdown("# Toonlab studio\nPhotos in, webtoon out. Runs on this machine; nothing is uploaded elsewhere.")
+        with gr.Tabs():
+            for tab in TABS:
+                with gr.Tab(tab.TITLE, id=tab.__name__.rsplit(".", 1)[-1]):
+                    ui = tab.render(ctx)
+                    tab.listen(ctx, ui)
+    app.toonlab_context = ctx  # for tests and callers that need the shared state
+    return app
+
+
+def launch(app: gr.Blocks, cfg: StudioConfig, **kwargs):
+    return app.launch(server_name=cfg.server.host, server_port=cfg.server.port,
+                      max_file_size=f"{cfg.server.max_upload_mb}mb", theme=gr.themes.Soft(), show_error=True,
+                      **kwargs)

@@ -1,0 +1,1 @@
+"""Studio tabs: one module each, with TITLE, render(ctx) and listen(ctx, ui)."""
