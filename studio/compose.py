@@ -251,10 +251,10 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
                        L2gradient=True) > 0) & sel
     n, labels, stats, _ = cv2.connectedComponentsWithStats(edges.astype(np.uint8), connectivity=8)
     long_side = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
-    keep = (long_side >= 14 * scale) & (stats[:, cv2.CC_STAT_AREA] <= 2.2 * long_side)
+    keep = (long_side >= 24 * scale) & (stats[:, cv2.CC_STAT_AREA] <= 2.0 * long_side)
     keep[0] = False
     strands = keep[labels]
-    alpha = cv2.GaussianBlur(strands.astype(np.float32), (0, 0), 0.5 * scale) * 0.55 * strength
+    alpha = cv2.GaussianBlur(strands.astype(np.float32), (0, 0), 0.5 * scale) * 0.45 * strength
     return out, np.clip(alpha, 0, 1).astype(np.float32)
 
 

@@ -29,7 +29,8 @@ def perceive(image: np.ndarray, cfg: PerceptionConfig, pose: Optional[bool] = No
     skin = skin_mask(image, faces, person)
     tones = [skin_tone(image, f) for f in faces]
     lap("skin")
-    hair = hair_mask(image, faces, person, skin)
+    hair = hair_mask(image, faces, person)
+    skin = skin * (1.0 - hair)
     lap("hair")
     body = None
     if cfg.pose if pose is None else pose:

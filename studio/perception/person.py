@@ -3,9 +3,9 @@
 - `segment_person`: mediapipe selfie segmentation (general model) on the image padded to a square, its
   256 px mask refined at full resolution with a guided filter so the edge follows hair and silhouettes.
 - `estimate_pose`: mediapipe Pose, model complexity 1 (the only one bundled; 0 and 2 download models).
-- `hair_mask`: no hair model ships with mediapipe, so hair is estimated as the person's non-skin pixels in
+- `hair_mask`: no hair model ships with mediapipe, so hair is estimated as the person's pixels in
   a head-shaped region around each face, split from the rest by colour similarity to the hair just above
-  the forehead.
+  the forehead (no hair when that colour is the face's own skin: a bald or shaved head).
 """
 from __future__ import annotations
 
@@ -83,8 +83,14 @@ def estimate_pose(image: np.ndarray) -> Optional[np.ndarray]:
     return np.array([[p.x * w, p.y * h, p.visibility] for p in res.pose_landmarks.landmark], np.float32)
 
 
-def hair_mask(image: np.ndarray, faces: Sequence[Face], person: np.ndarray, skin: np.ndarray) -> np.ndarray:
-    """Soft hair estimate: person ∩ not skin ∩ head region ∩ colour close to the hair above the forehead."""
+def hair_mask(image: np.ndarray, faces: Sequence[Face], person: np.ndarray) -> np.ndarray:
+    """Soft hair estimate: person ∩ head region ∩ colour close to the hair above the forehead, minus the face.
+
+    Red and blond hair can have skin-like chroma, so the caller removes hair from the skin mask, not the
+    other way round.
+    """
+    from .skin import face_skin_region
+
     h, w = image.shape[:2]
     out = np.zeros((h, w), np.float32)
     lab = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
@@ -103,14 +109,18 @@ def hair_mask(image: np.ndarray, faces: Sequence[Face], person: np.ndarray, skin
         top = oval[:, 1].min()
         y0, y1 = int(max(0, top - 0.18 * fh)), int(max(0, top - 0.04 * fh))
         x0, x1 = int(max(0, cx - 0.25 * fw)), int(min(w, cx + 0.25 * fw))
-        sample = lab[y0:y1, x0:x1][(person[y0:y1, x0:x1] > 0.5) & (skin[y0:y1, x0:x1] < 0.5)]
+        sample = lab[y0:y1, x0:x1][person[y0:y1, x0:x1] > 0.5]
         if len(sample) < 20:
             continue
         mu = np.median(sample, axis=0)
+        # A bald or shaved head: what is above the forehead is the face's own skin, not hair.
+        face_px = lab[face_skin_region(image.shape, face)]
+        if len(face_px) and np.linalg.norm(mu - np.median(face_px, axis=0)) < 10.0:
+            continue
         spread = np.maximum(np.percentile(np.abs(sample - mu), 80, axis=0), [8.0, 4.0, 4.0])
         d = np.sqrt((((lab - mu) / (2.5 * spread)) ** 2).sum(-1))
         similar = np.clip(1.5 - d, 0.0, 1.0)
-        m = region * similar * np.clip(person, 0, 1) * (1.0 - np.clip(skin, 0, 1))
+        m = region * similar * np.clip(person, 0, 1)
         # The face itself is never hair (eyebrows and beards stay with the face).
         face_area = np.zeros((h, w), np.float32)
         cv2.fillPoly(face_area, [np.round(oval).astype(np.int32)], 1.0)

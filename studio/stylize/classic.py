@@ -74,7 +74,10 @@ class ClassicTeacher:
         bg_layer = toon.shade(img, s.background, seed=s.seed, k=10)
         lap("background")
         # 5. Ink: contours per layer (skin kept quiet), clean face strokes, the silhouette.
+        # Skin and hair interiors are "quiet": only strong edges ink there (hair gets its own thin strands).
         quiet = np.maximum(skin, compose.face_region(img.shape, faces))
+        if perception.hair is not None:
+            quiet = np.maximum(quiet, 0.7 * perception.hair)
         ink_person = toon.lines(img, s.person, quiet=quiet)
         # Inside the face the landmark strokes draw the features: photo edges there (nose ridge,
         # wrinkles, shadows) are not what a webtoon artist inks.
