@@ -66,6 +66,13 @@ def normalize_light(img: np.ndarray, person: np.ndarray, tones: Sequence[Optiona
     return lab_to_rgb(lab), info
 
 
+def hex_to_lab(colors) -> np.ndarray:
+    """'#rrggbb' (or a list of them) → CIE L*a*b*, shape (3,) or (N, 3)."""
+    rgb = hex_to_rgb(colors)
+    lab = rgb_to_lab(rgb.reshape(1, -1, 3)).reshape(-1, 3)
+    return lab[0] if isinstance(colors, str) else lab
+
+
 def skin_chroma_in_band(ab: np.ndarray) -> np.ndarray:
     """The nearest skin chroma (a*, b*) whose hue and chroma are in the neutral-light band."""
     a, b = float(ab[0]), float(ab[1])
@@ -114,7 +121,7 @@ def map_skin(img: np.ndarray, shaded: np.ndarray, skin: np.ndarray, faces: Seque
     """Recolour skin into the character's skin ramp with quantised tone levels; returns float RGB."""
     if strength <= 0.0 or skin.max() < 0.05:
         return shaded
-    ramp = rgb_to_lab(character.skin_ramp_rgb().reshape(1, -1, 3)).reshape(-1, 3)
+    ramp = hex_to_lab(list(character.skin_ramp))
     known = [(i, t) for i, t in enumerate(tones) if t is not None]
     if not known:
         # No face to measure: take the tone of the skin pixels themselves.
@@ -164,7 +171,7 @@ def _add_blush(lab: np.ndarray, faces: Sequence[Face], character: Character) -> 
     amount = character.shading.blush
     if amount <= 0:
         return lab
-    blush = rgb_to_lab(hex_to_rgb(character.blush_color).reshape(1, 1, 3)).reshape(3)
+    blush = hex_to_lab(character.blush_color)
     h, w = lab.shape[:2]
     weight = np.zeros((h, w), np.float32)
     for face in faces:
@@ -256,6 +263,32 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
     strands = keep[labels]
     alpha = cv2.GaussianBlur(strands.astype(np.float32), (0, 0), 0.5 * scale) * 0.45 * strength
     return out, np.clip(alpha, 0, 1).astype(np.float32)
+
+
+def lip_tint(img: np.ndarray, faces: Sequence[Face], character: Character, strength: float) -> np.ndarray:
+    """Lips in the character's blush hue (a photo's lips quantise to a dull brown otherwise)."""
+    from .perception.faces import LIPS_INNER, LIPS_OUTER
+
+    if strength <= 0.0:
+        return img
+    tint = hex_to_lab(character.blush_color)
+    h, w = img.shape[:2]
+    mask = np.zeros((h, w), np.float32)
+    for face in faces:
+        lm = face.landmarks
+        if lm is None or len(lm) < 468 or face.box.width < 40:
+            continue
+        cv2.fillPoly(mask, [np.round(lm[list(LIPS_OUTER)] * 4).astype(np.int32)], 1.0, cv2.LINE_AA, shift=2)
+        cv2.fillPoly(mask, [np.round(lm[list(LIPS_INNER)] * 4).astype(np.int32)], 0.0, cv2.LINE_AA, shift=2)
+    if not mask.any():
+        return img
+    lab = rgb_to_lab(img)
+    target = lab.copy()
+    # Keep the lips' own light and shade; take the hue and chroma of the character's blush, a little deeper.
+    target[..., 0] = lab[..., 0] * 0.9
+    target[..., 1:] = tint[1:] * 1.1
+    m = (mask * 0.7 * strength)[..., None]
+    return lab_to_rgb(lab * (1 - m) + target * m)
 
 
 def _eye_opening(shape: Sequence[int], lm: np.ndarray, iris_center: int) -> np.ndarray:

@@ -29,7 +29,7 @@ def perceive(image: np.ndarray, cfg: PerceptionConfig, pose: Optional[bool] = No
     skin = skin_mask(image, faces, person)
     tones = [skin_tone(image, f) for f in faces]
     lap("skin")
-    hair = hair_mask(image, faces, person)
+    hair = hair_mask(image, faces, person, skin)
     skin = skin * (1.0 - hair)
     lap("hair")
     body = None

@@ -83,11 +83,11 @@ def estimate_pose(image: np.ndarray) -> Optional[np.ndarray]:
     return np.array([[p.x * w, p.y * h, p.visibility] for p in res.pose_landmarks.landmark], np.float32)
 
 
-def hair_mask(image: np.ndarray, faces: Sequence[Face], person: np.ndarray) -> np.ndarray:
+def hair_mask(image: np.ndarray, faces: Sequence[Face], person: np.ndarray, skin: np.ndarray) -> np.ndarray:
     """Soft hair estimate: person ∩ head region ∩ colour close to the hair above the forehead, minus the face.
 
-    Red and blond hair can have skin-like chroma, so the caller removes hair from the skin mask, not the
-    other way round.
+    The hair colour is sampled away from skin, but the mask itself is not cut by the skin mask: red and
+    blond hair can have skin-like chroma, so the caller removes hair from the skin mask instead.
     """
     from .skin import face_skin_region
 
@@ -105,11 +105,20 @@ def hair_mask(image: np.ndarray, faces: Sequence[Face], person: np.ndarray) -> n
         # (long hair), wider than the face.
         region = np.zeros((h, w), np.float32)
         cv2.ellipse(region, (int(cx), int(cy + 0.25 * fh)), (int(1.1 * fw), int(1.35 * fh)), 0, 0, 360, 1.0, -1)
-        # Hair colour sample: a band just above the top of the face oval.
+        # Below the chin, hair falls beside the neck, never across the neck and chest.
+        chin_y = int(oval[:, 1].max())
+        if chin_y < h:
+            region[chin_y:, int(max(0, cx - 0.55 * fw)):int(min(w, cx + 0.55 * fw))] = 0.0
+        region = cv2.GaussianBlur(region, (0, 0), max(1.0, 0.08 * fw))
+        # Hair colour sample: a band above the top of the face oval (the hairline), away from skin.
         top = oval[:, 1].min()
-        y0, y1 = int(max(0, top - 0.18 * fh)), int(max(0, top - 0.04 * fh))
-        x0, x1 = int(max(0, cx - 0.25 * fw)), int(min(w, cx + 0.25 * fw))
-        sample = lab[y0:y1, x0:x1][person[y0:y1, x0:x1] > 0.5]
+        y0, y1 = int(max(0, top - 0.30 * fh)), int(max(0, top - 0.06 * fh))
+        x0, x1 = int(max(0, cx - 0.3 * fw)), int(min(w, cx + 0.3 * fw))
+        band = lab[y0:y1, x0:x1]
+        on_person = person[y0:y1, x0:x1] > 0.5
+        sample = band[on_person & (skin[y0:y1, x0:x1] < 0.5)]
+        if len(sample) < 20:
+            sample = band[on_person]
         if len(sample) < 20:
             continue
         mu = np.median(sample, axis=0)
@@ -117,7 +126,7 @@ def hair_mask(image: np.ndarray, faces: Sequence[Face], person: np.ndarray) -> n
         face_px = lab[face_skin_region(image.shape, face)]
         if len(face_px) and np.linalg.norm(mu - np.median(face_px, axis=0)) < 10.0:
             continue
-        spread = np.maximum(np.percentile(np.abs(sample - mu), 80, axis=0), [8.0, 4.0, 4.0])
+        spread = np.clip(np.percentile(np.abs(sample - mu), 80, axis=0), [8.0, 4.0, 4.0], [18.0, 9.0, 9.0])
         d = np.sqrt((((lab - mu) / (2.5 * spread)) ** 2).sum(-1))
         similar = np.clip(1.5 - d, 0.0, 1.0)
         m = region * similar * np.clip(person, 0, 1)

@@ -66,6 +66,7 @@ class ClassicTeacher:
         person_layer, strands = compose.hair_shading(img, person_layer, perception.hair, character,
                                                      strength=min(1.0, 0.3 + s.person.color))
         person_layer = compose.eye_accents(person_layer, faces, character, strength=s.person.color)
+        person_layer = compose.lip_tint(person_layer, faces, character, strength=s.person.color)
         lap("person")
         # 4. Background layer with its own, simpler settings. The smoothers are edge-preserving, so the
         #    person's colours do not bleed out (measured: filling the person region in first made the ring
