@@ -2,7 +2,8 @@
 
     python -m studio stylize ../shared/data/images --out out/ --character pastel --line 0.7 --json
 
-INPUT may be files or folders (their images, not recursive). Each input gets `<stem>.png` in DIR with the
+INPUT may be files or folders (their images, not recursive). `--teacher sd` uses Stable Diffusion (see
+studio/stylize/sd_teacher.py: --base, --lora FILE[:WEIGHT], --strength, --steps, --guidance, --seed). Each input gets `<stem>.png` in DIR with the
 input's size. A bad input prints one line `error: <input>: <why>` on stderr, the others are still done,
 and the exit status is 1. With --json, one JSON object per input goes to stdout.
 """
@@ -42,8 +43,19 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help=f"background {name} factor in [0, 1] (default: from the character)")
     st.add_argument("--no-light", action="store_true", help="do not normalise lighting")
     st.add_argument("--seed", type=int, default=0)
+    sd = st.add_argument_group("SD teacher (--teacher sd)")
+    sd.add_argument("--base", help="base model: hub id, diffusers folder or .safetensors (default: config sd.base)")
+    sd.add_argument("--lora", action="append", default=[], metavar="FILE[:WEIGHT]",
+                    help="a .safetensors LoRA with its weight (default 1.0); repeat to stack")
+    sd.add_argument("--strength", type=float, default=None, help="img2img strength in (0, 1]")
+    sd.add_argument("--steps", type=int, default=None, help="denoising steps")
+    sd.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
     st.add_argument("--json", action="store_true", help="print one JSON object per input")
     sub.add_parser("characters", help="list the characters")
+    for sp in (st,):  # also accepted after the command
+        sp.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        sp.add_argument("--set", action="append", default=argparse.SUPPRESS, metavar="KEY=VALUE",
+                        help="config override (e.g. sd.resolution=512), repeatable")
     return ap.parse_args(argv)
 
 
@@ -60,19 +72,21 @@ def _unique_output(out_dir: Path, src: Path, taken: set[str]) -> Path:
 def cmd_stylize(args, cfg) -> int:
     from . import Stylizer
     from .io import ImageLoadError, iter_image_files, load_image, save_image
+    from .stylize.sd_teacher import SDModelMissing, parse_lora
     from .types import StylizeParams
 
     params = StylizeParams(
         character=args.character or cfg.default_character, teacher=args.teacher, line=args.line,
         texture=args.texture, color=args.color, warp=args.warp, background_line=args.background_line,
         background_texture=args.background_texture, background_color=args.background_color,
-        normalize_light=not args.no_light, seed=args.seed)
+        normalize_light=not args.no_light, seed=args.seed, base=args.base,
+        loras=tuple(parse_lora(s) for s in args.lora), strength=args.strength, steps=args.steps,
+        guidance=args.guidance)
     stylizer = Stylizer(cfg)
     try:
-        stylizer.character(params.character)
-        stylizer.teacher(params.teacher)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        stylizer.prepare(params)  # loads the teacher's models now: a missing base model fails here, once
+    except (ValueError, SDModelMissing) as exc:
+        print(f"error: {exc}".replace("\n", " "), file=sys.stderr)
         return 2
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -87,7 +101,7 @@ def cmd_stylize(args, cfg) -> int:
             image = load_image(src, max_pixels=cfg.max_input_pixels)
             result = stylizer(image, params)
             dest = save_image(result.image, _unique_output(out_dir, src, taken))
-        except (ImageLoadError, ValueError, OSError) as exc:
+        except (ImageLoadError, ValueError, OSError, SDModelMissing) as exc:
             failed += 1
             print(f"error: {src}: {exc}".replace("\n", " "), file=sys.stderr)
             continue

@@ -43,6 +43,37 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class ControlNetConfig:
+    kind: str  # which condition the project builds for it: lineart | face
+    model: str  # hub id, local diffusers folder, or a .safetensors file
+    scale: float = 0.8
+
+
+@dataclass(frozen=True)
+class SDConfig:
+    """The Stable Diffusion teacher (`--teacher sd`). Weights are never downloaded by the tests."""
+
+    base: str = "stable-diffusion-v1-5/stable-diffusion-v1-5"  # hub id, diffusers folder or .safetensors file
+    controlnets: tuple[ControlNetConfig, ...] = (
+        ControlNetConfig("lineart", "lllyasviel/control_v11p_sd15_lineart", 0.8),
+        ControlNetConfig("face", "CrucibleAI/ControlNetMediaPipeFace", 0.5),
+    )
+    local_files_only: bool = False  # also forced by HF_HUB_OFFLINE=1
+    device: str = "auto"  # auto | cpu | cuda
+    resolution: int = 512  # long side the diffusion runs at (multiple of 8)
+    steps: int = 20
+    strength: float = 0.45  # background
+    person_strength: float = 0.55  # the person (and hair) can be refined harder than the background
+    guidance: float = 6.0
+    init: str = "classic"  # classic (the classic teacher's output) | photo
+    prompt: str = "webtoon style, clean line art, flat cel shading, vibrant colors"
+    negative_prompt: str = "photo, realistic, blurry, lowres, noisy, jpeg artifacts, deformed"
+    attention_slicing: bool = False
+    vae_tiling: bool = True
+    cpu_offload: bool = False
+
+
+@dataclass(frozen=True)
 class StudioConfig:
     data_dir: str = "./toonlab-data"
     characters_dir: str = "configs/characters"
@@ -51,6 +82,7 @@ class StudioConfig:
     process_max_side: int = 1600  # work resolution; the result is resized back to the input size
     perception: PerceptionConfig = field(default_factory=PerceptionConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    sd: SDConfig = field(default_factory=SDConfig)
 
     def resolve(self, path: str) -> Path:
         """A config path made absolute: relative paths are relative to the repository root."""

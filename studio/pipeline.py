@@ -43,8 +43,16 @@ class Stylizer:
     def teacher(self, name: str):
         if name not in self._teachers:
             from .stylize import get_teacher
-            self._teachers[name] = get_teacher(name)
+            self._teachers[name] = get_teacher(name, self.cfg)
         return self._teachers[name]
+
+    def prepare(self, params: StylizeParams) -> None:
+        """Load what `params` needs now (character, teacher, its models), so a missing one fails early."""
+        params.validate()
+        self.character(params.character)
+        teacher = self.teacher(params.teacher)
+        if hasattr(teacher, "prepare"):
+            teacher.prepare(params)
 
     def perceive(self, image: np.ndarray) -> Perception:
         from .perception import perceive
@@ -105,28 +113,18 @@ class Stylizer:
             background=LayerSettings(factors["background_line"], factors["background_texture"], factors["background_color"]),
             warp=factors["warp"], normalize_light=params.normalize_light, seed=params.seed)
         out01, perception, info = teacher.render(work.astype(np.float32) / 255.0, perception, character, settings,
-                                                 tone_fn=skin_tone)
+                                                 params=params, tone_fn=skin_tone)
         timings.update({f"stylize.{k}": v for k, v in info.pop("timings", {}).items()})
         # 5. Back to the input size.
         report(0.95, "finishing")
         t0 = time.perf_counter()
         out = np.clip(out01 * 255.0 + 0.5, 0, 255).astype(np.uint8)
         if out.shape[:2] != (h, w):
+            from .perception import scale_perception
+
             out = cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
-            perception = _rescale_perception(perception, 1.0 / f, (h, w))
+            perception = scale_perception(perception, 1.0 / f, 1.0 / f, (h, w))
         timings["resize_back"] = time.perf_counter() - t0
         report(1.0, "done")
         return StylizeResult(image=out, perception=perception, params=params, factors=factors, timings=timings,
                              teacher=teacher.name, info=info)
-
-
-def _rescale_perception(p: Perception, k: float, shape: tuple[int, int]) -> Perception:
-    from dataclasses import replace
-    from .types import Box
-    h, w = shape
-    rs = lambda m: None if m is None else cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)  # noqa: E731
-    faces = [replace(fc, box=Box(fc.box.x0 * k, fc.box.y0 * k, fc.box.x1 * k, fc.box.y1 * k),
-                     landmarks=None if fc.landmarks is None else fc.landmarks * k,
-                     keypoints=None if fc.keypoints is None else fc.keypoints * k) for fc in p.faces]
-    pose = None if p.pose is None else p.pose * np.array([k, k, 1.0], np.float32)
-    return replace(p, faces=faces, person=rs(p.person), skin=rs(p.skin), hair=rs(p.hair), pose=pose)

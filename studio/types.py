@@ -122,6 +122,12 @@ class StylizeParams:
     normalize_light: bool = True
     teacher: str = "classic"
     seed: int = 0
+    # SD teacher only (None: from configs/studio.yaml `sd`)
+    base: Optional[str] = None
+    loras: tuple[tuple[str, float], ...] = ()  # (file.safetensors, weight), stacked in order
+    strength: Optional[float] = None
+    steps: Optional[int] = None
+    guidance: Optional[float] = None
 
     def validate(self) -> None:
         for name in ("line", "texture", "color", "warp", "background_line", "background_texture",
@@ -129,6 +135,10 @@ class StylizeParams:
             value = getattr(self, name)
             if value is not None and not (0.0 <= float(value) <= 1.0):
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
+        if self.strength is not None and not (0.0 < float(self.strength) <= 1.0):
+            raise ValueError(f"strength must be in (0, 1], got {self.strength}")
+        if self.steps is not None and not (1 <= int(self.steps) <= 200):
+            raise ValueError(f"steps must be in [1, 200], got {self.steps}")
 
 
 @dataclass

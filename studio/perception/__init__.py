@@ -15,6 +15,24 @@ from ..timing import Laps
 from ..types import Perception
 
 
+def scale_perception(p: Perception, kx: float, ky: float, shape: tuple[int, int]) -> Perception:
+    """The same perception for the image resized by (kx, ky) to `shape` (h, w): boxes, points and masks."""
+    from dataclasses import replace
+
+    import cv2
+
+    from ..types import Box
+
+    h, w = shape
+    k = np.array([kx, ky], np.float32)
+    rs = lambda m: None if m is None else cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)  # noqa: E731
+    faces = [replace(f, box=Box(f.box.x0 * kx, f.box.y0 * ky, f.box.x1 * kx, f.box.y1 * ky),
+                     landmarks=None if f.landmarks is None else f.landmarks * k,
+                     keypoints=None if f.keypoints is None else f.keypoints * k) for f in p.faces]
+    pose = None if p.pose is None else p.pose * np.array([kx, ky, 1.0], np.float32)
+    return replace(p, faces=faces, person=rs(p.person), skin=rs(p.skin), hair=rs(p.hair), pose=pose)
+
+
 def perceive(image: np.ndarray, cfg: PerceptionConfig, pose: Optional[bool] = None) -> Perception:
     from .faces import get_face_backend
     from .person import estimate_pose, hair_mask, segment_person

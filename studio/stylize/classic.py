@@ -36,8 +36,11 @@ class ClassicTeacher:
 
     name = "classic"
 
+    def __init__(self, cfg=None):
+        self.cfg = cfg
+
     def render(self, img: np.ndarray, perception: Perception, character: Character, s: ClassicSettings,
-               tone_fn: Optional[ToneFn] = None) -> tuple[np.ndarray, Perception, dict]:
+               params=None, tone_fn: Optional[ToneFn] = None) -> tuple[np.ndarray, Perception, dict]:
         info: dict = {}
         laps = Laps()
         lap = laps.lap

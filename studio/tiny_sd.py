@@ -1,0 +1,95 @@
+"""Write a tiny, randomly initialised Stable Diffusion (SD 1.5 layout) + ControlNet pipeline folder.
+
+    python -m studio.tiny_sd DIR [--seed 0]
+
+DIR gets the diffusers folder layout (model_index.json, unet/, vae/, text_encoder/, tokenizer/,
+scheduler/) and `controlnet-lineart/`, `controlnet-face/` beside them, so it loads through exactly the
+code path a real model takes (`--base DIR`). Its outputs are noise-like: it exists to test and smoke-test
+the SD teacher and LoRA training without downloads (the components follow diffusers' own tests). The
+tokenizer is built in memory from a byte-level vocabulary, no hub files needed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+CONTROLNET_KINDS = ("lineart", "face")
+
+
+def _byte_vocab() -> dict[str, int]:
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for c in map(chr, cs):
+        vocab.setdefault(c, len(vocab))
+        vocab.setdefault(c + "</w>", len(vocab))
+    return vocab
+
+
+def tiny_components(seed: int = 0) -> dict:
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=2, sample_size=32, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32, norm_num_groups=32)
+    torch.manual_seed(seed + 1)
+    vae = AutoencoderKL(block_out_channels=(32, 64), in_channels=3, out_channels=3,
+                        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+                        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), latent_channels=4, norm_num_groups=32)
+    torch.manual_seed(seed + 2)
+    vocab = _byte_vocab()
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(vocab), hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+        max_position_embeddings=77, bos_token_id=0, eos_token_id=1, pad_token_id=1, projection_dim=32))
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                              set_alpha_to_one=False, steps_offset=1)
+    return dict(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler,
+                safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+
+
+def tiny_controlnet(seed: int = 0):
+    import torch
+    from diffusers import ControlNetModel
+
+    torch.manual_seed(seed)
+    return ControlNetModel(block_out_channels=(32, 64), layers_per_block=2, in_channels=4,
+                           down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), cross_attention_dim=32,
+                           conditioning_embedding_out_channels=(16, 32), norm_num_groups=32)
+
+
+def write_tiny_sd(out: Path, seed: int = 0) -> Path:
+    from diffusers import StableDiffusionPipeline
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    StableDiffusionPipeline(**tiny_components(seed)).save_pretrained(out, safe_serialization=True)
+    for i, kind in enumerate(CONTROLNET_KINDS):
+        tiny_controlnet(seed + 10 + i).save_pretrained(out / f"controlnet-{kind}", safe_serialization=True)
+    (out / "TINY_RANDOM.json").write_text(json.dumps({"what": "tiny random SD 1.5-layout pipeline for tests",
+                                                      "seed": seed, "controlnets": list(CONTROLNET_KINDS)}))
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("out", help="folder to write")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    print(write_tiny_sd(Path(args.out), args.seed))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

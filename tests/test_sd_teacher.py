@@ -1,0 +1,161 @@
+"""The SD teacher on a tiny random SD + ControlNet pipeline built offline (no downloads)."""
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+
+from studio import StylizeParams, Stylizer, load_config  # noqa: E402
+from studio.stylize.sd_teacher import (SDModelMissing, check_safetensors, face_condition, lineart_condition,  # noqa: E402
+                                       parse_lora)
+from studio.tiny_sd import write_tiny_sd  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+CONTROLNETS = "sd.controlnets=[{kind: lineart, model: controlnet-lineart, scale: 0.8}, {kind: face, model: controlnet-face, scale: 0.5}]"
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    return write_tiny_sd(tmp_path_factory.mktemp("tiny_sd"))
+
+
+def sd_config(tiny_dir, *extra):
+    return load_config(None, [f"sd.base={tiny_dir}", CONTROLNETS, "sd.resolution=96", "sd.steps=2", "sd.device=cpu",
+                              *extra])
+
+
+@pytest.fixture(scope="module")
+def stylizer(tiny_dir):
+    return Stylizer(sd_config(tiny_dir))
+
+
+@pytest.fixture(scope="module")
+def photo(load_media):
+    img = load_media("portrait_dark_skin_02.png")
+    return cv2.resize(img, (128, 128), interpolation=cv2.INTER_AREA)
+
+
+@pytest.fixture(scope="module")
+def loras(tiny_dir, tmp_path_factory):
+    """Two LoRA files on the tiny UNet with random (non-zero) weights, in the diffusers/peft format."""
+    from diffusers import StableDiffusionPipeline
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    out = tmp_path_factory.mktemp("loras")
+    files = []
+    for i in range(2):
+        pipe = StableDiffusionPipeline.from_pretrained(tiny_dir)
+        pipe.unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights="gaussian",
+                                         target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+        torch.manual_seed(100 + i)
+        for name, p in pipe.unet.named_parameters():
+            if "lora_B" in name:
+                p.data.normal_(0.0, 0.3)
+        layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet))
+        StableDiffusionPipeline.save_lora_weights(out, unet_lora_layers=layers, weight_name=f"style{i}.safetensors")
+        files.append(str(out / f"style{i}.safetensors"))
+    return files
+
+
+def run(stylizer, photo, **kw):
+    return stylizer(photo, StylizeParams(character="classic", teacher="sd", **kw))
+
+
+def test_sd_stylize_end_to_end(stylizer, photo):
+    res = run(stylizer, photo, seed=1)
+    assert res.image.shape == photo.shape and res.teacher == "sd"
+    assert {"stylize.init", "stylize.conditions", "stylize.diffusion"} <= set(res.timings)
+    assert res.info["sd"]["steps"] == 2
+    again = run(stylizer, photo, seed=1)
+    other = run(stylizer, photo, seed=2)
+    assert np.array_equal(res.image, again.image)  # seeded
+    assert np.abs(res.image.astype(int) - other.image.astype(int)).mean() > 1
+
+
+def test_strength_changes_how_far_from_the_init(stylizer, photo):
+    weak = run(stylizer, photo, strength=0.1, seed=3).image.astype(int)
+    strong = run(stylizer, photo, strength=0.9, seed=3).image.astype(int)
+    assert np.abs(weak - strong).mean() > 1
+
+
+@pytest.mark.parametrize("controlnets", ["sd.controlnets=[{kind: lineart, model: controlnet-lineart}]",
+                                         "sd.controlnets=[]"])
+def test_one_or_no_controlnet(tiny_dir, photo, controlnets):
+    st = Stylizer(load_config(None, [f"sd.base={tiny_dir}", controlnets, "sd.resolution=64", "sd.steps=2",
+                                     "sd.device=cpu", "sd.init=photo"]))
+    assert run(st, photo).image.shape == photo.shape
+
+
+def test_loras_load_change_and_stack(stylizer, photo, loras):
+    base = run(stylizer, photo, seed=5).image.astype(int)
+    one = run(stylizer, photo, seed=5, loras=((loras[0], 1.0),)).image.astype(int)
+    two = run(stylizer, photo, seed=5, loras=((loras[0], 1.0), (loras[1], 1.0))).image.astype(int)
+    zero = run(stylizer, photo, seed=5, loras=((loras[0], 0.0),)).image.astype(int)
+    assert np.abs(one - base).mean() > 0.5
+    assert np.abs(two - one).mean() > 0.5
+    assert np.abs(zero - base).max() <= 2  # weight 0 is the base model
+    back = run(stylizer, photo, seed=5).image.astype(int)  # and LoRAs are switched off again afterwards
+    assert np.abs(back - base).max() <= 2
+
+
+def test_non_safetensors_lora_is_refused_unread(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    evil = tmp_path / "style.ckpt"
+    evil.write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(ValueError, match="only .safetensors"):
+        check_safetensors(evil)
+    fake = tmp_path / "style.safetensors"
+    fake.write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(ValueError, match="not a safetensors"):
+        check_safetensors(fake)
+    assert not marker.exists()
+
+
+def test_parse_lora():
+    assert parse_lora("a/b.safetensors:0.6") == ("a/b.safetensors", 0.6)
+    assert parse_lora("b.safetensors") == ("b.safetensors", 1.0)
+    assert parse_lora("C:/x/b.safetensors") == ("C:/x/b.safetensors", 1.0)
+
+
+def test_conditions_follow_the_photo(stylizer, load_media):
+    img = load_media("portrait_light_skin_asian_01.jpg")
+    img = cv2.resize(img, None, fx=0.4, fy=0.4, interpolation=cv2.INTER_AREA)
+    p = stylizer.perceive(img)
+    face = face_condition(img.shape, p.faces)
+    box = p.faces[0].box
+    x0, y0, x1, y1 = box.as_int()
+    inside = (face[y0:y1, x0:x1].max(axis=2) > 0).mean()
+    assert inside > 0.03 and (face.max(axis=2) > 0).mean() < 3 * inside * box.area / face[..., 0].size + 0.01
+    lines = lineart_condition(img.astype(np.float32) / 255, p.faces)
+    assert lines.dtype == np.uint8 and 0.01 < (lines[..., 0] > 127).mean() < 0.3
+
+
+def test_missing_base_is_a_clear_error_and_classic_still_works(tiny_dir, photo, tmp_path):
+    st = Stylizer(load_config(None, [f"sd.base={tmp_path / 'nowhere'}", "sd.device=cpu"]))
+    with pytest.raises(SDModelMissing, match="nowhere"):
+        st.prepare(StylizeParams(teacher="sd"))
+    assert st(photo, StylizeParams(teacher="classic")).image.shape == photo.shape
+
+
+def test_cli_missing_base_is_one_line(tmp_path, media_dir):
+    r = subprocess.run([sys.executable, "-m", "studio", "stylize", str(media_dir / "images" / "lowres_240p_01.jpg"),
+                        "--out", str(tmp_path), "--teacher", "sd", "--base", "owner/no-such-model"],
+                       cwd=REPO, capture_output=True, text=True, timeout=300, env={**__import__("os").environ,
+                                                                                    "HF_HUB_OFFLINE": "1"})
+    assert r.returncode != 0
+    errors = [l for l in r.stderr.splitlines() if l.startswith("error:")]
+    assert len(errors) == 1 and "owner/no-such-model" in errors[0] and "Traceback" not in r.stderr
+    assert not list(tmp_path.glob("*.png"))
