@@ -1,5 +1,10 @@
-"""The studio app, driven through gradio_client against a real server on 127.0.0.1."""
+"""The studio app, driven through gradio_client against a real server on 127.0.0.1.
+
+    .venv/bin/python -m pytest -q tests/test_ui.py      (about 30 s; photos from $TEST_MEDIA_DIR)
+"""
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +15,10 @@ gr = pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 
 from studio.config import load_config  # noqa: E402
-from studio.ui import build_app  # noqa: E402
+from studio.ui import build_app, launch  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+MAX_UPLOAD_MB = 1  # small, so the upload limit can be tested with a small file
 
 
 def free_port() -> int:
@@ -19,48 +27,92 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def test_building_the_app_loads_nothing_heavy():
+    # A fresh interpreter: other tests in this session import mediapipe and torch themselves.
+    code = ("import sys; from studio.config import load_config; from studio.ui import build_app; "
+            "app = build_app(load_config()); "
+            "assert not app.toonlab_context.stylizer_created, 'Stylizer created at build time'; "
+            "print(sorted(m for m in ('mediapipe', 'torch', 'diffusers', 'insightface', 'onnxruntime') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("data")
     port = free_port()
-    cfg = load_config(None, [f"data_dir={data}", f"server.port={port}"])
+    cfg = load_config(None, [f"data_dir={data}", "server.host=127.0.0.1", f"server.port={port}",
+                             f"server.max_upload_mb={MAX_UPLOAD_MB}",
+                             # the sd teacher must fail fast and clearly: no base model, nothing downloaded
+                             f"sd.base={data / 'no-such-model'}", "sd.local_files_only=true"])
     app = build_app(cfg)
-    assert not app.toonlab_context.stylizer_created  # nothing loads at build time
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, show_error=True,
-               max_file_size="30mb")
+    assert not app.toonlab_context.stylizer_created
+    launch(app, cfg, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/", data, app
     app.close()
 
 
-def test_stylize_through_the_api(server, media_dir):
-    url, data, app = server
-    client = Client(url, verbose=False)
+@pytest.fixture(scope="module")
+def client(server):
+    return Client(server[0], verbose=False)
+
+
+def test_stylize_through_the_api(server, client, media_dir):
+    _, data, app = server
     src = media_dir / "images" / "portrait_light_skin_asian_01.jpg"
     before_after, download, report = client.predict(image=handle_file(str(src)), character="noir", line=0.8,
                                                     api_name="/stylize")
+    assert app.toonlab_context.stylizer_created
     out = np.asarray(Image.open(download).convert("RGB"))
     original = np.asarray(Image.open(src).convert("RGB"))
     assert out.shape == original.shape
     assert np.abs(out.astype(int) - original.astype(int)).mean() > 10
-    assert "1 face" in report
+    assert "1 face" in report and "classic teacher" in report and "line 0.80" in report
     assert len(before_after) == 2
     saved = list((Path(data) / "outputs").glob("*.png"))
-    assert len(saved) == 1 and "noir" in saved[0].name
+    assert [Path(download).name] == [p.name for p in saved] and "noir" in saved[0].name
 
 
-def test_bad_input_is_an_error_and_the_server_keeps_serving(server, tmp_path, media_dir):
-    url, _, _ = server
-    client = Client(url, verbose=False)
+def test_bad_input_is_an_error_and_the_server_keeps_serving(client, tmp_path, media_dir):
+    lowres = handle_file(str(media_dir / "images" / "lowres_240p_01.jpg"))
     bad = tmp_path / "notes.png"
     bad.write_text("this is not an image")
     with pytest.raises(Exception) as exc:
         client.predict(image=handle_file(str(bad)), api_name="/stylize")
-    # gradio's image component refuses it before the handler ("cannot identify image file"); either way
-    # the user gets the reason, not a generic failure
+    # gradio reads the header on upload ("cannot identify image file"); either way the reason is given
     assert any(t in str(exc.value) for t in ("cannot identify image", "not an image", "Can't use this file"))
-    with pytest.raises(Exception, match="[Ww]arp|\\[0, 1\\]|range|maximum"):
-        client.predict(image=handle_file(str(media_dir / "images" / "lowres_240p_01.jpg")), warp=3.0,
-                       api_name="/stylize")
+    with pytest.raises(Exception, match="Upload a photo"):
+        client.predict(image=None, api_name="/stylize")
+    with pytest.raises(Exception, match=r"warp must be in \[0, 1\]|maximum"):
+        client.predict(image=lowres, warp=3.0, api_name="/stylize")
+    with pytest.raises(Exception, match="no-such-model"):  # names the missing model
+        client.predict(image=lowres, teacher="sd", api_name="/stylize")
+    _, download, _ = client.predict(image=lowres, api_name="/stylize")
+    assert Image.open(download).size == (427, 240)
+
+
+def test_uploads_over_the_limit_are_refused(client, tmp_path, media_dir):
+    big = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (800, 800, 3), dtype=np.uint8)).save(big)
+    assert big.stat().st_size > MAX_UPLOAD_MB * 2**20
+    with pytest.raises(Exception, match="(?i)size|large|limit"):
+        client.predict(image=handle_file(str(big)), api_name="/stylize")
     _, download, _ = client.predict(image=handle_file(str(media_dir / "images" / "lowres_240p_01.jpg")),
                                     api_name="/stylize")
-    assert Image.open(download).size == (427, 240)
+    assert Path(download).is_file()
+
+
+def test_transparency_is_flattened_onto_white(client, tmp_path, media_dir):
+    # The upload reaches studio.io.load_image untouched (gradio's own RGB conversion would turn
+    # transparent pixels black), so the UI sees exactly what the CLI sees.
+    rgb = np.asarray(Image.open(media_dir / "images" / "lowres_240p_01.jpg").convert("RGB"))
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    rgba[:30, :, :] = 0  # a fully transparent (and black underneath) top band
+    path = tmp_path / "cutout.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    (before, after), download, _ = client.predict(image=handle_file(str(path)), api_name="/stylize")
+    before = np.asarray(Image.open(before).convert("RGB"))
+    assert before.shape == rgb.shape and before[:24].min() > 200  # white, give or take the preview's webp
+    assert Image.open(download).size == (rgb.shape[1], rgb.shape[0])

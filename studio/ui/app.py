@@ -52,6 +52,10 @@ def build_app(cfg: StudioConfig, ctx: Optional[UIContext] = None) -> gr.Blocks:
 
 
 def launch(app: gr.Blocks, cfg: StudioConfig, **kwargs):
-    return app.launch(server_name=cfg.server.host, server_port=cfg.server.port,
-                      max_file_size=f"{cfg.server.max_upload_mb}mb", theme=gr.themes.Soft(), show_error=True,
-                      **kwargs)
+    """Launch on the configured host and port, with uploads bounded by `server.max_upload_mb`.
+
+    Extra keyword arguments go to `Blocks.launch` (tests pass `prevent_thread_lock=True`, `quiet=True`).
+    """
+    options = dict(server_name=cfg.server.host, server_port=cfg.server.port,
+                   max_file_size=f"{cfg.server.max_upload_mb}mb", theme=gr.themes.Soft(), show_error=True)
+    return app.launch(**{**options, **kwargs})

@@ -1,7 +1,14 @@
-"""Stylize tab: upload a photo, pick a character, tune line/texture/color/warp (and the background), compare.
+"""Stylize tab: upload a photo, pick a character and a teacher, tune line/texture/color/warp (and the
+background), compare before/after, download the PNG.
 
-Controls are kept in a name → component mapping; the handler's parameters carry the StylizeParams field
-names, which are also the names the API (gradio_client) shows.
+The controls are kept in a name → component mapping keyed by StylizeParams field names; the handler's
+parameters carry the same names, which are also the parameter names the API (gradio_client) shows:
+
+    Client(url).predict(image=handle_file("photo.jpg"), character="noir", line=0.8, api_name="/stylize")
+
+The photo reaches the handler as the uploaded file (not as gradio's decoded array) so that
+`studio.io.load_image` applies the pixel limit before decoding, the EXIF orientation, and flattens
+transparency onto white, exactly as the CLI does.
 """
 from __future__ import annotations
 
@@ -10,19 +17,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 
-from ...characters import list_characters
+from ...characters import list_characters, load_character
 from ...io import ImageLoadError, load_image, safe_name, save_image
+from ...stylize import TEACHERS
 from ...types import StylizeParams
 
 TITLE = "Stylize"
 FACTORS = ("line", "texture", "color", "warp")
 BACKGROUND = ("background_line", "background_texture", "background_color")
+SD_ONLY = ("strength", "steps", "guidance", "seed")  # StylizeParams fields only the sd teacher reads
+PREVIEW_MAX_SIDE = 2048  # the before/after view is downscaled past this; the PNG download is full size
 HELP = {
     "line": "Ink lines: none → many, thick",
     "texture": "Detail: photo → flat cel regions",
     "color": "Colour: photo → the character's palette",
     "warp": "Face shape: as photographed → the character's geometry",
+}
+TEACHER_HELP = {
+    "classic": "classic: fast, runs on the CPU, needs no downloads",
+    "sd": "sd: Stable Diffusion img2img + ControlNet (needs a base model, see `sd.base`; slow without a GPU)",
 }
 
 
@@ -30,8 +45,10 @@ HELP = {
 class StylizeUI:
     image: gr.Image
     character: gr.Dropdown
+    teacher: gr.Dropdown
     controls: dict  # StylizeParams field name -> component
     bg_default: gr.Checkbox
+    sd_options: gr.Accordion
     button: gr.Button
     compare: gr.ImageSlider
     download: gr.File
@@ -39,85 +56,164 @@ class StylizeUI:
 
 
 def render(ctx) -> StylizeUI:
-    chars = list_characters(ctx.cfg)
-    default = next((c for c in chars if c.name == ctx.cfg.default_character), chars[0])
+    cfg = ctx.cfg
+    chars = list_characters(cfg)
+    default = next((c for c in chars if c.name == cfg.default_character), chars[0])
     controls: dict = {}
-    with gr.Row():
-        with gr.Column(scale=1):
-            image = gr.Image(label="Photo", type="filepath", sources=["upload", "clipboard"], height=320)
-            character = gr.Dropdown(label="Character", choices=[(c.display_name, c.name) for c in chars],
-                                    value=default.name, info=default.description)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=340):
+            # image_mode=None: gradio passes the file through untouched (no RGB conversion of its own).
+            image = gr.Image(label="Photo", type="filepath", image_mode=None, sources=["upload", "clipboard"],
+                             height=300, elem_id="photo")
+            with gr.Row():
+                character = gr.Dropdown(label="Character", choices=[(c.display_name, c.name) for c in chars],
+                                        value=default.name, info=default.description, scale=2,
+                                        elem_id="character")
+                teacher = gr.Dropdown(label="Teacher", choices=list(TEACHERS), value="classic",
+                                      info=TEACHER_HELP.get("classic"), scale=1)
             for name in FACTORS:
                 controls[name] = gr.Slider(0, 1, value=getattr(default.defaults, name), step=0.01,
                                            label=name.capitalize(), info=HELP[name])
-            with gr.Accordion("Background", open=False):
-                bg_default = gr.Checkbox(value=True, label="Use the character's background settings",
-                                         info="Backgrounds are simpler than the person: fewer lines, flatter.")
-                for name in BACKGROUND:
-                    short = name.split("_", 1)[1]
-                    controls[name] = gr.Slider(0, 1, value=0.5, step=0.01, label=f"Background {short}",
-                                               interactive=False)
             controls["normalize_light"] = gr.Checkbox(value=True, label="Normalise lighting",
                                                       info="Lift dim and backlit photos, remove coloured light")
-            button = gr.Button("Stylize", variant="primary")
-        with gr.Column(scale=2):
-            compare = gr.ImageSlider(label="Before / after", type="numpy", max_height=720)
+            with gr.Accordion("Background", open=False):
+                bg_default = gr.Checkbox(value=True, label="Use the character's defaults for the background",
+                                         info="The person's settings, simplified: fewer lines, flatter.")
+                for name, value in _background_defaults(default).items():
+                    short = name.split("_", 1)[1]
+                    controls[name] = gr.Slider(0, 1, value=value, step=0.01, label=f"Background {short}",
+                                               interactive=False)
+            with gr.Accordion("Stable Diffusion", open=True, visible=False) as sd_options:
+                controls["strength"] = gr.Slider(0.05, 1, value=cfg.sd.strength, step=0.01, label="Strength",
+                                                 info="How far diffusion may move from the classic result")
+                controls["steps"] = gr.Slider(1, 60, value=cfg.sd.steps, step=1, label="Steps")
+                controls["guidance"] = gr.Slider(1, 15, value=cfg.sd.guidance, step=0.5, label="Guidance")
+                controls["seed"] = gr.Number(value=0, precision=0, minimum=0, label="Seed")
+            button = gr.Button("Stylize", variant="primary", elem_id="stylize-button")
+        with gr.Column(scale=3):
+            compare = gr.ImageSlider(label="Before / after", type="numpy", max_height=640, interactive=False,
+                                     elem_id="before-after")
+            report = gr.Markdown("Upload a photo and press **Stylize**.", elem_id="stylize-report")
             download = gr.File(label="Download PNG", interactive=False)
-            report = gr.Markdown()
-    return StylizeUI(image, character, controls, bg_default, button, compare, download, report)
+    return StylizeUI(image, character, teacher, controls, bg_default, sd_options, button, compare, download, report)
+
+
+def _background_defaults(ch, line=None, texture=None, color=None) -> dict[str, float]:
+    """The background factors the Stylizer uses when the background fields are None: the person's factors
+    (the character's defaults unless given) plus the character's background offsets, clamped to [0, 1]."""
+    person = {"line": line, "texture": texture, "color": color}
+    return {f"background_{k}": round(min(1.0, max(0.0, (getattr(ch.defaults, k) if v is None else v)
+                                                + getattr(ch.background, k))), 2)
+            for k, v in person.items()}
+
+
+def _output_name(upload: str, character: str) -> str:
+    """`<time>-<photo name>-<character>.png`; milliseconds keep two runs in the same second apart."""
+    try:
+        stem = safe_name(Path(upload).stem)
+    except ValueError:  # a name with no usable characters
+        stem = "photo"
+    now = time.time()
+    return f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}{int(now * 1000) % 1000:03d}-{stem}-{character}.png"
+
+
+def _preview(img: np.ndarray) -> np.ndarray:
+    """The image for the before/after view: encoding a 24 MP photo twice for the browser costs seconds."""
+    h, w = img.shape[:2]
+    if max(h, w) <= PREVIEW_MAX_SIDE:
+        return img
+    from PIL import Image
+
+    k = PREVIEW_MAX_SIDE / max(h, w)
+    return np.asarray(Image.fromarray(img).resize((round(w * k), round(h * k)), Image.Resampling.BOX))
 
 
 def _report(result, seconds: float) -> str:
     stages = " · ".join(f"{k} {v * 1000:.0f} ms" for k, v in result.timings.items() if v >= 0.0005)
     light = result.info.get("light") or {}
     light_txt = ", ".join(f"{k} {v}" for k, v in light.items()) if light else "none needed"
+    factors = ", ".join(f"{k} {v:.2f}" for k, v in result.factors.items())
     return (f"**{len(result.faces)} face(s)** · {result.image.shape[1]}×{result.image.shape[0]} · "
-            f"{seconds:.2f} s\n\nLight correction: {light_txt}\n\n<small>{stages}</small>")
+            f"{result.teacher} teacher · {seconds:.2f} s\n\n"
+            f"Light correction: {light_txt}\n\n<small>factors: {factors}</small>\n\n<small>{stages}</small>")
+
+
+def _user_errors() -> tuple:
+    """Exceptions that describe a problem with the request (shown to the user as is), not a bug.
+
+    Evaluated only when an exception is being matched, so the sd module is not imported up front.
+    """
+    errors: tuple = (ValueError, ImportError)
+    try:
+        from ...stylize.sd_teacher import SDModelMissing
+
+        errors += (SDModelMissing,)
+    except ImportError:
+        pass
+    return errors
 
 
 def listen(ctx, ui: StylizeUI) -> None:
     def on_character(name):
-        from ...characters import load_character
-
         ch = load_character(name, ctx.cfg)
-        return [gr.update(info=ch.description)] + [gr.update(value=getattr(ch.defaults, n)) for n in FACTORS]
+        background = _background_defaults(ch)
+        return ([gr.update(info=ch.description)] + [gr.update(value=getattr(ch.defaults, n)) for n in FACTORS]
+                + [gr.update(value=background[n]) for n in BACKGROUND])
 
-    ui.character.change(on_character, ui.character, [ui.character] + [ui.controls[n] for n in FACTORS],
-                        api_name=False)
+    ui.character.change(on_character, ui.character,
+                        [ui.character] + [ui.controls[n] for n in FACTORS + BACKGROUND], api_name=False)
 
-    def on_bg_default(use_default):
-        return [gr.update(interactive=not use_default) for _ in BACKGROUND]
+    def on_bg_default(use_default, character, line, texture, color):
+        # Unticking starts the background sliders from what the defaults would have used.
+        values = _background_defaults(load_character(character, ctx.cfg), line, texture, color)
+        return [gr.update(interactive=not use_default, value=values[n]) for n in BACKGROUND]
 
-    ui.bg_default.change(on_bg_default, ui.bg_default, [ui.controls[n] for n in BACKGROUND], api_name=False)
+    ui.bg_default.change(on_bg_default, [ui.bg_default, ui.character, *(ui.controls[n] for n in FACTORS[:3])],
+                         [ui.controls[n] for n in BACKGROUND], api_name=False)
+
+    def on_teacher(name):
+        return gr.update(info=TEACHER_HELP.get(name, name)), gr.update(visible=name == "sd")
+
+    ui.teacher.change(on_teacher, ui.teacher, [ui.teacher, ui.sd_options], api_name=False)
 
     # The handler's parameter names are the StylizeParams field names (and the API's parameter names);
-    # the inputs list is built from the same names, so order and meaning cannot drift apart.
-    def stylize(image, character, line, texture, color, warp, background_default, background_line,
-                background_texture, background_color, normalize_light, progress=gr.Progress()):
+    # the inputs list below is built from the same names, so order and meaning cannot drift apart.
+    def stylize(image, character, teacher, line, texture, color, warp, normalize_light, background_default,
+                background_line, background_texture, background_color, strength, steps, guidance, seed,
+                progress=gr.Progress()):
+        # 1. Check the photo.
         if not image:
             raise gr.Error("Upload a photo first.")
         try:
             photo = load_image(image, max_pixels=ctx.cfg.max_input_pixels)
         except ImageLoadError as exc:
             raise gr.Error(f"Can't use this file: {str(exc).split(': ', 1)[-1]}") from None
-        background = (dict.fromkeys(BACKGROUND) if background_default else
-                      dict(background_line=background_line, background_texture=background_texture,
-                           background_color=background_color))
+        # 2. Gradio values → StylizeParams, by field name.
+        fields = dict(character=character, teacher=teacher, line=line, texture=texture, color=color, warp=warp,
+                      normalize_light=bool(normalize_light))
+        if not background_default:
+            fields.update(background_line=background_line, background_texture=background_texture,
+                          background_color=background_color)
+        if teacher == "sd":
+            fields.update(strength=strength, steps=None if steps is None else int(steps), guidance=guidance,
+                          seed=int(seed or 0))
+        # 3. Stylize (the Stylizer and the teacher's models load on first use).
+        t0 = time.perf_counter()
         try:
-            params = StylizeParams(character=character, line=line, texture=texture, color=color, warp=warp,
-                                   normalize_light=bool(normalize_light), **background)
+            params = StylizeParams(**fields)
             params.validate()
-            t0 = time.perf_counter()
             progress(0.0, desc="loading models")
-            result = ctx.stylizer()(photo, params, progress=lambda f, msg: progress(f, desc=msg))
-        except ValueError as exc:
+            stylizer = ctx.stylizer()
+            stylizer.prepare(params)
+            result = stylizer(photo, params, progress=lambda f, msg: progress(f, desc=msg))
+        except _user_errors() as exc:
             raise gr.Error(str(exc)) from None
-        out_dir = ctx.cfg.resolve(ctx.cfg.data_dir) / "outputs"
-        stem = Path(image).stem
-        stem = safe_name(stem) if stem.strip("._ ") else "photo"
-        dest = save_image(result.image, out_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{stem}-{params.character}.png")
-        return (photo, result.image), str(dest), _report(result, time.perf_counter() - t0)
+        # 4. Save the full-size PNG (atomically) under <data_dir>/outputs/.
+        dest = save_image(result.image, ctx.cfg.resolve(ctx.cfg.data_dir) / "outputs"
+                          / _output_name(image, params.character))
+        return (_preview(photo), _preview(result.image)), str(dest), _report(result, time.perf_counter() - t0)
 
-    inputs = [ui.image, ui.character, *(ui.controls[n] for n in FACTORS), ui.bg_default,
-              *(ui.controls[n] for n in BACKGROUND), ui.controls["normalize_light"]]
-    ui.button.click(stylize, inputs, [ui.compare, ui.download, ui.report], api_name="stylize", concurrency_limit=1)
+    inputs = [ui.image, ui.character, ui.teacher, *(ui.controls[n] for n in FACTORS), ui.controls["normalize_light"],
+              ui.bg_default, *(ui.controls[n] for n in BACKGROUND), *(ui.controls[n] for n in SD_ONLY)]
+    ui.button.click(stylize, inputs, [ui.compare, ui.download, ui.report], api_name="stylize",
+                    concurrency_limit=1)

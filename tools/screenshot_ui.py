@@ -1,0 +1,178 @@
+"""Screenshot the running studio in headless Chromium, optionally after a real stylisation.
+
+    .venv/bin/python app.py --set server.port=7861 &
+    python3 tools/screenshot_ui.py http://127.0.0.1:7861/ --out ui.png                    # the page as it loads
+    python3 tools/screenshot_ui.py http://127.0.0.1:7861/ --out ui.png \\
+        --photo ../shared/data/images/portrait_light_skin_asian_01.jpg --character Noir     # upload, Stylize, wait
+
+For developers, not CI. Needs Debian's chromium (`apt-get install -y chromium`); installs nothing itself.
+Python standard library only: the browser is driven through the Chrome DevTools Protocol over
+`--remote-debugging-pipe` (fd 3 in, fd 4 out, NUL-terminated JSON), so no playwright, no websocket
+library and no browser download. Elements are found by the elem_ids the Stylize tab sets
+(#photo, #character, #stylize-button, #stylize-report, #before-after).
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--remote-debugging-pipe"]
+
+
+class Browser:
+    """A headless Chromium with one page, spoken to over the DevTools pipe."""
+
+    def __init__(self, executable: str, width: int, height: int):
+        self.profile = tempfile.mkdtemp(prefix="toonlab-chromium-")
+        to_chrome_r, self._to_chrome = os.pipe()
+        self._from_chrome, from_chrome_w = os.pipe()
+
+        def wire_pipes():  # in the child: DevTools reads fd 3 and writes fd 4
+            hi_r, hi_w = os.dup(to_chrome_r), os.dup(from_chrome_w)  # out of the way of 3 and 4 first
+            os.dup2(hi_r, 3)
+            os.dup2(hi_w, 4)
+
+        self.proc = subprocess.Popen(
+            [executable, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}", f"--window-size={width},{height}",
+             "about:blank"], preexec_fn=wire_pipes, pass_fds=(3, 4) if False else (), close_fds=False,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        self._buf = b""
+        self._next_id = 0
+        self.session = None
+        target = self.call("Target.createTarget", url="about:blank")["targetId"]
+        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
+                  mobile=False)
+
+    def call(self, method: str, timeout: float = 60.0, **params):
+        self._next_id += 1
+        msg = {"id": self._next_id, "method": method, "params": params}
+        if self.session:
+            msg["sessionId"] = self.session
+        os.write(self._to_chrome, json.dumps(msg).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:  # events arrive interleaved with replies; only our reply matters
+            while b"\0" not in self._buf:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no reply to {method}")
+                chunk = os.read(self._from_chrome, 1 << 20)
+                if not chunk:
+                    raise RuntimeError("chromium closed the DevTools pipe")
+                self._buf += chunk
+            raw, self._buf = self._buf.split(b"\0", 1)
+            reply = json.loads(raw)
+            if reply.get("id") == self._next_id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply.get("result", {})
+
+    def js(self, expression: str):
+        out = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in out:
+            raise RuntimeError(f"javascript failed: {out['exceptionDetails'].get('text')} in {expression!r}")
+        return out["result"].get("value")
+
+    def wait_for(self, expression: str, what: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.js(expression):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+            time.sleep(0.25)
+
+    def key(self, key: str, code: int) -> None:
+        for kind in ("keyDown", "keyUp"):
+            self.call("Input.dispatchKeyEvent", type=kind, key=key, code=key, windowsVirtualKeyCode=code)
+
+    def screenshot(self, out: Path, width: int) -> None:
+        height = int(self.js("document.documentElement.scrollHeight"))
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
+                  mobile=False)
+        time.sleep(0.5)  # let the page re-lay itself out at the full height
+        data = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"]
+        out.write_bytes(base64.b64decode(data))
+
+    def close(self) -> None:
+        try:
+            self.call("Browser.close", timeout=5)
+        except (RuntimeError, TimeoutError, OSError):
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def stylize_in_page(b: Browser, photo: Path, character: str | None, timeout: float) -> None:
+    root = b.call("DOM.getDocument", depth=-1, pierce=True)["root"]["nodeId"]
+    node = b.call("DOM.querySelector", nodeId=root, selector="#photo input[type=file]")["nodeId"]
+    if not node:
+        raise RuntimeError("no file input in #photo")
+    b.call("DOM.setFileInputFiles", nodeId=node, files=[str(photo.resolve())])
+    b.wait_for("!!document.querySelector('#photo img')", "the uploaded photo to show", 30)
+    if character:  # gradio's dropdown is a filtered text box: type the name, take the first match
+        b.js("(() => { const i = document.querySelector('#character input'); i.focus(); i.select(); })()")
+        b.call("Input.insertText", text=character)
+        b.key("ArrowDown", 40)
+        b.key("Enter", 13)
+        b.js("document.activeElement.blur()")
+        time.sleep(0.5)
+        shown = b.js("document.querySelector('#character input').value")
+        if shown.lower() != character.lower():
+            raise RuntimeError(f"could not pick character {character!r} (the dropdown shows {shown!r})")
+    before = b.js("document.querySelector('#stylize-report').innerText")
+    b.js("document.querySelector('#stylize-button').click()")
+    b.wait_for(f"(() => {{ const t = document.querySelector('#stylize-report').innerText; "
+               f"return t !== {json.dumps(before)} && t.includes('face(s)'); }})()", "the stylised result", timeout)
+    b.wait_for("(() => { const im = [...document.querySelectorAll('#before-after img')]; "
+               "return im.length >= 2 && im.every(i => i.complete && i.naturalWidth > 0); })()",
+               "the before/after images to load", 30)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("url", help="the running studio, e.g. http://127.0.0.1:7860/")
+    ap.add_argument("--out", default="ui.png", help="PNG to write (default ui.png)")
+    ap.add_argument("--photo", type=Path, help="upload this photo and press Stylize before the screenshot")
+    ap.add_argument("--character", help="character to pick first (its display name, e.g. Noir)")
+    ap.add_argument("--width", type=int, default=1400)
+    ap.add_argument("--height", type=int, default=1000)
+    ap.add_argument("--timeout", type=float, default=180, help="seconds to wait for the stylisation")
+    ap.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    args = ap.parse_args(argv)
+    if not Path(args.chromium).exists():
+        print(f"error: no chromium at {args.chromium}; install it with `apt-get install -y chromium`",
+              file=sys.stderr)
+        return 2
+    if args.photo and not args.photo.is_file():
+        print(f"error: no such photo: {args.photo}", file=sys.stderr)
+        return 2
+    b = Browser(args.chromium, args.width, args.height)
+    try:
+        b.call("Page.enable")
+        b.call("Page.navigate", url=args.url)
+        b.wait_for("!!document.querySelector('#stylize-button')", f"the studio at {args.url}", 60)
+        if args.photo:
+            stylize_in_page(b, args.photo, args.character, args.timeout)
+        time.sleep(1.0)  # fonts and transitions
+        b.screenshot(Path(args.out), args.width)
+    finally:
+        b.close()
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

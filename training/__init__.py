@@ -1,0 +1,1 @@
+"""Training: LoRA adapters (train_lora), and later paired data and student distillation. Imports lazily."""
