@@ -71,7 +71,15 @@ class Character:
     background: BackgroundOffsets = field(default_factory=BackgroundOffsets)
     geometry: Geometry = field(default_factory=Geometry)
     shading: Shading = field(default_factory=Shading)
+    prompt: str = ""  # added to the SD teacher's prompt
+    lora: str = ""  # a character LoRA (.safetensors), relative to the preset's folder
     source: str = ""
+
+    def lora_path(self) -> Optional[Path]:
+        if not self.lora:
+            return None
+        p = Path(self.source).parent / self.lora
+        return p if p.is_file() else None
 
     def palette_rgb(self) -> np.ndarray:
         return hex_to_rgb(self.palette)
@@ -109,7 +117,8 @@ def _preset_files(cfg: StudioConfig) -> dict[str, Path]:
         for p in sorted(d.glob("*.yaml")):
             found[p.stem] = p
         for p in sorted(d.glob("*/character.yaml")):
-            found[p.parent.name] = p
+            if not p.parent.name.startswith("."):  # skip a save in progress
+                found[p.parent.name] = p
     return found
 
 
@@ -151,3 +160,173 @@ def resolve_factors(char: Character, line: Optional[float], texture: Optional[fl
     d = char.defaults
     pick = lambda v, dv: float(dv if v is None else v)  # noqa: E731
     return Factors(pick(line, d.line), pick(texture, d.texture), pick(color, d.color), pick(warp, d.warp))
+
+
+# ------------------------------------------------------------------------------ characters from references
+@dataclass
+class StyleProfile:
+    """What was measured on a character's reference images (saved as profile.json beside the preset)."""
+
+    palette: list[str]
+    skin: str
+    line_weight: float
+    ink_coverage: float
+    detail: float
+    colour_count: int
+    eye_to_face: Optional[float]
+    face_aspect: Optional[float]
+    n_images: int
+    n_faces: int
+
+
+def _hex(rgb01: np.ndarray) -> str:
+    r, g, b = (int(round(float(v) * 255)) for v in np.clip(rgb01, 0, 1))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def fit_profile(images: list[np.ndarray], cfg: StudioConfig, faces_per_image: Optional[list] = None) -> StyleProfile:
+    """Measure palette, skin colour, line weight, detail and face geometry on RGB uint8 reference images."""
+    import cv2
+
+    from .stylize.cartoonizer import lab_to_rgb, rgb_to_lab
+
+    if not images:
+        raise ValueError("no reference images")
+    rng = np.random.default_rng(0)
+    samples, widths, coverage, detail, counts = [], [], [], [], []
+    for img in images:
+        f = 512 / max(img.shape[:2])
+        small = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else img
+        lab = rgb_to_lab(small.astype(np.float32) / 255.0)
+        pts = lab.reshape(-1, 3)
+        samples.append(pts[rng.choice(len(pts), min(len(pts), 8000), replace=False)])
+        # Ink: dark pixels that form thin strokes; their width from the distance transform's ridge.
+        dark = (lab[..., 0] < 22).astype(np.uint8)
+        thin = dark & ~cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((9, 9), np.uint8)).astype(bool)
+        coverage.append(float(thin.mean()))
+        if thin.sum() > 50:
+            dist = cv2.distanceTransform(thin.astype(np.uint8), cv2.DIST_L2, 3)
+            ridge = dist[(dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8))) & (dist > 0)]
+            widths.append(float(np.median(ridge)) * 2 * (768 / 512))
+        gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+        detail.append(float(np.median(np.abs(gray - cv2.GaussianBlur(gray, (0, 0), 2.0)))))
+        q = (small // 8).astype(np.int32)
+        codes = (q[..., 0] << 10) | (q[..., 1] << 5) | q[..., 2]
+        c = np.bincount(codes.ravel())
+        counts.append(int((c >= codes.size * 0.0005).sum()))
+    allpts = np.concatenate(samples).astype(np.float32)
+    crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 0.5)
+    cv2.setRNGSeed(0)
+    _, labels, centers = cv2.kmeans(allpts, 16, None, crit, 3, cv2.KMEANS_PP_CENTERS)
+    order = np.argsort(-np.bincount(labels.ravel(), minlength=16))
+    palette = [_hex(lab_to_rgb(centers[i].reshape(1, 1, 3)).reshape(3)) for i in order]
+    # Skin: the reference faces' skin where faces are found, else the most skin-like palette colour.
+    skin_lab = None
+    eye_ratios, aspects, n_faces = [], [], 0
+    if faces_per_image is not None:
+        from .perception.faces import FACE_OVAL, LEFT_EYE, RIGHT_EYE
+        from .perception.skin import face_skin_samples
+
+        tones = []
+        for img, faces in zip(images, faces_per_image):
+            for face in faces:
+                n_faces += 1
+                s = face_skin_samples(img, face)
+                if len(s) > 20:
+                    tones.append(np.median(s, axis=0))
+                lm = face.landmarks
+                if lm is not None and len(lm) >= 468:
+                    oval = lm[list(FACE_OVAL)]
+                    fw = float(np.ptp(oval[:, 0]))
+                    eye = 0.5 * (np.ptp(lm[list(LEFT_EYE), 0]) + np.ptp(lm[list(RIGHT_EYE), 0]))
+                    eye_ratios.append(eye / max(fw, 1.0))
+                    aspects.append(fw / max(float(np.ptp(oval[:, 1])), 1.0))
+        if tones:
+            skin_lab = np.median(np.stack(tones), axis=0)
+    if skin_lab is None:
+        hue = np.degrees(np.arctan2(centers[:, 2], centers[:, 1]))
+        chroma = np.hypot(centers[:, 1], centers[:, 2])
+        score = np.abs(hue - 55) / 20 + np.abs(chroma - 25) / 15 + np.abs(centers[:, 0] - 70) / 20
+        skin_lab = centers[int(np.argmin(score))]
+    return StyleProfile(
+        palette=palette, skin=_hex(lab_to_rgb(np.asarray(skin_lab, np.float32).reshape(1, 1, 3)).reshape(3)),
+        line_weight=float(np.median(widths)) if widths else 0.0, ink_coverage=float(np.mean(coverage)),
+        detail=float(np.median(detail)), colour_count=int(np.median(counts)),
+        eye_to_face=float(np.median(eye_ratios)) if eye_ratios else None,
+        face_aspect=float(np.median(aspects)) if aspects else None, n_images=len(images), n_faces=n_faces)
+
+
+PHOTO_EYE_TO_FACE = 0.2  # eye width / face width of a photographed adult face (mediapipe mesh)
+
+
+def character_from_profile(name: str, profile: StyleProfile, base: Character, description: str = "") -> Character:
+    """A preset whose palette, skin ramp, line weight, default factors and geometry follow the profile."""
+    from .stylize.cartoonizer import lab_to_rgb, rgb_to_lab
+
+    skin = rgb_to_lab(hex_to_rgb(profile.skin).reshape(1, 1, 3)).reshape(3)
+    ramp = []
+    for dl, da in ((-32, 6), (-16, 3), (0, 0), (10, -1), (18, -2)):  # dark → light, warmer in the shadows
+        lab = np.array([np.clip(skin[0] + dl, 5, 97), skin[1] + da, skin[2] + da], np.float32)
+        ramp.append(_hex(lab_to_rgb(lab.reshape(1, 1, 3)).reshape(3)))
+    weight = float(np.clip(profile.line_weight / 2.5, 0.5, 2.0)) if profile.line_weight else base.line_weight
+    line = float(np.clip(0.3 + profile.ink_coverage * 12.0, 0.2, 0.95))
+    texture = float(np.clip(1.0 - profile.detail / 0.02, 0.3, 0.95))
+    color = float(np.clip(1.1 - profile.colour_count / 400.0, 0.4, 0.95))
+    geo = base.geometry
+    if profile.eye_to_face:
+        geo = Geometry(eye_scale=float(np.clip(profile.eye_to_face / PHOTO_EYE_TO_FACE, 1.0, 1.6)),
+                       face_width=float(np.clip((profile.face_aspect or 0.8) / 0.8, 0.85, 1.05)),
+                       jaw=base.geometry.jaw, chin=base.geometry.chin, eye_height=base.geometry.eye_height)
+    return Character(name=name, display_name=name.replace("_", " ").title(),
+                     description=description or f"Fitted from {profile.n_images} reference images",
+                     palette=tuple(profile.palette), skin_ramp=tuple(ramp), line_color=base.line_color,
+                     line_weight=weight, eye_color=base.eye_color, blush_color=base.blush_color,
+                     defaults=Factors(line=line, texture=texture, color=color, warp=base.defaults.warp),
+                     background=base.background, geometry=geo, shading=base.shading)
+
+
+def save_character(character: Character, profile: StyleProfile, references: list[np.ndarray], cfg: StudioConfig,
+                   lora: Optional[str] = None) -> Path:
+    """Write `<data_dir>/characters/<name>/` (character.yaml, profile.json, references/, lora) atomically."""
+    import shutil
+    import tempfile
+
+    from .io import safe_name
+
+    name = safe_name(character.name)
+    root = cfg.resolve(cfg.data_dir) / "characters"
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
+    try:
+        return _write_character(tmp, root / name, name, character, profile, references, lora)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _write_character(tmp: Path, final: Path, name: str, character: Character, profile: StyleProfile,
+                     references: list[np.ndarray], lora: Optional[str]) -> Path:
+    import json
+    import os
+    import shutil
+    from dataclasses import asdict
+
+    from .io import save_image
+
+    data = asdict(character)
+    data.pop("source", None)
+    data["name"] = name
+    data["palette"], data["skin_ramp"] = list(character.palette), list(character.skin_ramp)
+    if lora:
+        from .stylize.sd_teacher import check_safetensors
+
+        shutil.copy(check_safetensors(lora), tmp / "lora.safetensors")
+        data["lora"] = "lora.safetensors"
+    (tmp / "character.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    (tmp / "profile.json").write_text(json.dumps(asdict(profile), indent=2))
+    for i, img in enumerate(references):
+        save_image(img, tmp / "references" / f"{i:03d}.png")
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return final

@@ -37,14 +37,14 @@ class Browser:
         to_chrome_r, self._to_chrome = os.pipe()
         self._from_chrome, from_chrome_w = os.pipe()
 
-        def wire_pipes():  # in the child: DevTools reads fd 3 and writes fd 4
+        def wire_pipes():  # in the child: DevTools reads fd 3 and writes fd 4 (dup2 makes them inheritable)
             hi_r, hi_w = os.dup(to_chrome_r), os.dup(from_chrome_w)  # out of the way of 3 and 4 first
             os.dup2(hi_r, 3)
             os.dup2(hi_w, 4)
 
         self.proc = subprocess.Popen(
             [executable, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}", f"--window-size={width},{height}",
-             "about:blank"], preexec_fn=wire_pipes, pass_fds=(3, 4) if False else (), close_fds=False,
+             "about:blank"], preexec_fn=wire_pipes, close_fds=False,  # our pipes are close-on-exec; 3, 4 are not
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_chrome_r)
         os.close(from_chrome_w)
@@ -91,9 +91,15 @@ class Browser:
                 raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
             time.sleep(0.25)
 
-    def key(self, key: str, code: int) -> None:
-        for kind in ("keyDown", "keyUp"):
-            self.call("Input.dispatchKeyEvent", type=kind, key=key, code=key, windowsVirtualKeyCode=code)
+    def click(self, selector: str) -> None:
+        """A real mouse click in the middle of the element (gradio's widgets listen to mouse events)."""
+        box = self.js(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); if (!e) return null; "
+                      "e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect(); "
+                      "return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+        if not box:
+            raise RuntimeError(f"nothing matches {selector}")
+        for kind in ("mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
 
     def screenshot(self, out: Path, width: int) -> None:
         height = int(self.js("document.documentElement.scrollHeight"))
@@ -122,18 +128,20 @@ def stylize_in_page(b: Browser, photo: Path, character: str | None, timeout: flo
         raise RuntimeError("no file input in #photo")
     b.call("DOM.setFileInputFiles", nodeId=node, files=[str(photo.resolve())])
     b.wait_for("!!document.querySelector('#photo img')", "the uploaded photo to show", 30)
-    if character:  # gradio's dropdown is a filtered text box: type the name, take the first match
-        b.js("(() => { const i = document.querySelector('#character input'); i.focus(); i.select(); })()")
-        b.call("Input.insertText", text=character)
-        b.key("ArrowDown", 40)
-        b.key("Enter", 13)
-        b.js("document.activeElement.blur()")
-        time.sleep(0.5)
-        shown = b.js("document.querySelector('#character input').value")
-        if shown.lower() != character.lower():
-            raise RuntimeError(f"could not pick character {character!r} (the dropdown shows {shown!r})")
+    if character:  # open gradio's dropdown and click the option whose label starts with the name
+        b.click("#character input")
+        b.wait_for("document.querySelectorAll('[role=option]').length > 0", "the character list", 10)
+        label = b.js(f"(() => {{ const o = [...document.querySelectorAll('[role=option]')].find(e => "
+                     f"e.getAttribute('aria-label').toLowerCase().startsWith({json.dumps(character.lower())}));"
+                     f" return o ? o.getAttribute('aria-label') : null; }})()")
+        if not label:
+            raise RuntimeError(f"no character called {character!r} in the dropdown")
+        b.click(f"[role=option][aria-label={json.dumps(label)}]")
+        b.wait_for(f"document.querySelector('#character input').value === {json.dumps(label)}",
+                   f"the dropdown to show {label}", 10)
+        time.sleep(0.5)  # the character's defaults are loaded into the sliders by a server event
     before = b.js("document.querySelector('#stylize-report').innerText")
-    b.js("document.querySelector('#stylize-button').click()")
+    b.click("#stylize-button")
     b.wait_for(f"(() => {{ const t = document.querySelector('#stylize-report').innerText; "
                f"return t !== {json.dumps(before)} && t.includes('face(s)'); }})()", "the stylised result", timeout)
     b.wait_for("(() => { const im = [...document.querySelectorAll('#before-after img')]; "

@@ -344,7 +344,11 @@ class SDTeacher:
         scales = [c.scale for c in specs]
         laps.lap("conditions")
         # 4. LoRAs, then one pass for the background and one for the person (when their strengths differ).
-        self._apply_loras(pipe, req.loras)
+        # The character's own LoRA (if it has one) comes first, then the user's.
+        own = character.lora_path() if hasattr(character, "lora_path") else None
+        loras = (((str(own), 1.0),) if own else ()) + req.loras
+        self._apply_loras(pipe, loras)
+        info["sd"]["loras"] = [list(x) for x in loras]
         prompt = ", ".join(x for x in (self.cfg.sd.prompt, getattr(character, "prompt", "")) if x)
         out = self._run(pipe, init_u8, controls, scales, req.strength, req, prompt)
         if scaled.person.max() > 0.5 and abs(req.person_strength - req.strength) > 1e-3:

@@ -36,8 +36,8 @@ HELP = {
     "warp": "Face shape: as photographed → the character's geometry",
 }
 TEACHER_HELP = {
-    "classic": "classic: fast, runs on the CPU, needs no downloads",
-    "sd": "sd: Stable Diffusion img2img + ControlNet (needs a base model, see `sd.base`; slow without a GPU)",
+    "classic": "Fast, on the CPU, no downloads",
+    "sd": "Stable Diffusion: needs a base model (sd.base); slow without a GPU",
 }
 
 
@@ -51,7 +51,7 @@ class StylizeUI:
     sd_options: gr.Accordion
     button: gr.Button
     compare: gr.ImageSlider
-    download: gr.File
+    download: gr.DownloadButton
     report: gr.Markdown
 
 
@@ -64,13 +64,15 @@ def render(ctx) -> StylizeUI:
         with gr.Column(scale=2, min_width=340):
             # image_mode=None: gradio passes the file through untouched (no RGB conversion of its own).
             image = gr.Image(label="Photo", type="filepath", image_mode=None, sources=["upload", "clipboard"],
-                             height=300, elem_id="photo")
+                             height=260, elem_id="photo")
+            # The button sits under the photo so that it stays in view while the sliders below are tuned.
+            button = gr.Button("Stylize", variant="primary", elem_id="stylize-button")
             with gr.Row():
                 character = gr.Dropdown(label="Character", choices=[(c.display_name, c.name) for c in chars],
                                         value=default.name, info=default.description, scale=2,
                                         elem_id="character")
                 teacher = gr.Dropdown(label="Teacher", choices=list(TEACHERS), value="classic",
-                                      info=TEACHER_HELP.get("classic"), scale=1)
+                                      info=TEACHER_HELP.get("classic"), scale=1, elem_id="teacher")
             for name in FACTORS:
                 controls[name] = gr.Slider(0, 1, value=getattr(default.defaults, name), step=0.01,
                                            label=name.capitalize(), info=HELP[name])
@@ -89,12 +91,13 @@ def render(ctx) -> StylizeUI:
                 controls["steps"] = gr.Slider(1, 60, value=cfg.sd.steps, step=1, label="Steps")
                 controls["guidance"] = gr.Slider(1, 15, value=cfg.sd.guidance, step=0.5, label="Guidance")
                 controls["seed"] = gr.Number(value=0, precision=0, minimum=0, label="Seed")
-            button = gr.Button("Stylize", variant="primary", elem_id="stylize-button")
         with gr.Column(scale=3):
             compare = gr.ImageSlider(label="Before / after", type="numpy", max_height=640, interactive=False,
                                      elem_id="before-after")
-            report = gr.Markdown("Upload a photo and press **Stylize**.", elem_id="stylize-report")
-            download = gr.File(label="Download PNG", interactive=False)
+            with gr.Row():
+                report = gr.Markdown("Upload a photo and press **Stylize**.", elem_id="stylize-report")
+                download = gr.DownloadButton("Download PNG", interactive=False, scale=0, min_width=180,
+                                             elem_id="download")
     return StylizeUI(image, character, teacher, controls, bg_default, sd_options, button, compare, download, report)
 
 
@@ -211,7 +214,8 @@ def listen(ctx, ui: StylizeUI) -> None:
         # 4. Save the full-size PNG (atomically) under <data_dir>/outputs/.
         dest = save_image(result.image, ctx.cfg.resolve(ctx.cfg.data_dir) / "outputs"
                           / _output_name(image, params.character))
-        return (_preview(photo), _preview(result.image)), str(dest), _report(result, time.perf_counter() - t0)
+        return ((_preview(photo), _preview(result.image)), gr.DownloadButton(value=str(dest), interactive=True),
+                _report(result, time.perf_counter() - t0))
 
     inputs = [ui.image, ui.character, ui.teacher, *(ui.controls[n] for n in FACTORS), ui.controls["normalize_light"],
               ui.bg_default, *(ui.controls[n] for n in BACKGROUND), *(ui.controls[n] for n in SD_ONLY)]
