@@ -35,6 +35,10 @@ class Stylizer:
         self._characters: dict[str, Character] = {}
         self._teachers: dict[str, object] = {}
 
+    def use_character(self, character: Character) -> None:
+        """Make an unsaved character (a preview in the Characters tab) available by its name."""
+        self._characters[character.name] = character
+
     def character(self, name: str) -> Character:
         if name not in self._characters:
             self._characters[name] = load_character(name, self.cfg)

@@ -78,7 +78,8 @@ class MediapipeFaces:
 
     name = "mediapipe"
     MESH_SIDE = 256
-    MESHLESS_MIN_SCORE = 0.75
+    MESHLESS_MIN_SCORE = 0.8
+    SINGLE_MIN_SCORE = 0.75
 
     def __init__(self, cfg: PerceptionConfig):
         _quiet_mediapipe()
@@ -115,8 +116,8 @@ class MediapipeFaces:
         # The fine pass is for crowds and distant groups; in a portrait (one dominant face) it only adds
         # false detections in clothing and hair.
         largest = max((min(f.box.width, f.box.height) for f in found), default=0.0)
-        if side >= 700 and largest < 0.25 * side:
-            tiles.add(320)
+        if largest < 0.25 * side:
+            tiles.add(320 if side >= 700 else max(128, side // 2))
         for tile in sorted(tiles):
             step = int(tile * 0.66)
             for y in range(0, max(1, h - tile + step), step):
@@ -124,7 +125,11 @@ class MediapipeFaces:
                     y0, x0 = min(y, h - tile), min(x, w - tile)
                     found += self._run_detector(self._full, np.ascontiguousarray(image[y0:y0 + tile, x0:x0 + tile]), x0, y0)
         faces = [f for f in found if f.score >= self.cfg.min_face_score and min(f.box.width, f.box.height) >= self.cfg.min_face_px]
-        return nms([Face(box=f.box.clip(w, h), score=f.score, keypoints=f.keypoints, backend=f.backend) for f in faces])
+        kept = nms([Face(box=f.box.clip(w, h), score=f.score, keypoints=f.keypoints, backend=f.backend) for f in faces])
+        # A face is seen by both detectors and by overlapping tiles; a weak detection that nothing else
+        # confirms is most often a pattern (a road sign, a torso, foliage).
+        votes = [sum(k.box.iou(f.box) > 0.3 for f in faces) for k in kept]
+        return [k for k, v in zip(kept, votes) if v >= 2 or k.score >= self.SINGLE_MIN_SCORE]
 
     def _mesh_for(self, image: np.ndarray, face: Face) -> Optional[np.ndarray]:
         h, w = image.shape[:2]

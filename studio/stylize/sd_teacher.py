@@ -152,12 +152,12 @@ def load_controlnets(cfg: SDConfig, base: str, dtype, offline: bool) -> list:
 
 def load_pipeline(cfg: SDConfig, base: str):
     """The img2img pipeline (with ControlNets if configured) for `base`, on the configured device."""
+    offline = is_offline(cfg)
+    check_base(base, offline)  # before importing diffusers (seconds): a missing model fails at once
     from diffusers import (MultiControlNetModel, StableDiffusionControlNetImg2ImgPipeline,
                            StableDiffusionImg2ImgPipeline, StableDiffusionXLControlNetImg2ImgPipeline,
                            StableDiffusionXLImg2ImgPipeline)
 
-    offline = is_offline(cfg)
-    check_base(base, offline)
     device, dtype = _torch_setup(cfg)
     family = _family(base, offline)
     nets = load_controlnets(cfg, base, dtype, offline)

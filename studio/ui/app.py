@@ -1,7 +1,7 @@
 """The studio app: a tab per module in `TABS`; each tab module has `TITLE`, `render(ctx)` and `listen(ctx, ui)`.
 
 Nothing heavy happens at import or build time: the Stylizer (and its models) is created on first use.
-Later tabs (characters, LoRA, distillation, video, webcam) slot in by adding their module to `TABS`.
+Later tabs (distillation, video, webcam) slot in by adding their module to `TABS`.
 """
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Optional
 import gradio as gr
 
 from ..config import StudioConfig
-from .tabs import stylize
+from .tabs import characters, lora, stylize
 
-TABS = [stylize]
+TABS = [stylize, characters, lora]
 
 
 @dataclass
@@ -22,6 +22,8 @@ class UIContext:
     """What every tab shares: the config and one lazily created Stylizer."""
 
     cfg: StudioConfig
+    components: dict = field(default_factory=dict)  # "tab.name" -> component, for updates across tabs
+    jobs: dict = field(default_factory=dict)  # running background jobs (one LoRA job at a time)
     _stylizer: Optional[object] = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -12,6 +12,7 @@ transparency onto white, exactly as the CLI does.
 """
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +99,8 @@ def render(ctx) -> StylizeUI:
                 report = gr.Markdown("Upload a photo and press **Stylize**.", elem_id="stylize-report")
                 download = gr.DownloadButton("Download PNG", interactive=False, scale=0, min_width=180,
                                              elem_id="download")
+    # Other tabs update these (the Characters tab adds a saved character to the picker).
+    ctx.components.update({"stylize.character": character, "stylize.teacher": teacher, "stylize.image": image})
     return StylizeUI(image, character, teacher, controls, bg_default, sd_options, button, compare, download, report)
 
 
@@ -117,7 +120,8 @@ def _output_name(upload: str, character: str) -> str:
     except ValueError:  # a name with no usable characters
         stem = "photo"
     now = time.time()
-    return f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}{int(now * 1000) % 1000:03d}-{stem}-{character}.png"
+    stamp = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}{int(now * 1000) % 1000:03d}"
+    return f"{stamp}-{stem}-{character}.png"
 
 
 def _preview(img: np.ndarray) -> np.ndarray:
@@ -180,7 +184,7 @@ def listen(ctx, ui: StylizeUI) -> None:
     ui.teacher.change(on_teacher, ui.teacher, [ui.teacher, ui.sd_options], api_name=False)
 
     # The handler's parameter names are the StylizeParams field names (and the API's parameter names);
-    # the inputs list below is built from the same names, so order and meaning cannot drift apart.
+    # the inputs list is read off its signature below, so order and meaning cannot drift apart.
     def stylize(image, character, teacher, line, texture, color, warp, normalize_light, background_default,
                 background_line, background_texture, background_color, strength, steps, guidance, seed,
                 progress=gr.Progress()):
@@ -214,10 +218,12 @@ def listen(ctx, ui: StylizeUI) -> None:
         # 4. Save the full-size PNG (atomically) under <data_dir>/outputs/.
         dest = save_image(result.image, ctx.cfg.resolve(ctx.cfg.data_dir) / "outputs"
                           / _output_name(image, params.character))
-        return ((_preview(photo), _preview(result.image)), gr.DownloadButton(value=str(dest), interactive=True),
-                _report(result, time.perf_counter() - t0))
+        return (_preview(photo), _preview(result.image)), str(dest), _report(result, time.perf_counter() - t0)
 
-    inputs = [ui.image, ui.character, ui.teacher, *(ui.controls[n] for n in FACTORS), ui.controls["normalize_light"],
-              ui.bg_default, *(ui.controls[n] for n in BACKGROUND), *(ui.controls[n] for n in SD_ONLY)]
+    by_name = {"image": ui.image, "character": ui.character, "teacher": ui.teacher,
+               "background_default": ui.bg_default, **ui.controls}
+    inputs = [by_name[n] for n in inspect.signature(stylize).parameters if n != "progress"]
+    # The download button is enabled in a follow-up UI-only step, so the API returns a plain file path.
     ui.button.click(stylize, inputs, [ui.compare, ui.download, ui.report], api_name="stylize",
-                    concurrency_limit=1)
+                    concurrency_limit=1).success(lambda: gr.update(interactive=True), None, ui.download,
+                                                 api_name=False, queue=False)

@@ -1,0 +1,123 @@
+"""Training jobs for the studio: run `train_lora` in a background thread with progress, cancel and resume.
+
+    job = start_lora_job(cfg, kind="user", name="ana", images=[...paths...], steps=400)
+    job.state()  -> JobState(status, step, total, loss, message, result)
+    job.cancel() -> the loop stops at the next step and keeps a checkpoint; start again with resume=True
+
+Uploaded images are copied into `<data_dir>/datasets/<kind>/<name>/`; the LoRA goes to
+`<data_dir>/loras/<kind>/<name>/lora.safetensors`. Names are sanitised before they touch a path.
+"""
+from __future__ import annotations
+
+import shutil
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Optional, Sequence
+
+from studio.config import StudioConfig
+from studio.io import IMAGE_SUFFIXES, safe_name
+
+MAX_IMAGES = 200
+MAX_IMAGE_BYTES = 30 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class JobState:
+    status: str = "pending"  # pending | running | done | failed | cancelled
+    step: int = 0
+    total: int = 0
+    loss: Optional[float] = None
+    message: str = ""
+    result: Optional[str] = None
+
+
+def lora_dir(cfg: StudioConfig, kind: str, name: str) -> Path:
+    if kind not in ("user", "character"):
+        raise ValueError(f"kind must be user or character, got {kind!r}")
+    return cfg.resolve(cfg.data_dir) / "loras" / kind / safe_name(name)
+
+
+def list_loras(cfg: StudioConfig) -> list[Path]:
+    """Every finished LoRA under the data folder, and every character's own LoRA."""
+    root = cfg.resolve(cfg.data_dir)
+    found = sorted((root / "loras").glob("*/*/lora.safetensors"))
+    found += sorted((root / "characters").glob("*/lora.safetensors"))
+    return found
+
+
+def import_images(cfg: StudioConfig, kind: str, name: str, files: Sequence[str]) -> Path:
+    """Copy uploaded images into the dataset folder (bounded in count and size; non-images are skipped)."""
+    dest = cfg.resolve(cfg.data_dir) / "datasets" / kind / safe_name(name)
+    dest.mkdir(parents=True, exist_ok=True)
+    taken = 0
+    for f in files:
+        p = Path(f)
+        if p.suffix.lower() not in IMAGE_SUFFIXES or not p.is_file() or p.stat().st_size > MAX_IMAGE_BYTES:
+            continue
+        if taken >= MAX_IMAGES:
+            break
+        shutil.copy(p, dest / f"{taken:04d}-{safe_name(p.stem)}{p.suffix.lower()}")
+        taken += 1
+    if taken == 0 and not any(dest.iterdir()):
+        raise ValueError("no usable images (jpg, png, webp, bmp, tiff under 30 MB)")
+    return dest
+
+
+class LoraJob:
+    def __init__(self, train_cfg):
+        self.train_cfg = train_cfg
+        self._state = JobState(total=train_cfg.steps)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="lora-job", daemon=True)
+
+    def _set(self, **kw) -> None:
+        with self._lock:
+            self._state = replace(self._state, **kw)
+
+    def state(self) -> JobState:
+        with self._lock:
+            return self._state
+
+    def start(self) -> "LoraJob":
+        self._set(status="running", message="preparing images and model")
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    def wait(self, timeout: Optional[float] = None) -> JobState:
+        self._thread.join(timeout)
+        return self.state()
+
+    def _run(self) -> None:
+        from studio.stylize.sd_teacher import SDModelMissing
+
+        from .train_lora import Cancelled, train
+
+        try:
+            path = train(self.train_cfg, on_progress=lambda s, t, i: self._set(step=s, total=t, loss=i["loss"],
+                                                                                 message=f"step {s}/{t}"),
+                         should_stop=self._stop.is_set, log=lambda m: self._set(message=m))
+            self._set(status="done", result=str(path), message=f"saved {path}")
+        except Cancelled as exc:
+            self._set(status="cancelled", message=str(exc))
+        except (SDModelMissing, ValueError, OSError) as exc:
+            self._set(status="failed", message=str(exc))
+        except Exception as exc:  # noqa: BLE001 - a background job must report, not vanish
+            self._set(status="failed", message=f"{type(exc).__name__}: {exc}")
+
+
+def start_lora_job(cfg: StudioConfig, *, kind: str, name: str, images: Sequence[str] = (), steps: int = 400,
+                   rank: int = 8, base: Optional[str] = None, resume: bool = False, resolution: int = 512,
+                   lr: float = 1e-4, checkpoint_every: int = 50) -> LoraJob:
+    from .train_lora import TrainLoraConfig
+
+    data = import_images(cfg, kind, name, images) if images else \
+        cfg.resolve(cfg.data_dir) / "datasets" / kind / safe_name(name)
+    train_cfg = TrainLoraConfig(base=base or cfg.sd.base, images=str(data), output=str(lora_dir(cfg, kind, name)),
+                                steps=int(steps), rank=int(rank), kind=kind, resume=resume, resolution=resolution,
+                                lr=lr, checkpoint_every=checkpoint_every, local_files_only=cfg.sd.local_files_only)
+    return LoraJob(train_cfg).start()
