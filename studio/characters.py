@@ -155,11 +155,19 @@ def character_names(cfg: StudioConfig) -> list[str]:
     return sorted(_preset_files(cfg))
 
 
-def resolve_factors(char: Character, line: Optional[float], texture: Optional[float], color: Optional[float],
-                    warp: Optional[float]) -> Factors:
-    d = char.defaults
-    pick = lambda v, dv: float(dv if v is None else v)  # noqa: E731
-    return Factors(pick(line, d.line), pick(texture, d.texture), pick(color, d.color), pick(warp, d.warp))
+def resolve_factors(char: Character, line: Optional[float] = None, texture: Optional[float] = None,
+                    color: Optional[float] = None, warp: Optional[float] = None,
+                    background_line: Optional[float] = None, background_texture: Optional[float] = None,
+                    background_color: Optional[float] = None) -> dict[str, float]:
+    """The factor values used: those given, else the character's defaults; the background ones default to the
+    person's plus the character's background offsets, clamped to [0, 1]."""
+    d, off = char.defaults, char.background
+    f = {"line": d.line if line is None else line, "texture": d.texture if texture is None else texture,
+         "color": d.color if color is None else color, "warp": d.warp if warp is None else warp}
+    given = {"line": background_line, "texture": background_texture, "color": background_color}
+    for k, v in given.items():
+        f[f"background_{k}"] = min(1.0, max(0.0, f[k] + getattr(off, k))) if v is None else v
+    return {k: float(v) for k, v in f.items()}
 
 
 # ------------------------------------------------------------------------------ characters from references

@@ -22,10 +22,6 @@ from .types import Perception, StylizeParams, StylizeResult
 ProgressFn = Callable[[float, str], None]
 
 
-def _clamp01(v: float) -> float:
-    return float(min(1.0, max(0.0, v)))
-
-
 class Stylizer:
     """`Stylizer(cfg)(image, params) -> StylizeResult`. Thread-safe; perception models load on first use."""
 
@@ -64,20 +60,11 @@ class Stylizer:
 
     def resolve_factors(self, params: StylizeParams) -> dict[str, float]:
         """The factor values actually used: the params where given, else the character's defaults."""
-        ch = self.character(params.character)
-        d, off = ch.defaults, ch.background
-        f = {
-            "line": d.line if params.line is None else params.line,
-            "texture": d.texture if params.texture is None else params.texture,
-            "color": d.color if params.color is None else params.color,
-            "warp": d.warp if params.warp is None else params.warp,
-        }
-        f["background_line"] = _clamp01(f["line"] + off.line) if params.background_line is None else params.background_line
-        f["background_texture"] = (_clamp01(f["texture"] + off.texture) if params.background_texture is None
-                                   else params.background_texture)
-        f["background_color"] = (_clamp01(f["color"] + off.color) if params.background_color is None
-                                 else params.background_color)
-        return {k: float(v) for k, v in f.items()}
+        from .characters import resolve_factors
+
+        return resolve_factors(self.character(params.character), params.line, params.texture, params.color,
+                               params.warp, params.background_line, params.background_texture,
+                               params.background_color)
 
     def __call__(self, image: np.ndarray, params: Optional[StylizeParams] = None,
                  progress: Optional[ProgressFn] = None) -> StylizeResult:

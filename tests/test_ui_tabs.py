@@ -53,3 +53,35 @@ def test_train_a_user_lora_in_the_background(app, media_dir):
     assert (data / "loras" / "user" / "ana" / "lora.safetensors").is_file()
     assert len(list((data / "datasets" / "user" / "ana").iterdir())) == 3
     assert time.time() - t0 < 120
+
+
+def test_stylize_with_sd_and_a_lora_from_the_data_folder(app, media_dir):
+    """The Stylize tab passes a LoRA picked from the data folder through to the SD teacher."""
+    import numpy as np
+    import torch
+    from diffusers import StableDiffusionPipeline
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+    from PIL import Image
+
+    client, data, tiny = app
+    pipe = StableDiffusionPipeline.from_pretrained(tiny)
+    pipe.unet.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    torch.manual_seed(7)
+    for name, p in pipe.unet.named_parameters():
+        if "lora_B" in name:
+            p.data.normal_(0.0, 0.3)
+    out = data / "loras" / "character" / "strong"
+    StableDiffusionPipeline.save_lora_weights(out, weight_name="lora.safetensors", unet_lora_layers=
+                                              convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet)))
+    photo = handle_file(str(media_dir / "images" / "lowres_240p_01.jpg"))
+    common = dict(image=photo, teacher="sd", steps=2, seed=3, api_name="/stylize")
+    _, plain, _ = client.predict(**common)
+    _, with_lora, _ = client.predict(loras=[str(out / "lora.safetensors")], lora_weight=1.0, **common)
+    a = np.asarray(Image.open(plain).convert("RGB")).astype(int)
+    b = np.asarray(Image.open(with_lora).convert("RGB")).astype(int)
+    assert a.shape == b.shape == (240, 427, 3)
+    assert np.abs(a - b).mean() > 0.5
+    with pytest.raises(Exception, match="Unknown LoRA"):
+        client.predict(loras=["/etc/passwd"], **common)

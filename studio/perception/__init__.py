@@ -1,4 +1,5 @@
-"""Perception: faces, person mask, skin, hair and pose for a photo. mediapipe is imported on first use.
+"""Perception: faces, person mask, skin, hair and pose for a photo. mediapipe is imported on first use
+(importing this package does not import it).
 
     from studio.perception import perceive
     p = perceive(image_rgb_uint8, cfg.perception)
@@ -6,23 +7,25 @@
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Optional
 
+import cv2
 import numpy as np
 
 from ..config import PerceptionConfig
 from ..timing import Laps
-from ..types import Perception
+from ..types import Box, Perception
+from .faces import FACE_BACKENDS, FaceBackend, FaceModelMissing, check_image, get_face_backend
+from .person import estimate_pose, hair_mask, segment_person
+from .skin import face_skin_samples, skin_mask, skin_tone
+
+__all__ = ["perceive", "scale_perception", "FACE_BACKENDS", "FaceBackend", "FaceModelMissing", "get_face_backend",
+           "segment_person", "estimate_pose", "hair_mask", "skin_mask", "skin_tone", "face_skin_samples"]
 
 
 def scale_perception(p: Perception, kx: float, ky: float, shape: tuple[int, int]) -> Perception:
     """The same perception for the image resized by (kx, ky) to `shape` (h, w): boxes, points and masks."""
-    from dataclasses import replace
-
-    import cv2
-
-    from ..types import Box
-
     h, w = shape
     k = np.array([kx, ky], np.float32)
     rs = lambda m: None if m is None else cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)  # noqa: E731
@@ -34,22 +37,29 @@ def scale_perception(p: Perception, kx: float, ky: float, shape: tuple[int, int]
 
 
 def perceive(image: np.ndarray, cfg: PerceptionConfig, pose: Optional[bool] = None) -> Perception:
-    from .faces import get_face_backend
-    from .person import estimate_pose, hair_mask, segment_person
-    from .skin import skin_mask, skin_tone
+    """Faces, person mask, skin mask, skin tones (one per face, same order), hair and optionally pose.
 
+    `pose=None` follows `cfg.pose`. `timings` holds seconds per stage: faces, person, skin, hair (, pose).
+    """
+    # 1. Check inputs.
+    image = check_image(image)
     laps = Laps()
     lap = laps.lap
+    # 2. Faces: every face, largest first.
     faces = get_face_backend(cfg.face_backend, cfg).detect(image)
     lap("faces")
-    person = segment_person(image)
+    # 3. Person: the faces also point at people the whole-image segmentation misses.
+    person = segment_person(image, faces)
     lap("person")
+    # 4. Skin, seeded by each face's own colour; tones measured on the face skin.
     skin = skin_mask(image, faces, person)
     tones = [skin_tone(image, f) for f in faces]
     lap("skin")
+    # 5. Hair, which is then taken out of the skin (red and blond hair can have a skin-like colour).
     hair = hair_mask(image, faces, person, skin)
     skin = skin * (1.0 - hair)
     lap("hair")
+    # 6. Pose, when asked.
     body = None
     if cfg.pose if pose is None else pose:
         body = estimate_pose(image)

@@ -1,26 +1,35 @@
 """Face detection and landmarks behind a small registry of backends.
 
 - `mediapipe` (default; models bundled in the mediapipe 0.10.21 wheel): BlazeFace full-range and
-  short-range detectors, on the whole image and on overlapping tiles (small faces in group photos),
-  merged by non-maximum suppression; then a 478-point face mesh (with irises) on a crop around each face,
-  mapped back to image pixels. Every face is returned, not only the largest.
+  short-range detectors on the whole image, plus the full-range detector on overlapping tiles (small faces
+  in group photos and crowds), merged by non-maximum suppression. A weak detection must be confirmed by a
+  second run (the other detector or an overlapping tile). Then a 478-point face mesh (with irises) on a
+  256 px crop around each face (the largest first, up to `max_faces`), mapped back to image pixels. Every
+  face is returned, not only the largest.
 - `insightface`: SCRFD detection + 106-point landmarks from the `buffalo_l` model pack when it is present
-  under `perception.insightface_root`; a clear `FaceModelMissing` error names the folder otherwise. (The
-  positive path needs the model pack, which cannot be downloaded here, so only the error path is tested.)
+  under `perception.insightface_root`; a clear `FaceModelMissing` error names the folder otherwise. Its
+  landmarks are the 106-point layout, so the mesh index constants below do not apply to them.
 
     backend = get_face_backend("mediapipe", cfg.perception)
     faces = backend.detect(image_rgb_uint8)
 
-Landmark index constants below are plain tuples (importing them does not import mediapipe). "LEFT" is the
-person's left, which is on the image's right for a frontal face. Eye contours start at the inner corner
-and run along the upper lid to the outer corner, then back along the lower lid.
+Landmark index constants below are plain tuples (importing them does not import mediapipe), ordered so
+that `cv2.polylines(img, [lm[list(LEFT_EYE)].astype(np.int32)], True, ...)` draws the closed contour.
+"LEFT" is the person's left, which is on the image's right for a frontal (unmirrored) photo. Eye contours
+start at the inner corner and run along the upper lid to the outer corner, then back along the lower lid.
+Brows: lower edge outer→inner, then upper edge inner→outer. Irises: the centre first, then the 4-point
+ring (draw `IRIS[1:]`). NOSE is an open polyline, bridge to tip to the base.
 """
 from __future__ import annotations
 
 import os
+import re
+import sys
+import tempfile
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional, Protocol
+from typing import Callable, Iterator, Optional, Protocol
 
 import cv2
 import numpy as np
@@ -52,10 +61,76 @@ class FaceBackend(Protocol):
         ...
 
 
+def check_image(image: np.ndarray) -> np.ndarray:
+    """The image as a C-contiguous RGB uint8 (H, W, 3) array (mediapipe refuses views); ValueError otherwise."""
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        got = f"{type(image).__name__} {getattr(image, 'shape', '')} {getattr(image, 'dtype', '')}"
+        raise ValueError(f"expected an RGB uint8 array of shape (H, W, 3), got {got}; load files with "
+                         "studio.io.load_image")
+    if min(image.shape[:2]) < 1:
+        raise ValueError(f"image has no pixels: {image.shape}")
+    return np.ascontiguousarray(image)
+
+
+# mediapipe's C++ side logs through absl before absl::InitializeLog, straight to stderr: a line per model
+# when a graph first runs. Only these known start-up lines are dropped; everything else passes through.
+_MP_CHATTER = re.compile(r"inference_feedback_manager\.cc|landmark_projection_calculator\.cc|"
+                         r"Created TensorFlow Lite XNNPACK delegate|before absl::InitializeLog\(\) is called")
+
+
 def _quiet_mediapipe() -> None:
-    # mediapipe's C++ logging (glog/absl) prints on every graph start; keep warnings and errors.
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@contextmanager
+def _filtered_stderr() -> Iterator[None]:
+    """Capture file descriptor 2 and write back every line except mediapipe's start-up chatter."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable stderr: nothing to filter
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            try:
+                sys.stderr.flush()
+            except ValueError:
+                pass
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            kept = [ln for ln in tmp.read().decode("utf-8", "replace").splitlines(True) if not _MP_CHATTER.search(ln)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+
+
+class QuietSolution:
+    """A mediapipe solution whose start-up log lines are filtered until `settled(result)` first holds
+    (default: after the first call); later calls run untouched, so their errors are never hidden."""
+
+    def __init__(self, make: Callable[[], object], settled: Optional[Callable[[object], bool]] = None):
+        _quiet_mediapipe()
+        with _filtered_stderr():
+            self._solution = make()
+            # The graph opens its models on worker threads; a first run waits for them, so their log
+            # lines land inside the filter rather than at some later moment.
+            self._solution.process(np.zeros((64, 64, 3), np.uint8))
+        self._settled = settled or (lambda result: True)
+        self._quiet = True
+
+    def process(self, image: np.ndarray):
+        if not self._quiet:
+            return self._solution.process(image)
+        with _filtered_stderr():
+            result = self._solution.process(image)
+        self._quiet = not self._settled(result)
+        return result
 
 
 def nms(faces: list[Face], iou: float = 0.35) -> list[Face]:
@@ -78,8 +153,8 @@ class MediapipeFaces:
 
     name = "mediapipe"
     MESH_SIDE = 256
-    MESHLESS_MIN_SCORE = 0.8
-    SINGLE_MIN_SCORE = 0.75
+    MESHLESS_MIN_SCORE = 0.8  # a detection on which no mesh fits must be this sure (profiles, tiny faces)
+    SINGLE_MIN_SCORE = 0.75  # a detection no other run confirms must be this sure
 
     def __init__(self, cfg: PerceptionConfig):
         _quiet_mediapipe()
@@ -88,10 +163,13 @@ class MediapipeFaces:
         self.cfg = cfg
         self._lock = threading.Lock()
         thr = max(0.2, min(cfg.min_face_score, 0.9))
-        self._full = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=thr)
-        self._short = mp.solutions.face_detection.FaceDetection(model_selection=0, min_detection_confidence=thr)
-        self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True,
-                                                     min_detection_confidence=0.3)
+        fd = mp.solutions.face_detection
+        self._full = QuietSolution(lambda: fd.FaceDetection(model_selection=1, min_detection_confidence=thr))
+        self._short = QuietSolution(lambda: fd.FaceDetection(model_selection=0, min_detection_confidence=thr))
+        self._mesh = QuietSolution(
+            lambda: mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True,
+                                                    min_detection_confidence=0.3),
+            settled=lambda r: r.multi_face_landmarks is not None)  # its last start-up line comes with a face
 
     def _run_detector(self, det, image: np.ndarray, ox: float, oy: float) -> list[Face]:
         h, w = image.shape[:2]
@@ -104,28 +182,33 @@ class MediapipeFaces:
             out.append(Face(box=box, score=float(d.score[0]), keypoints=kps, backend=self.name))
         return out
 
+    def _tile_sizes(self, h: int, w: int, largest: float) -> list[int]:
+        # BlazeFace sees a 192 px (full range) or 128 px (short range) square, so faces under ~5% of the
+        # photo vanish at full view. Coarse tiles for wide photos; fine tiles (about a quarter to a half of
+        # the short side) for groups and crowds, skipped when one face dominates: in a portrait they only
+        # find faces in clothing and hair.
+        side, long = min(h, w), max(h, w)
+        sizes = set()
+        if long > 1.4 * side or side > 400:
+            sizes.add(min(side, int(max(192, 0.6 * long))))
+        if largest < 0.25 * side:
+            sizes.add(max(320, side // 4) if side >= 700 else max(128, side // 2))
+        return sorted(sizes)
+
     def _detect_boxes(self, image: np.ndarray) -> list[Face]:
         h, w = image.shape[:2]
         found = self._run_detector(self._full, image, 0, 0) + self._run_detector(self._short, image, 0, 0)
-        # Tiles: the detector sees a 192 px square, so small faces in a wide group photo or a crowd vanish
-        # at full view. Two tile sizes (about half the short side, and 320 px on large photos).
-        side = min(h, w)
-        tiles = set()
-        if max(h, w) > 1.4 * side or side > 400:
-            tiles.add(min(side, int(max(192, 0.6 * max(h, w)))))
-        # The fine pass is for crowds and distant groups; in a portrait (one dominant face) it only adds
-        # false detections in clothing and hair.
         largest = max((min(f.box.width, f.box.height) for f in found), default=0.0)
-        if largest < 0.25 * side:
-            tiles.add(320 if side >= 700 else max(128, side // 2))
-        for tile in sorted(tiles):
+        for tile in self._tile_sizes(h, w, largest):
             step = int(tile * 0.66)
             for y in range(0, max(1, h - tile + step), step):
                 for x in range(0, max(1, w - tile + step), step):
-                    y0, x0 = min(y, h - tile), min(x, w - tile)
-                    found += self._run_detector(self._full, np.ascontiguousarray(image[y0:y0 + tile, x0:x0 + tile]), x0, y0)
-        faces = [f for f in found if f.score >= self.cfg.min_face_score and min(f.box.width, f.box.height) >= self.cfg.min_face_px]
-        kept = nms([Face(box=f.box.clip(w, h), score=f.score, keypoints=f.keypoints, backend=f.backend) for f in faces])
+                    y0, x0 = max(0, min(y, h - tile)), max(0, min(x, w - tile))
+                    crop = np.ascontiguousarray(image[y0:y0 + tile, x0:x0 + tile])
+                    found += self._run_detector(self._full, crop, x0, y0)
+        faces = [Face(box=f.box.clip(w, h), score=f.score, keypoints=f.keypoints, backend=f.backend) for f in found
+                 if f.score >= self.cfg.min_face_score and min(f.box.width, f.box.height) >= self.cfg.min_face_px]
+        kept = nms(faces)
         # A face is seen by both detectors and by overlapping tiles; a weak detection that nothing else
         # confirms is most often a pattern (a road sign, a torso, foliage).
         votes = [sum(k.box.iou(f.box) > 0.3 for f in faces) for k in kept]
@@ -146,20 +229,25 @@ class MediapipeFaces:
         k = self.MESH_SIDE / size
         crop = cv2.resize(crop, (self.MESH_SIDE, self.MESH_SIDE),
                           interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC)
-        res = self._mesh.process(crop)
+        res = self._mesh.process(np.ascontiguousarray(crop))
         if not res.multi_face_landmarks:
             return None
         lm = res.multi_face_landmarks[0].landmark
         pts = np.array([[p.x * self.MESH_SIDE, p.y * self.MESH_SIDE] for p in lm], np.float32) / k
         pts += np.array([x0, y0], np.float32)
-        # The mesh must belong to this face: its centre inside the detector's box.
-        mc = pts[list(FACE_OVAL)].mean(axis=0)
-        if not (face.box.x0 - 0.2 * face.box.width <= mc[0] <= face.box.x1 + 0.2 * face.box.width and
-                face.box.y0 - 0.2 * face.box.height <= mc[1] <= face.box.y1 + 0.3 * face.box.height):
+        # The mesh must belong to this face: its centre inside the detector's box, its size comparable.
+        oval = pts[list(FACE_OVAL)]
+        mc = oval.mean(axis=0)
+        bw, bh = face.box.width, face.box.height
+        if not (face.box.x0 - 0.2 * bw <= mc[0] <= face.box.x1 + 0.2 * bw and
+                face.box.y0 - 0.2 * bh <= mc[1] <= face.box.y1 + 0.3 * bh):
+            return None
+        if not 0.4 * bw <= float(np.ptp(oval[:, 0])) <= 2.5 * bw:
             return None
         return pts
 
     def detect(self, image: np.ndarray) -> list[Face]:
+        image = check_image(image)
         with self._lock:
             faces = sorted(self._detect_boxes(image), key=lambda f: f.box.area, reverse=True)
             out = []
@@ -176,7 +264,11 @@ class MediapipeFaces:
 
 
 class InsightFaces:
-    """insightface FaceAnalysis (SCRFD + 2d106 landmarks) from a local model pack."""
+    """insightface FaceAnalysis (SCRFD + 2d106 landmarks) from a local model pack.
+
+    Only the missing-model path is tested here: the model pack cannot be downloaded on the test machines.
+    `landmarks` are insightface's 106 points (not the mediapipe mesh layout); `keypoints` its 5 points.
+    """
 
     name = "insightface"
 
@@ -184,34 +276,46 @@ class InsightFaces:
         self.cfg = cfg
         root = Path(os.path.expanduser(cfg.insightface_root))
         folder = root / "models" / cfg.insightface_model
+        how = (f"Download {cfg.insightface_model}.zip from the insightface model zoo "
+               f"(github.com/deepinsight/insightface, python-package model_zoo) and unzip it into {folder}, or set "
+               "perception.insightface_root to the folder that holds models/; or use "
+               "perception.face_backend=mediapipe (bundled)")
         if not folder.is_dir() or not any(folder.glob("*.onnx")):
-            raise FaceModelMissing(
-                f"insightface model pack '{cfg.insightface_model}' not found: expected .onnx files in {folder}. "
-                f"Download {cfg.insightface_model}.zip from the insightface model zoo and unzip it there, or set "
-                "perception.insightface_root; or use perception.face_backend=mediapipe (bundled)")
+            raise FaceModelMissing(f"insightface model pack '{cfg.insightface_model}' not found: "
+                                   f"expected .onnx files in {folder}. {how}")
         try:
             from insightface.app import FaceAnalysis
-
+        except ImportError as exc:
+            raise FaceModelMissing(f"the insightface backend needs the insightface and onnxruntime packages "
+                                   f"({exc}); install them with `pip install --no-deps insightface==2.1` and "
+                                   "`pip install onnxruntime`") from None
+        try:
             self._app = FaceAnalysis(name=cfg.insightface_model, root=str(root),
                                      allowed_modules=["detection", "landmark_2d_106"],
                                      providers=["CPUExecutionProvider"])
             self._app.prepare(ctx_id=-1, det_size=(640, 640), det_thresh=cfg.min_face_score)
         except (AssertionError, ConnectionError, OSError) as exc:
-            raise FaceModelMissing(f"insightface could not load '{cfg.insightface_model}' from {folder}: "
-                                   f"{type(exc).__name__}: {exc}") from None
+            # insightface asserts on an incomplete pack and tries to download a missing one.
+            raise FaceModelMissing(f"insightface could not load '{cfg.insightface_model}' from {folder} "
+                                   f"({type(exc).__name__}: {exc}). {how}") from None
         self._lock = threading.Lock()
 
     def detect(self, image: np.ndarray) -> list[Face]:
+        image = check_image(image)
         with self._lock:
             found = self._app.get(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        h, w = image.shape[:2]
         out = []
         for f in sorted(found, key=lambda f: -(f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1])):
-            box = Box(*map(float, f.bbox[:4]))
-            if min(box.width, box.height) < self.cfg.min_face_px:
+            box = Box(*map(float, f.bbox[:4])).clip(w, h)
+            if min(box.width, box.height) < self.cfg.min_face_px or float(f.det_score) < self.cfg.min_face_score:
                 continue
-            lm = getattr(f, "landmark_2d_106", None)
-            out.append(Face(box=box, score=float(f.det_score), keypoints=np.asarray(f.kps, np.float32),
-                            landmarks=None if lm is None else np.asarray(lm, np.float32), backend=self.name))
+            kps = getattr(f, "kps", None)
+            pts = getattr(f, "landmark_2d_106", None)
+            pts = kps if pts is None else pts  # the 5 keypoints when the landmark model did not run
+            out.append(Face(box=box, score=float(f.det_score),
+                            keypoints=None if kps is None else np.asarray(kps, np.float32),
+                            landmarks=None if pts is None else np.asarray(pts, np.float32), backend=self.name))
         return out
 
 

@@ -1,10 +1,18 @@
 """Skin: face-skin colour statistics, a person's tone, and a skin mask that covers neck, arms and hands.
 
-The face mesh tells where skin surely is (cheeks, nose, chin: the face oval minus eyes, brows and lips).
-Those pixels give each person's skin colour distribution in CIE L*a*b*; the mask is every pixel of the
-person whose chroma is within a Mahalanobis distance of it (and whose lightness is plausible), so it
-follows the same person's skin onto the neck, arms and hands. Without a face a conservative YCrCb range
-is used.
+The face mesh tells where skin surely is (cheeks, nose, chin: the face oval below the brows minus eyes,
+brows and lips). Those pixels give each person's skin colour distribution in CIE L*a*b*: a robust mean and
+covariance of the chroma (a*, b*) and a lightness range. The mask is every pixel of the person whose
+chroma is within a Mahalanobis distance of one of those distributions (the union over faces) and whose
+lightness is plausible, so it follows the same person's skin onto the neck, arms and hands. Each face's
+model is tabulated over the 8-bit Lab cube once, so the photo is looked up once however many faces there
+are. Without a face a conservative generic YCrCb range is used.
+
+    tone = skin_tone(image, face)            # SkinTone(L, a, b, ita) or None
+    skin = skin_mask(image, faces, person)   # (H, W) float32 in [0, 1]
+
+L*a*b* here is standard CIE units (L 0..100): OpenCV's 8-bit Lab is scaled (L*255/100, a+128, b+128), so
+tones are measured on float32 RGB in [0, 1], which OpenCV converts to true units.
 """
 from __future__ import annotations
 
@@ -13,11 +21,15 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-from ..types import Face, SkinTone
-from .faces import FACE_OVAL, LEFT_BROW, LEFT_EYE, LIPS_OUTER, RIGHT_BROW, RIGHT_EYE
-from .person import remove_small_blobs
+from ..types import Face, Mask, SkinTone
+from .faces import FACE_OVAL, LEFT_BROW, LEFT_EYE, LIPS_OUTER, RIGHT_BROW, RIGHT_EYE, check_image
+from .person import guided_refine, remove_small_blobs
 
-MAX_FACES_FOR_SKIN = 8
+MAX_FACES_FOR_SKIN = 16  # the largest faces each contribute a colour model
+MAHA_FULL, MAHA_ZERO = 2.2, 3.2  # chroma distance (in standard deviations) where skin weight starts to fall / is 0
+L_STEP = 4  # lightness bins of the lookup table, in OpenCV 8-bit L units (1.6 L*)
+_L_CENTRES = ((np.arange(0, 256, L_STEP) + (L_STEP - 1) / 2.0) * 100.0 / 255.0).astype(np.float32)
+_AB = np.arange(256, dtype=np.float32) - 128.0
 
 
 def to_lab(image: np.ndarray) -> np.ndarray:
@@ -25,48 +37,101 @@ def to_lab(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
 
 
-def face_skin_region(shape: Sequence[int], face: Face) -> np.ndarray:
-    """Boolean mask of surely-skin pixels of one face."""
+def _has_mesh(face: Face) -> bool:
+    return face.landmarks is not None and len(face.landmarks) >= 468
+
+
+def face_skin_roi(shape: Sequence[int], face: Face) -> tuple[int, int, np.ndarray]:
+    """(y0, x0, mask): the surely-skin pixels of one face as a boolean mask of the region at (y0, x0)."""
     h, w = shape[:2]
-    m = np.zeros((h, w), np.uint8)
-    lm = face.landmarks
-    if lm is not None and len(lm) >= 468:
-        cv2.fillPoly(m, [np.round(lm[list(FACE_OVAL)]).astype(np.int32)], 1)
-        holes = np.zeros((h, w), np.uint8)
+    if _has_mesh(face):
+        lm = face.landmarks
+        oval = lm[list(FACE_OVAL)]
+        x0, y0 = max(0, int(np.floor(oval[:, 0].min()))), max(0, int(np.floor(oval[:, 1].min())))
+        x1, y1 = min(w, int(np.ceil(oval[:, 0].max())) + 1), min(h, int(np.ceil(oval[:, 1].max())) + 1)
+        if x1 <= x0 or y1 <= y0:
+            return 0, 0, np.zeros((0, 0), bool)
+        off = np.array([x0, y0], np.float32)
+        m = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(m, [np.round(oval - off).astype(np.int32)], 1)
+        holes = np.zeros_like(m)
         for idx in (LEFT_EYE, RIGHT_EYE, LEFT_BROW, RIGHT_BROW, LIPS_OUTER):
-            cv2.fillPoly(holes, [np.round(lm[list(idx)]).astype(np.int32)], 1)
+            cv2.fillPoly(holes, [np.round(lm[list(idx)] - off).astype(np.int32)], 1)
         grow = max(3, int(face.box.width / 25))
         holes = cv2.dilate(holes, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
         m &= 1 - holes
         # Below the brows only: the forehead is often covered by hair.
         brow_y = float(np.concatenate([lm[list(LEFT_BROW)], lm[list(RIGHT_BROW)]])[:, 1].max())
-        m[: max(0, int(brow_y)), :] = 0
-    else:
-        b = face.box
-        x0, x1 = int(b.x0 + 0.3 * b.width), int(b.x0 + 0.7 * b.width)
-        y0, y1 = int(b.y0 + 0.45 * b.height), int(b.y0 + 0.75 * b.height)
-        m[max(0, y0):max(0, y1), max(0, x0):max(0, x1)] = 1
-    return m.astype(bool)
+        m[: max(0, int(brow_y) - y0), :] = 0
+        return y0, x0, m.astype(bool)
+    b = face.box
+    x0, x1 = max(0, int(b.x0 + 0.3 * b.width)), min(w, int(b.x0 + 0.7 * b.width))
+    y0, y1 = max(0, int(b.y0 + 0.45 * b.height)), min(h, int(b.y0 + 0.75 * b.height))
+    return y0, x0, np.ones((max(0, y1 - y0), max(0, x1 - x0)), bool)
 
 
-def face_skin_samples(image: np.ndarray, face: Face, lab: Optional[np.ndarray] = None) -> np.ndarray:
-    """(N, 3) L*a*b* samples of the face's skin, with shadows, highlights and beard trimmed off."""
-    lab = to_lab(image) if lab is None else lab
-    pts = lab[face_skin_region(image.shape, face)]
-    if len(pts) < 10:
+def face_skin_region(shape: Sequence[int], face: Face) -> np.ndarray:
+    """Boolean (H, W) mask of surely-skin pixels of one face (cheeks, nose, chin; a central box without mesh)."""
+    out = np.zeros(tuple(shape[:2]), bool)
+    y0, x0, m = face_skin_roi(shape, face)
+    out[y0:y0 + m.shape[0], x0:x0 + m.shape[1]] = m
+    return out
+
+
+def face_skin_samples(image: np.ndarray, face: Face, lab: Optional[np.ndarray] = None, trim: bool = True) -> np.ndarray:
+    """(N, 3) L*a*b* samples of the face's skin; with `trim`, shadows, highlights and beard are cut off."""
+    y0, x0, m = face_skin_roi(image.shape, face)
+    if m.size == 0 or not m.any():
+        return np.zeros((0, 3), np.float32)
+    sl = (slice(y0, y0 + m.shape[0]), slice(x0, x0 + m.shape[1]))
+    pts = (lab[sl] if lab is not None else to_lab(np.ascontiguousarray(image[sl])))[m]
+    if not trim or len(pts) < 10:
         return pts.reshape(-1, 3)
     lo, hi = np.percentile(pts[:, 0], [15, 92])
     return pts[(pts[:, 0] >= lo) & (pts[:, 0] <= hi)]
 
 
 def skin_tone(image: np.ndarray, face: Face) -> Optional[SkinTone]:
-    """Robust L*a*b* of a face's skin and its ITA angle; None when too little skin is visible."""
+    """Robust (median) L*a*b* of a face's skin and its ITA angle; None when too little skin is visible.
+
+    ITA = atan2(L* - 50, b*) in degrees: > 55 very light, 41..55 light, 28..41 intermediate, 10..28 tan,
+    -30..10 brown, < -30 dark. It also depends on the light: a dim photo reads darker.
+    """
     pts = face_skin_samples(image, face)
     if len(pts) < 20:
         return None
     L, a, b = (float(v) for v in np.median(pts, axis=0))
     ita = float(np.degrees(np.arctan2(L - 50.0, b)))
     return SkinTone(L=L, a=a, b=b, ita=ita)
+
+
+def chroma_model(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Robust mean and covariance of the (a*, b*) of skin samples: one refit without the outliers
+    (glasses rims, stubble, nostrils) beyond 2.5 standard deviations."""
+    ab = pts[:, 1:].astype(np.float64)
+    mu, cov = ab.mean(axis=0), np.cov(ab.T) + np.eye(2) * 1.0
+    d = ab - mu
+    keep = np.einsum("ni,ij,nj->n", d, np.linalg.inv(cov), d) < 2.5 ** 2
+    if keep.sum() >= 20:
+        ab = ab[keep]
+        mu, cov = ab.mean(axis=0), np.cov(ab.T)
+    # A floor: a very even face must not give a needle-thin model (σ ≥ 2 units in a* and b*).
+    return mu, cov + np.eye(2) * 4.0
+
+
+def _skin_lut(pts: np.ndarray) -> np.ndarray:
+    """One face's skin likelihood over the 8-bit Lab cube: (256 / L_STEP, 256, 256) uint8 in 0..255."""
+    mu, cov = chroma_model(pts)
+    inv = np.linalg.inv(cov).astype(np.float32)
+    da, db = (_AB - mu[0])[:, None], (_AB - mu[1])[None, :]
+    maha = np.sqrt(np.maximum(inv[0, 0] * da * da + 2 * inv[0, 1] * da * db + inv[1, 1] * db * db, 0))
+    chroma = np.clip((MAHA_ZERO - maha) / (MAHA_ZERO - MAHA_FULL), 0.0, 1.0)
+    lo, hi = np.percentile(pts[:, 0], [5, 99])
+    light = np.clip((_L_CENTRES - (lo - 30.0)) / 8.0, 0, 1) * np.clip(((hi + 15.0) - _L_CENTRES) / 8.0, 0, 1)
+    lut = np.zeros((len(_L_CENTRES), 256, 256), np.uint8)
+    rows = np.nonzero(light > 0)[0]
+    lut[rows] = np.round(light[rows, None, None] * chroma[None] * 255.0).astype(np.uint8)
+    return lut
 
 
 def _generic_skin(image: np.ndarray) -> np.ndarray:
@@ -77,43 +142,45 @@ def _generic_skin(image: np.ndarray) -> np.ndarray:
     return inside.astype(np.float32)
 
 
-def skin_mask(image: np.ndarray, faces: Sequence[Face], person: np.ndarray) -> np.ndarray:
+def skin_mask(image: np.ndarray, faces: Sequence[Face], person: np.ndarray) -> Mask:
     """Soft skin mask (H, W) in [0, 1] over the whole person, seeded by each face's skin statistics."""
+    image = check_image(image)
     h, w = image.shape[:2]
-    lab = to_lab(image)
-    out = np.zeros((h, w), np.float32)
-    used = 0
+    lut = None
     for face in sorted(faces, key=lambda f: -f.box.area)[:MAX_FACES_FOR_SKIN]:
-        pts = face_skin_samples(image, face, lab)
+        pts = face_skin_samples(image, face)
         if len(pts) < 30:
             continue
-        used += 1
-        mu = pts[:, 1:].mean(axis=0)
-        cov = np.cov(pts[:, 1:].T) + np.eye(2) * 4.0  # floor: a very even face must not give a needle-thin model
-        inv = np.linalg.inv(cov)
-        d = lab[..., 1:] - mu
-        maha = np.sqrt(np.einsum("...i,ij,...j->...", d, inv, d))
-        chroma_ok = np.clip(3.2 - maha, 0.0, 1.0)
-        lo, hi = np.percentile(pts[:, 0], [5, 99])
-        L = lab[..., 0]
-        light_ok = np.clip((L - (lo - 30.0)) / 8.0, 0, 1) * np.clip(((hi + 15.0) - L) / 8.0, 0, 1)
-        out = np.maximum(out, chroma_ok * light_ok)
-    if used == 0:
+        one = _skin_lut(pts)
+        lut = one if lut is None else np.maximum(lut, one, out=lut)
+    if lut is None:
         out = _generic_skin(image)
+    else:
+        lab8 = cv2.cvtColor(image, cv2.COLOR_RGB2Lab)
+        idx = (lab8[..., 0] // L_STEP).astype(np.uint32) << 16
+        idx |= lab8[..., 1].astype(np.uint32) << 8
+        idx |= lab8[..., 2]
+        out = lut.ravel().take(idx).astype(np.float32) * (1.0 / 255.0)
     # The face's own skin region is skin whatever its shading (nose highlights, cheek shadows).
     for face in faces:
-        if face.landmarks is not None and len(face.landmarks) >= 468:
-            region = np.zeros((h, w), np.uint8)
-            cv2.fillPoly(region, [np.round(face.landmarks[list(FACE_OVAL)]).astype(np.int32)], 1)
-            holes = np.zeros((h, w), np.uint8)
-            for idx in (LEFT_EYE, RIGHT_EYE, LIPS_OUTER):
-                cv2.fillPoly(holes, [np.round(face.landmarks[list(idx)]).astype(np.int32)], 1)
-            out = np.maximum(out, (region & (1 - holes)).astype(np.float32) * np.maximum(out, 0.85))
-    # Only on the person (slightly grown so hands at the mask edge count).
-    grow = max(3, int(max(h, w) / 150))
-    near_person = cv2.dilate((person > 0.3).astype(np.uint8), np.ones((2 * grow + 1,) * 2, np.uint8)).astype(np.float32)
-    out *= near_person
-    guide = image.astype(np.float32) / 255.0
-    out = cv2.ximgproc.guidedFilter(guide, out.astype(np.float32), max(2, int(max(h, w) / 300)), 1e-2)
-    out = remove_small_blobs(np.clip(out, 0, 1), 0.0003)
+        if not _has_mesh(face):
+            continue
+        lm = face.landmarks
+        oval = lm[list(FACE_OVAL)]
+        x0, y0 = max(0, int(oval[:, 0].min())), max(0, int(oval[:, 1].min()))
+        x1, y1 = min(w, int(oval[:, 0].max()) + 2), min(h, int(oval[:, 1].max()) + 2)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        off = np.array([x0, y0], np.float32)
+        region = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(region, [np.round(oval - off).astype(np.int32)], 1)
+        for idx_ in (LEFT_EYE, RIGHT_EYE, LIPS_OUTER):
+            cv2.fillPoly(region, [np.round(lm[list(idx_)] - off).astype(np.int32)], 0)
+        roi = out[y0:y1, x0:x1]
+        np.maximum(roi, region.astype(np.float32) * 0.85, out=roi)
+    # Smooth along the photo's edges, then keep it on the person: a soft cut, so the background next to
+    # a silhouette (a beige wall) does not leave a skin-coloured rim.
+    out = guided_refine(image, out, max(2.0, max(h, w) / 300), 1e-2)
+    out *= np.clip((person - 0.15) / 0.35, 0.0, 1.0)
+    out = remove_small_blobs(np.clip(out, 0.0, 1.0), 0.0003)
     return np.clip(out, 0.0, 1.0).astype(np.float32)

@@ -20,7 +20,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from ...characters import list_characters, load_character
+from ...characters import list_characters, load_character, resolve_factors
 from ...io import ImageLoadError, load_image, safe_name, save_image
 from ...stylize import TEACHERS
 from ...types import StylizeParams
@@ -92,6 +92,12 @@ def render(ctx) -> StylizeUI:
                 controls["steps"] = gr.Slider(1, 60, value=cfg.sd.steps, step=1, label="Steps")
                 controls["guidance"] = gr.Slider(1, 15, value=cfg.sd.guidance, step=0.5, label="Guidance")
                 controls["seed"] = gr.Number(value=0, precision=0, minimum=0, label="Seed")
+                controls["base"] = gr.Textbox(value=cfg.sd.base, label="Base model",
+                                              info="hub id (in the local cache), diffusers folder or .safetensors")
+                controls["loras"] = gr.Dropdown(choices=_lora_choices(cfg), multiselect=True, label="LoRAs",
+                                                allow_custom_value=True,  # trained after the page loaded
+                                                info="Stacked in the order picked, after the character's own LoRA")
+                controls["lora_weight"] = gr.Slider(0, 1.5, value=0.8, step=0.05, label="LoRA weight")
         with gr.Column(scale=3):
             compare = gr.ImageSlider(label="Before / after", type="numpy", max_height=640, interactive=False,
                                      elem_id="before-after")
@@ -104,13 +110,17 @@ def render(ctx) -> StylizeUI:
     return StylizeUI(image, character, teacher, controls, bg_default, sd_options, button, compare, download, report)
 
 
+def _lora_choices(cfg) -> list[tuple[str, str]]:
+    from training.jobs import list_loras
+
+    root = cfg.resolve(cfg.data_dir)
+    return [(str(p.parent.relative_to(root)), str(p)) for p in list_loras(cfg)]
+
+
 def _background_defaults(ch, line=None, texture=None, color=None) -> dict[str, float]:
-    """The background factors the Stylizer uses when the background fields are None: the person's factors
-    (the character's defaults unless given) plus the character's background offsets, clamped to [0, 1]."""
-    person = {"line": line, "texture": texture, "color": color}
-    return {f"background_{k}": round(min(1.0, max(0.0, (getattr(ch.defaults, k) if v is None else v)
-                                                + getattr(ch.background, k))), 2)
-            for k, v in person.items()}
+    """The background factors the Stylizer uses when the background fields are None (rounded for sliders)."""
+    factors = resolve_factors(ch, line, texture, color)
+    return {k: round(factors[k], 2) for k in BACKGROUND}
 
 
 def _output_name(upload: str, character: str) -> str:
@@ -182,12 +192,15 @@ def listen(ctx, ui: StylizeUI) -> None:
         return gr.update(info=TEACHER_HELP.get(name, name)), gr.update(visible=name == "sd")
 
     ui.teacher.change(on_teacher, ui.teacher, [ui.teacher, ui.sd_options], api_name=False)
+    # LoRAs trained in the LoRA tab appear without a reload.
+    ui.controls["loras"].focus(lambda: gr.update(choices=_lora_choices(ctx.cfg)), None, ui.controls["loras"],
+                               api_name=False)
 
     # The handler's parameter names are the StylizeParams field names (and the API's parameter names);
     # the inputs list is read off its signature below, so order and meaning cannot drift apart.
     def stylize(image, character, teacher, line, texture, color, warp, normalize_light, background_default,
                 background_line, background_texture, background_color, strength, steps, guidance, seed,
-                progress=gr.Progress()):
+                base="", loras=None, lora_weight=0.8, progress=gr.Progress()):
         # 1. Check the photo.
         if not image:
             raise gr.Error("Upload a photo first.")
@@ -202,8 +215,13 @@ def listen(ctx, ui: StylizeUI) -> None:
             fields.update(background_line=background_line, background_texture=background_texture,
                           background_color=background_color)
         if teacher == "sd":
+            known = {path for _, path in _lora_choices(ctx.cfg)}
+            unknown = [path for path in loras or () if path not in known]
+            if unknown:  # only LoRAs of this studio's data folder, never an arbitrary path
+                raise gr.Error(f"Unknown LoRA: {unknown[0]}")
             fields.update(strength=strength, steps=None if steps is None else int(steps), guidance=guidance,
-                          seed=int(seed or 0))
+                          seed=int(seed or 0), base=(base or "").strip() or None,
+                          loras=tuple((path, float(lora_weight)) for path in loras or ()))
         # 3. Stylize (the Stylizer and the teacher's models load on first use).
         t0 = time.perf_counter()
         try:
