@@ -85,3 +85,20 @@ def test_stylize_with_sd_and_a_lora_from_the_data_folder(app, media_dir):
     assert np.abs(a - b).mean() > 0.5
     with pytest.raises(Exception, match="Unknown LoRA"):
         client.predict(loras=["/etc/passwd"], **common)
+
+
+def test_character_lora_is_attached_to_the_saved_character(app, media_dir):
+    """Training a character LoRA under a saved character's name makes it that character's own LoRA."""
+    import yaml
+    from studio.characters import load_character
+
+    client, data, _ = app
+    if not (data / "characters" / "Hana" / "character.yaml").is_file():
+        pytest.skip("needs the character saved by the first test")
+    files = [handle_file(str(media_dir / "images" / n)) for n in REFS]
+    status = client.predict(kind="character", name="Hana", files=files, steps=2, rank=4, resolution=64,
+                            resume=False, api_name="/train_lora")
+    assert "attached" in status, status
+    assert yaml.safe_load((data / "characters" / "Hana" / "character.yaml").read_text())["lora"] == "lora.safetensors"
+    cfg = load_config(None, [f"data_dir={data}"])
+    assert load_character("Hana", cfg).lora_path() == data / "characters" / "Hana" / "lora.safetensors"

@@ -64,6 +64,28 @@ def import_images(cfg: StudioConfig, kind: str, name: str, files: Sequence[str])
     return dest
 
 
+def attach_to_character(train_cfg, lora: Path) -> Optional[Path]:
+    """A character LoRA becomes the character's own (its folder's lora.safetensors) when that character exists."""
+    import yaml
+
+    if train_cfg.kind != "character":
+        return None
+    data_dir = Path(train_cfg.output).parents[2]  # <data_dir>/loras/character/<name>
+    folder = data_dir / "characters" / Path(train_cfg.output).name
+    preset = folder / "character.yaml"
+    if not preset.is_file():
+        return None
+    tmp = folder / ".tmp-lora.safetensors"
+    shutil.copy(lora, tmp)
+    tmp.replace(folder / "lora.safetensors")
+    data = yaml.safe_load(preset.read_text(encoding="utf-8")) or {}
+    data["lora"] = "lora.safetensors"
+    tmp_yaml = folder / ".tmp-character.yaml"
+    tmp_yaml.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    tmp_yaml.replace(preset)
+    return folder
+
+
 class LoraJob:
     def __init__(self, train_cfg):
         self.train_cfg = train_cfg
@@ -101,7 +123,9 @@ class LoraJob:
             path = train(self.train_cfg, on_progress=lambda s, t, i: self._set(step=s, total=t, loss=i["loss"],
                                                                                  message=f"step {s}/{t}"),
                          should_stop=self._stop.is_set, log=lambda m: self._set(message=m))
-            self._set(status="done", result=str(path), message=f"saved {path}")
+            attached = attach_to_character(self.train_cfg, path)
+            self._set(status="done", result=str(path),
+                      message=f"saved {path}" + (f"; attached to the character in {attached}" if attached else ""))
         except Cancelled as exc:
             self._set(status="cancelled", message=str(exc))
         except (SDModelMissing, ValueError, OSError) as exc:
