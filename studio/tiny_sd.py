@@ -1,6 +1,6 @@
-"""Write a tiny, randomly initialised Stable Diffusion (SD 1.5 layout) + ControlNet pipeline folder.
+"""Write a tiny, randomly initialised Stable Diffusion (SD 1.5 or SDXL layout) + ControlNet pipeline folder.
 
-    python -m studio.tiny_sd DIR [--seed 0]
+    python -m studio.tiny_sd DIR [--seed 0] [--family sd15|sdxl]
 
 DIR gets the diffusers folder layout (model_index.json, unet/, vae/, text_encoder/, tokenizer/,
 scheduler/) and `controlnet-lineart/`, `controlnet-face/` beside them, so it loads through exactly the
@@ -59,25 +59,58 @@ def tiny_components(seed: int = 0) -> dict:
                 safety_checker=None, feature_extractor=None, requires_safety_checker=False)
 
 
-def tiny_controlnet(seed: int = 0):
+# SDXL: two text encoders (hidden 32 + 32 = cross-attention 64) and the "text_time" added conditioning
+# (6 time ids x 8 + the pooled projection 32 = 80), as in diffusers' own SDXL tests.
+XL_EXTRA = dict(attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
+                addition_time_embed_dim=8, transformer_layers_per_block=(1, 2),
+                projection_class_embeddings_input_dim=80, cross_attention_dim=64)
+
+
+def tiny_xl_components(seed: int = 0) -> dict:
+    import torch
+    from diffusers import EulerDiscreteScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModelWithProjection
+
+    parts = tiny_components(seed)
+    torch.manual_seed(seed)
+    parts["unet"] = UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=2, sample_size=32, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        norm_num_groups=32, **XL_EXTRA)
+    torch.manual_seed(seed + 3)
+    parts["text_encoder_2"] = CLIPTextModelWithProjection(parts["text_encoder"].config)
+    parts["tokenizer_2"] = parts["tokenizer"]
+    parts["scheduler"] = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                                steps_offset=1, timestep_spacing="leading")
+    for key in ("safety_checker", "feature_extractor", "requires_safety_checker"):
+        parts.pop(key)
+    return parts
+
+
+def tiny_controlnet(seed: int = 0, xl: bool = False):
     import torch
     from diffusers import ControlNetModel
 
     torch.manual_seed(seed)
+    extra = XL_EXTRA if xl else dict(cross_attention_dim=32)
     return ControlNetModel(block_out_channels=(32, 64), layers_per_block=2, in_channels=4,
-                           down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), cross_attention_dim=32,
-                           conditioning_embedding_out_channels=(16, 32), norm_num_groups=32)
+                           down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                           conditioning_embedding_out_channels=(16, 32), norm_num_groups=32, **extra)
 
 
-def write_tiny_sd(out: Path, seed: int = 0) -> Path:
-    from diffusers import StableDiffusionPipeline
+def write_tiny_sd(out: Path, seed: int = 0, family: str = "sd15") -> Path:
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    StableDiffusionPipeline(**tiny_components(seed)).save_pretrained(out, safe_serialization=True)
+    if family == "sdxl":
+        StableDiffusionXLPipeline(**tiny_xl_components(seed)).save_pretrained(out, safe_serialization=True)
+    else:
+        StableDiffusionPipeline(**tiny_components(seed)).save_pretrained(out, safe_serialization=True)
     for i, kind in enumerate(CONTROLNET_KINDS):
-        tiny_controlnet(seed + 10 + i).save_pretrained(out / f"controlnet-{kind}", safe_serialization=True)
-    (out / "TINY_RANDOM.json").write_text(json.dumps({"what": "tiny random SD 1.5-layout pipeline for tests",
+        tiny_controlnet(seed + 10 + i, xl=family == "sdxl").save_pretrained(out / f"controlnet-{kind}",
+                                                                            safe_serialization=True)
+    (out / "TINY_RANDOM.json").write_text(json.dumps({"what": f"tiny random {family} pipeline for tests",
                                                       "seed": seed, "controlnets": list(CONTROLNET_KINDS)}))
     return out
 
@@ -86,8 +119,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out", help="folder to write")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--family", choices=["sd15", "sdxl"], default="sd15")
     args = ap.parse_args(argv)
-    print(write_tiny_sd(Path(args.out), args.seed))
+    print(write_tiny_sd(Path(args.out), args.seed, args.family))
     return 0
 
 

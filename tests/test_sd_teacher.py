@@ -159,3 +159,14 @@ def test_cli_missing_base_is_one_line(tmp_path, media_dir):
     errors = [l for l in r.stderr.splitlines() if l.startswith("error:")]
     assert len(errors) == 1 and "owner/no-such-model" in errors[0] and "Traceback" not in r.stderr
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_sdxl_class_base_goes_through_the_same_path(tmp_path, photo):
+    """An SDXL-layout folder is recognised from model_index.json and runs with its XL ControlNets."""
+    xl = write_tiny_sd(tmp_path / "tiny_xl", family="sdxl")
+    st = Stylizer(load_config(None, [f"sd.base={xl}", CONTROLNETS, "sd.resolution=64", "sd.steps=2",
+                                     "sd.device=cpu"]))
+    res = run(st, photo, seed=1)
+    assert res.image.shape == photo.shape
+    pipe = st.teacher("sd").pipeline(str(xl))
+    assert type(pipe).__name__ == "StableDiffusionXLControlNetImg2ImgPipeline"
