@@ -1,0 +1,191 @@
+"""Distil a teacher into the light student from make_pairs data.
+
+    python -m training.make_pairs --images ../shared/data/images --out pairs/classic --pairs 2000
+    python -m training.distill --pairs pairs/classic --out students/classic --steps 20000 [--batch 8] [--crop 128]
+        [--lr 2e-3] [--width 24] [--resume] [--val-every 500]
+
+Loss: L1 + image-gradient + SSIM (training/losses.py; nothing downloaded). accelerate runs it (CUDA when
+present); a checkpoint every `--val-every` steps keeps the student, optimiser and step, and `--resume`
+continues from it. Validation on the held-out pairs (10 %, by id) reports PSNR and SSIM; the best
+student is written to `<out>/` as `config.json` + `model.safetensors` (+ `distill_config.json`,
+`report.json`). `on_progress(step, total, info)` feeds the studio's progress bar.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    pairs: str
+    out: str
+    steps: int = 20000
+    batch: int = 8
+    crop: int = 128
+    lr: float = 2e-3
+    width: int = 24
+    depth: int = 2
+    val_every: int = 500
+    resume: bool = False
+    seed: int = 0
+
+
+def lr_factor(step: int, total: int) -> float:
+    """Linear warm-up over the first 5 % of the steps, then cosine decay to zero."""
+    warm = max(1.0, 0.05 * total)
+    if step < warm:
+        return (step + 1) / warm
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warm) / max(1.0, total - warm))))
+
+
+def _batch(dataset, idx, crop: int, rng: random.Random):
+    import torch
+
+    xs, ys, fs = [], [], []
+    for i in idx:
+        x, y, f = dataset[i]
+        h, w = x.shape[:2]
+        c = min(crop, h, w)
+        top, left = rng.randrange(0, h - c + 1), rng.randrange(0, w - c + 1)
+        x, y = x[top:top + c, left:left + c], y[top:top + c, left:left + c]
+        if rng.random() < 0.5:
+            x, y = x[:, ::-1], y[:, ::-1]
+        xs.append(np.ascontiguousarray(x))
+        ys.append(np.ascontiguousarray(y))
+        fs.append(f)
+    to = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).contiguous()  # noqa: E731
+    return to(xs), to(ys), torch.from_numpy(np.stack(fs))
+
+
+def evaluate(model, dataset, device, multiple: int) -> dict:
+    """PSNR and SSIM of the student against the teacher on whole held-out pairs."""
+    import torch
+
+    from .losses import psnr, ssim
+
+    model.eval()
+    ps, ss = [], []
+    with torch.no_grad():
+        for i in range(len(dataset)):
+            x, y, f = dataset[i]
+            h, w = (x.shape[0] // multiple) * multiple, (x.shape[1] // multiple) * multiple
+            xt = torch.from_numpy(np.ascontiguousarray(x[:h, :w])).permute(2, 0, 1)[None].to(device)
+            yt = torch.from_numpy(np.ascontiguousarray(y[:h, :w])).permute(2, 0, 1)[None].to(device)
+            pred = model(xt, torch.from_numpy(f)[None].to(device))
+            ps.append(float(psnr(pred, yt)))
+            ss.append(float(ssim(pred, yt)))
+    model.train()
+    return {"psnr": float(np.mean(ps)) if ps else float("nan"), "ssim": float(np.mean(ss)) if ss else float("nan"),
+            "n": len(ps)}
+
+
+def distill(cfg: DistillConfig, on_progress: Optional[Callable[[int, int, dict], None]] = None,
+            log=print) -> Path:
+    import torch
+    from accelerate import Accelerator
+    from safetensors.torch import load_file, save_file
+
+    from studio.models.student_unet import StudentConfig, StudentUNet
+
+    from .datasets import PairDataset
+    from .losses import distill_loss
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    train_set, val_set = PairDataset(Path(cfg.pairs), "train"), PairDataset(Path(cfg.pairs), "val")
+    if len(train_set) == 0:
+        raise ValueError(f"no training pairs in {cfg.pairs} (run training.make_pairs first)")
+    rng = random.Random(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    accelerator = Accelerator(mixed_precision="fp16" if torch.cuda.is_available() else "no")
+    model = StudentUNet(StudentConfig(width=cfg.width, depth=cfg.depth))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    step, best = 0, -1.0
+    ck = out / "checkpoint"
+    if cfg.resume and (ck / "state.json").is_file():
+        model.load_state_dict(load_file(str(ck / "model.safetensors")))
+        opt.load_state_dict(torch.load(ck / "optimizer.pt", weights_only=True))
+        state = json.loads((ck / "state.json").read_text())
+        step, best = state["step"], state["best_psnr"]
+        log(f"resumed at step {step}")
+    model, opt = accelerator.prepare(model, opt)
+    (out / "distill_config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    multiple = accelerator.unwrap_model(model).config.multiple
+    crop = max(multiple, cfg.crop // multiple * multiple)
+    t0, report = time.perf_counter(), {}
+    while step < cfg.steps:
+        x, y, f = (t.to(accelerator.device) for t in _batch(train_set, [rng.randrange(len(train_set))
+                                                                          for _ in range(cfg.batch)], crop, rng))
+        for group in opt.param_groups:  # from the step alone, so a resumed (or extended) run follows it too
+            group["lr"] = cfg.lr * lr_factor(step, cfg.steps)
+        loss = distill_loss(model(x, f), y)
+        opt.zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        opt.step()
+        step += 1
+        info = {"loss": float(loss.detach()), "steps_per_s": step / max(1e-6, time.perf_counter() - t0)}
+        last = step == cfg.steps
+        if cfg.val_every and (step % cfg.val_every == 0 or last):
+            unwrapped = accelerator.unwrap_model(model)
+            report = evaluate(unwrapped, val_set, accelerator.device, multiple) if len(val_set) else {}
+            info.update({f"val_{k}": v for k, v in report.items()})
+            score = report.get("psnr", -1.0) if report else float(step)
+            if score >= best or not np.isfinite(best):
+                best = score
+                unwrapped.save_pretrained(out)
+                (out / "report.json").write_text(json.dumps({"step": step, **report}, indent=2))
+            ck.mkdir(exist_ok=True)
+            save_file({k: v.detach().cpu().contiguous() for k, v in unwrapped.state_dict().items()},
+                      str(ck / "model.safetensors"))
+            torch.save(opt.state_dict(), ck / "optimizer.pt")
+            (ck / "state.json").write_text(json.dumps({"step": step, "best_psnr": best}))
+            log(f"step {step}: loss {info['loss']:.4f}" + (f", val PSNR {report['psnr']:.2f} dB, SSIM "
+                                                          f"{report['ssim']:.4f}" if report else ""))
+        if on_progress:
+            on_progress(step, cfg.steps, info)
+    if not (out / "model.safetensors").is_file():
+        accelerator.unwrap_model(model).save_pretrained(out)
+    return out
+
+
+def parse_args(argv=None) -> DistillConfig:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--pairs", required=True, help="a make_pairs output folder")
+    ap.add_argument("--out", required=True, help="student folder to write")
+    for name, typ, default in (("steps", int, 20000), ("batch", int, 8), ("crop", int, 128), ("lr", float, 2e-3),
+                               ("width", int, 24), ("depth", int, 2), ("val-every", int, 500), ("seed", int, 0)):
+        ap.add_argument(f"--{name}", type=typ, default=default)
+    ap.add_argument("--resume", action="store_true")
+    a = ap.parse_args(argv)
+    return DistillConfig(pairs=a.pairs, out=a.out, steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr, width=a.width,
+                         depth=a.depth, val_every=a.val_every, resume=a.resume, seed=a.seed)
+
+
+def main(argv=None) -> int:
+    from tqdm import tqdm
+
+    cfg = parse_args(argv)
+    bar = tqdm(total=cfg.steps, desc="distill", unit="step")
+
+    def progress(step, total, info):
+        bar.n = step
+        bar.set_postfix(loss=f"{info['loss']:.4f}")
+        bar.refresh()
+
+    out = distill(cfg, progress, log=tqdm.write)
+    bar.close()
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,173 @@
+"""Teacher → paired data for the student: photo crops and their stylised targets, with sampled factors.
+
+    python -m training.make_pairs --images ../shared/data/images --out pairs/classic --character classic \
+        --pairs 2000 [--size 256] [--teacher classic] [--seed 0] [--ray] [--workers 2]
+
+Each pair is `<out>/<id>_in.png` (the photo crop) and `<out>/<id>_out.png` (the teacher's result on it),
+with one JSON line in `<out>/manifest.jsonl`: id, source image, crop, character, teacher, factor values and
+the hash of the config that made it. Factors are sampled per pair (uniform in [0, 1]) so the student learns
+them. A re-run skips the ids already in the manifest (resumable after a crash; the manifest line is
+written only after both PNGs). `--ray` spreads the work over Ray actors (one Stylizer per worker); the
+default runs locally with no Ray process, and both give the same files.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import cv2
+import numpy as np
+
+from .datasets import ImageFolderDataset
+
+
+@dataclass(frozen=True)
+class PairsConfig:
+    images: tuple[str, ...]
+    out: str
+    character: str = "classic"
+    teacher: str = "classic"
+    pairs: int = 1000
+    size: int = 256
+    seed: int = 0
+    ray: bool = False
+    workers: int = 2
+
+    def digest(self) -> str:
+        keep = {k: v for k, v in asdict(self).items() if k not in ("out", "pairs", "ray", "workers")}
+        return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class PairSpec:
+    id: str
+    source: str
+    crop: tuple[int, int, int]  # x, y, side in source pixels
+    factors: dict
+
+
+def plan(cfg: PairsConfig, dataset: ImageFolderDataset) -> list[PairSpec]:
+    """The full, deterministic list of pairs for this config (same seed → same pairs)."""
+    rng = random.Random(cfg.seed)
+    specs = []
+    for i in range(cfg.pairs):
+        path = dataset.files[i % len(dataset.files)]
+        w, h = dataset.size_of(path)
+        crop = dataset.random_crop(w, h, rng)
+        factors = {k: round(rng.random(), 3) for k in ("line", "texture", "color", "warp")}
+        specs.append(PairSpec(f"{i:06d}", str(path), crop, factors))
+    return specs
+
+
+def render_pair(stylizer, spec: PairSpec, cfg: PairsConfig, out: Path) -> dict:
+    from studio.io import load_image, save_image
+    from studio.types import StylizeParams
+
+    img = load_image(spec.source)
+    x, y, side = spec.crop
+    photo = cv2.resize(img[y:y + side, x:x + side], (cfg.size, cfg.size), interpolation=cv2.INTER_AREA)
+    params = StylizeParams(character=cfg.character, teacher=cfg.teacher, **spec.factors)
+    result = stylizer(photo, params)
+    save_image(photo, out / f"{spec.id}_in.png")
+    save_image(result.image, out / f"{spec.id}_out.png")
+    return {"id": spec.id, "source": spec.source, "crop": list(spec.crop), "character": cfg.character,
+            "teacher": cfg.teacher, "factors": spec.factors, "faces": len(result.faces), "config": cfg.digest()}
+
+
+def done_ids(out: Path) -> set[str]:
+    manifest = out / "manifest.jsonl"
+    if not manifest.is_file():
+        return set()
+    ids = set()
+    for line in manifest.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # a line cut by a crash
+            continue
+        if (out / f"{row['id']}_in.png").is_file() and (out / f"{row['id']}_out.png").is_file():
+            ids.add(row["id"])
+    return ids
+
+
+def make_pairs(cfg: PairsConfig, on_progress: Optional[Callable[[int, int, dict], None]] = None) -> Path:
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    dataset = ImageFolderDataset([Path(p) for p in cfg.images])
+    todo = [s for s in plan(cfg, dataset) if s.id not in done_ids(out)]
+    (out / "pairs_config.json").write_text(json.dumps({**asdict(cfg), "config": cfg.digest()}, indent=2))
+    total, finished = cfg.pairs, cfg.pairs - len(todo)
+    with open(out / "manifest.jsonl", "a", encoding="utf-8") as manifest:
+        for row in _run(cfg, todo, out):
+            manifest.write(json.dumps(row) + "\n")
+            manifest.flush()
+            finished += 1
+            if on_progress:
+                on_progress(finished, total, row)
+    return out
+
+
+def _run(cfg: PairsConfig, todo: list[PairSpec], out: Path):
+    if not todo:
+        return
+    if not cfg.ray:
+        from studio import Stylizer, load_config
+
+        stylizer = Stylizer(load_config())
+        for spec in todo:
+            yield render_pair(stylizer, spec, cfg, out)
+        return
+    import ray
+
+    ray.init(num_cpus=cfg.workers, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+
+    @ray.remote
+    class Worker:
+        def __init__(self):
+            from studio import Stylizer, load_config
+
+            self.stylizer = Stylizer(load_config())
+
+        def run(self, spec):
+            return render_pair(self.stylizer, spec, cfg, out)
+
+    workers = [Worker.remote() for _ in range(cfg.workers)]
+    pending = [workers[i % len(workers)].run.remote(s) for i, s in enumerate(todo)]
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        yield ray.get(ready[0])
+
+
+def parse_args(argv=None) -> PairsConfig:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--images", nargs="+", required=True, help="image folders (FFHQ/SHHQ/LSUN-style or your own)")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--character", default="classic")
+    ap.add_argument("--teacher", default="classic")
+    ap.add_argument("--pairs", type=int, default=1000)
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ray", action="store_true", help="spread over Ray actors (pip install ray)")
+    ap.add_argument("--workers", type=int, default=2)
+    a = ap.parse_args(argv)
+    return PairsConfig(images=tuple(a.images), out=a.out, character=a.character, teacher=a.teacher, pairs=a.pairs,
+                       size=a.size, seed=a.seed, ray=a.ray, workers=a.workers)
+
+
+def main(argv=None) -> int:
+    from tqdm import tqdm
+
+    cfg = parse_args(argv)
+    bar = tqdm(total=cfg.pairs, desc="pairs", unit="pair")
+    make_pairs(cfg, lambda n, total, row: (setattr(bar, "n", n), bar.refresh()))
+    bar.close()
+    print(cfg.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
