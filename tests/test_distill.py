@@ -88,3 +88,17 @@ def test_distill_lowers_the_loss_on_a_fixed_batch(pairs, tmp_path):
                                 lr=3e-3, val_every=0), log=lambda m: None)
     after = float(distill_loss(StudentUNet.from_pretrained(out)(x, f), y))
     assert after < before, (before, after)
+
+
+def test_ray_workers_give_the_same_pairs(photos, tmp_path):
+    pytest.importorskip("ray")
+    local, spread = tmp_path / "local", tmp_path / "ray"
+    make_pairs(PairsConfig(images=(str(photos),), out=str(local), pairs=4, size=48, seed=3))
+    make_pairs(PairsConfig(images=(str(photos),), out=str(spread), pairs=4, size=48, seed=3, ray=True, workers=2))
+    from PIL import Image
+    for i in range(4):
+        a = np.asarray(Image.open(local / f"{i:06d}_out.png")).astype(int)
+        b = np.asarray(Image.open(spread / f"{i:06d}_out.png")).astype(int)
+        assert np.abs(a - b).max() <= 1
+    import ray
+    ray.shutdown()
