@@ -158,7 +158,7 @@ def distill(cfg: DistillConfig, on_progress: Optional[Callable[[int, int, dict],
 
 
 def parse_args(argv=None) -> DistillConfig:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", required=True, help="a make_pairs output folder")
     ap.add_argument("--out", required=True, help="student folder to write")
     for name, typ, default in (("steps", int, 20000), ("batch", int, 8), ("crop", int, 128), ("lr", float, 2e-3),
@@ -173,14 +173,10 @@ def parse_args(argv=None) -> DistillConfig:
 def main(argv=None) -> int:
     from tqdm import tqdm
 
+    from . import progress_bar
+
     cfg = parse_args(argv)
-    bar = tqdm(total=cfg.steps, desc="distill", unit="step")
-
-    def progress(step, total, info):
-        bar.n = step
-        bar.set_postfix(loss=f"{info['loss']:.4f}")
-        bar.refresh()
-
+    bar, progress = progress_bar(cfg.steps, "distill")
     out = distill(cfg, progress, log=tqdm.write)
     bar.close()
     print(out)

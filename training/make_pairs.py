@@ -143,7 +143,7 @@ def _run(cfg: PairsConfig, todo: list[PairSpec], out: Path):
 
 
 def parse_args(argv=None) -> PairsConfig:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", nargs="+", required=True, help="image folders (FFHQ/SHHQ/LSUN-style or your own)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--character", default="classic")
@@ -159,11 +159,11 @@ def parse_args(argv=None) -> PairsConfig:
 
 
 def main(argv=None) -> int:
-    from tqdm import tqdm
+    from . import progress_bar
 
     cfg = parse_args(argv)
-    bar = tqdm(total=cfg.pairs, desc="pairs", unit="pair")
-    make_pairs(cfg, lambda n, total, row: (setattr(bar, "n", n), bar.refresh()))
+    bar, progress = progress_bar(cfg.pairs, "pairs", unit="pair")
+    make_pairs(cfg, progress)
     bar.close()
     print(cfg.out)
     return 0

@@ -336,7 +336,7 @@ def train(cfg: TrainLoraConfig, on_progress: Optional[ProgressFn] = None, should
 
 
 def parse_args(argv=None) -> TrainLoraConfig:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", required=True, help="hub id, diffusers folder or .safetensors")
     ap.add_argument("--images", required=True)
     ap.add_argument("--output", required=True)
@@ -367,14 +367,10 @@ def main(argv=None) -> int:
 
     from studio.stylize.sd_teacher import SDModelMissing
 
+    from . import progress_bar
+
     cfg = parse_args(argv)
-    bar = tqdm(total=cfg.steps, desc="LoRA", unit="step")
-
-    def progress(step, total, info):
-        bar.n = step
-        bar.set_postfix(loss=f"{info['loss']:.4f}")
-        bar.refresh()
-
+    bar, progress = progress_bar(cfg.steps, "LoRA")
     try:
         path = train(cfg, progress, log=lambda m: tqdm.write(m))
     except (SDModelMissing, ValueError) as exc:
