@@ -176,7 +176,7 @@ def _add_blush(lab: np.ndarray, faces: Sequence[Face], character: Character) -> 
     weight = np.zeros((h, w), np.float32)
     for face in faces:
         lm = face.landmarks
-        if lm is None or face.box.width < 40:
+        if lm is None or len(lm) < 468 or face.box.width < 40:  # mesh points (not insightface's 106)
             continue
         for idx in (50, 280):  # cheek centres on the face mesh
             cx, cy = lm[idx]
@@ -316,7 +316,7 @@ def face_region(shape: Sequence[int], faces: Sequence[Face], shrink: float = 1.0
     """Mask of the face ovals (scaled about their centre by `shrink`), anti-aliased."""
     m = np.zeros(shape[:2], np.float32)
     for f in faces:
-        if f.landmarks is None:
+        if f.landmarks is None or len(f.landmarks) < 468:
             continue
         oval = f.landmarks[list(FACE_OVAL)]
         c = oval.mean(axis=0)

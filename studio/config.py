@@ -32,7 +32,6 @@ class PerceptionConfig:
     insightface_root: str = "~/.insightface"
     insightface_model: str = "buffalo_l"
     pose: bool = False  # pose landmarks cost ~30 ms; off unless asked
-    person_threshold: float = 0.5
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,8 @@
-"""Perception on the real photos: every face, person masks, skin beyond the face, tones, backends."""
+"""Perception on the real photos (../shared/data): every face, person masks, skin beyond the face, tones,
+hair, pose, backends. Face counts are dlib's hand labels where MANIFEST.md gives them.
+
+    .venv/bin/python -m pytest -q tests/test_perception.py
+"""
 import subprocess
 import sys
 from pathlib import Path
@@ -8,16 +12,19 @@ import pytest
 
 from studio.config import PerceptionConfig, load_config
 from studio.perception import perceive
-from studio.perception.faces import FaceModelMissing, get_face_backend
-from studio.perception.skin import skin_tone
+from studio.perception.faces import (FACE_OVAL, LEFT_EYE, LEFT_IRIS, RIGHT_EYE, RIGHT_IRIS, FaceModelMissing,
+                                     get_face_backend)
+from studio.perception.person import segment_person
+from studio.perception.skin import skin_mask, skin_tone
 
 REPO = Path(__file__).resolve().parents[1]
-# dlib's hand-labelled counts (MANIFEST.md) and single portraits
+# dlib's hand-labelled counts (MANIFEST.md) and counts by eye; measured: every one found exactly.
 GROUPS = {"group_6faces_01.jpg": 6, "group_7faces_elderly_indoor_01.jpg": 7, "group_night_flash_01.jpg": 7,
           "group_fullbody_costumes_01.jpg": 7, "two_faces_close_01.jpg": 2, "group_dim_restaurant_01.jpg": 6,
           "group_4faces_diverse_skin_01.jpg": 4, "fullbody_group_5women_01.jpg": 5}
 PORTRAITS = ["portrait_light_skin_asian_01.jpg", "portrait_medium_skin_01.jpg", "portrait_dark_skin_01.jpg",
-             "portrait_dark_skin_02.png", "portrait_medium_dark_skin_01.jpg", "portrait_glasses_beard_brown_skin_01.jpg",
+             "portrait_dark_skin_02.png", "portrait_medium_dark_skin_01.jpg",
+             "portrait_glasses_beard_brown_skin_01.jpg",
              "portrait_bangs_red_hair_01.jpg", "portrait_dark_background_01.jpg", "portrait_beard_fur_01.jpg",
              "portrait_grayscale_1ch_01.jpg", "portrait_waist_up_plain_bg_01.png", "portrait_rgba_microphone_01.png",
              "lowlight_face_01.jpg", "partial_face_01.jpg", "lowres_240p_01.jpg", "turned_face_child_01.jpg"]
@@ -26,8 +33,31 @@ NO_PEOPLE = ["bg_lake_mountains_01.jpg", "bg_mountains_02.jpg", "bg_rock_arch_01
 
 
 @pytest.fixture(scope="module")
-def faces_backend():
-    return get_face_backend("mediapipe", load_config().perception)
+def cfg() -> PerceptionConfig:
+    return load_config().perception
+
+
+@pytest.fixture(scope="module")
+def faces_backend(cfg):
+    return get_face_backend("mediapipe", cfg)
+
+
+@pytest.fixture(scope="module")
+def perceived(load_media, cfg):
+    """perceive() once per photo for the whole module (pose included)."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            img = load_media(name)
+            cache[name] = (img, perceive(img, cfg, pose=True))
+        return cache[name]
+
+    return get
+
+
+def _centre(lm, idx):
+    return lm[list(idx)].mean(axis=0)
 
 
 @pytest.mark.parametrize("name", PORTRAITS)
@@ -36,10 +66,20 @@ def test_one_face_with_mesh_on_portraits(faces_backend, load_media, name):
     faces = faces_backend.detect(img)
     assert len(faces) == 1, [f.box for f in faces]
     f = faces[0]
-    assert f.landmarks is not None and f.landmarks.shape == (478, 2)
-    inside = ((f.landmarks[:, 0] >= f.box.x0 - 0.15 * f.box.width) & (f.landmarks[:, 0] <= f.box.x1 + 0.15 * f.box.width)
-              & (f.landmarks[:, 1] >= f.box.y0 - 0.3 * f.box.height) & (f.landmarks[:, 1] <= f.box.y1 + 0.15 * f.box.height))
+    assert min(f.box.width, f.box.height) > 0.08 * min(img.shape[:2]), "not the large face"
+    assert f.landmarks is not None and f.landmarks.shape == (478, 2) and f.landmarks.dtype == np.float32
+    assert f.keypoints is not None and f.keypoints.shape == (6, 2)
+    b = f.box
+    inside = ((f.landmarks[:, 0] >= b.x0 - 0.15 * b.width) & (f.landmarks[:, 0] <= b.x1 + 0.15 * b.width)
+              & (f.landmarks[:, 1] >= b.y0 - 0.3 * b.height) & (f.landmarks[:, 1] <= b.y1 + 0.15 * b.height))
     assert inside.mean() > 0.95
+    # The irises sit inside their eyes; "LEFT" is the person's left, on the image's right.
+    lm = f.landmarks
+    for iris, eye in ((LEFT_IRIS, LEFT_EYE), (RIGHT_IRIS, RIGHT_EYE)):
+        e = lm[list(eye)]
+        assert e[:, 0].min() - 2 <= lm[iris[0], 0] <= e[:, 0].max() + 2
+    if name != "turned_face_child_01.jpg":  # a tilted head: its eyes are one above the other
+        assert _centre(lm, LEFT_EYE)[0] > _centre(lm, RIGHT_EYE)[0]
 
 
 @pytest.mark.parametrize("name,truth", GROUPS.items())
@@ -47,6 +87,8 @@ def test_every_face_in_group_photos(faces_backend, load_media, name, truth):
     faces = faces_backend.detect(load_media(name))
     assert truth - 1 <= len(faces) <= truth + 1, len(faces)
     assert sum(f.landmarks is not None for f in faces) >= truth - 1
+    areas = [f.box.area for f in faces]
+    assert areas == sorted(areas, reverse=True), "largest first"
 
 
 @pytest.mark.parametrize("name", NO_PEOPLE)
@@ -54,37 +96,66 @@ def test_no_faces_in_landscapes(faces_backend, load_media, name):
     assert faces_backend.detect(load_media(name)) == []
 
 
-def test_crowd_finds_many_faces(faces_backend, load_media):
+def test_crowd_finds_many_faces(faces_backend, load_media, cfg):
     faces = faces_backend.detect(load_media("crowd_hundreds_faces_01.jpg"))
-    assert len(faces) >= 10
-    meshed = [f for f in faces if f.landmarks is not None]
-    assert len(meshed) <= load_config().perception.max_faces
+    assert len(faces) >= 20
+    assert sum(f.landmarks is not None for f in faces) <= cfg.max_faces
+
+
+def test_detect_accepts_views_and_rejects_bad_input(faces_backend, load_media):
+    img = load_media("two_faces_close_01.jpg")
+    assert len(faces_backend.detect(img[:, ::-1])) == 2  # a mirrored view, not contiguous
+    with pytest.raises(ValueError, match="RGB uint8"):
+        faces_backend.detect(img.astype(np.float32))
 
 
 @pytest.mark.parametrize("name", ["portrait_light_skin_asian_01.jpg", "portrait_dark_skin_01.jpg",
-                                  "fullbody_crouching_brown_skin_01.jpg", "fullbody_two_dancers_01.jpg",
-                                  "two_people_fullbody_02.jpg"])
-def test_person_mask_covers_people(load_media, name):
-    img = load_media(name)
-    p = perceive(img, load_config().perception)
+                                  "portrait_glasses_beard_brown_skin_01.jpg", "portrait_waist_up_plain_bg_01.png"])
+def test_person_mask_covers_portraits(perceived, name):
+    img, p = perceived(name)
     assert p.person.shape == img.shape[:2] and p.person.dtype == np.float32
+    assert 0.0 <= p.person.min() and p.person.max() <= 1.0
+    x0, y0, x1, y1 = p.faces[0].box.clip(img.shape[1], img.shape[0]).as_int()
+    assert p.person[y0:y1, x0:x1].mean() > 0.9
+    assert 0.2 < (p.person > 0.5).mean() < 0.9
+
+
+@pytest.mark.parametrize("name", ["fullbody_crouching_brown_skin_01.jpg", "fullbody_two_dancers_01.jpg",
+                                  "two_people_fullbody_02.jpg", "fullbody_group_5women_01.jpg"])
+def test_person_mask_covers_full_bodies(perceived, name):
+    img, p = perceived(name)
+    h, w = img.shape[:2]
+    for f in p.faces:
+        x0, y0, x1, y1 = f.box.clip(w, h).as_int()
+        assert p.person[y0:y1, x0:x1].mean() > 0.85
+    # The body the pose model sees (visible joints) lies on the mask; measured 0.73 (the dancers' stretched
+    # arms are the miss) to 1.0.
+    assert p.pose is not None
+    vis = p.pose[p.pose[:, 2] > 0.5]
+    xs, ys = np.clip(vis[:, 0].astype(int), 0, w - 1), np.clip(vis[:, 1].astype(int), 0, h - 1)
+    assert len(vis) >= 10 and (p.person[ys, xs] > 0.5).mean() > 0.65
+    assert 0.1 < (p.person > 0.5).mean() < 0.9
+
+
+def test_dim_group_everyone_segmented(perceived):
+    # The whole-photo pass misses the woman in the back of this dim restaurant; her face brings her back.
+    img, p = perceived("group_dim_restaurant_01.jpg")
     for f in p.faces:
         x0, y0, x1, y1 = f.box.clip(img.shape[1], img.shape[0]).as_int()
-        assert p.person[y0:y1, x0:x1].mean() > 0.85
-    assert 0.08 < (p.person > 0.5).mean() < 0.9
+        assert p.person[y0:y1, x0:x1].mean() > 0.6, f.box
 
 
 @pytest.mark.parametrize("name", NO_PEOPLE[:3])
-def test_person_mask_small_on_landscapes(load_media, name):
-    p = perceive(load_media(name), load_config().perception)
-    assert (p.person > 0.5).mean() < 0.1
+def test_person_and_skin_small_on_landscapes(perceived, name):
+    _, p = perceived(name)
+    assert p.faces == [] and (p.person > 0.5).mean() < 0.1 and (p.skin > 0.5).mean() < 0.01
+    assert p.hair is not None and p.hair.max() == 0 and p.skin_tones == []
 
 
 @pytest.mark.parametrize("name", ["fullbody_crouching_brown_skin_01.jpg", "portrait_waist_up_plain_bg_01.png",
                                   "portrait_dark_skin_01.jpg"])
-def test_skin_mask_reaches_neck_arms_hands(load_media, name):
-    img = load_media(name)
-    p = perceive(img, load_config().perception)
+def test_skin_mask_reaches_neck_arms_hands(perceived, name):
+    img, p = perceived(name)
     skin = p.skin > 0.5
     face_zone = np.zeros(skin.shape, bool)
     for f in p.faces:
@@ -93,33 +164,68 @@ def test_skin_mask_reaches_neck_arms_hands(load_media, name):
     outside = skin & ~face_zone
     assert outside.sum() > 0.5 * (skin & face_zone).sum(), "skin found only on the face"
     assert (p.person[skin] > 0.3).mean() > 0.95, "skin outside the person"
-
-
-def test_skin_tone_order(load_media):
-    cfg = load_config().perception
-    L = {}
-    for name in ["portrait_light_skin_asian_01.jpg", "portrait_glasses_beard_brown_skin_01.jpg", "portrait_dark_skin_02.png"]:
-        img = load_media(name)
-        p = perceive(img, cfg)
-        L[name] = skin_tone(img, p.faces[0]).L
-        assert p.skin_tones[0] is not None and abs(p.skin_tones[0].L - L[name]) < 1e-3
-    a, b, c = L.values()
-    assert a > b > c, L
-
-
-def test_hair_estimate_above_the_face(load_media):
-    img = load_media("portrait_bangs_red_hair_01.jpg")
-    p = perceive(img, load_config().perception)
     f = p.faces[0]
-    assert p.hair is not None and (p.hair > 0.5).sum() > 0.3 * f.box.area
+    x0, y0, x1, y1 = f.box.as_int()
+    assert p.skin[y0:y1, x0:x1].mean() > 0.4, "the face itself is skin"
+
+
+def test_skin_mask_without_faces_uses_generic_range(load_media):
+    img = load_media("portrait_light_skin_asian_01.jpg")
+    person = segment_person(img)
+    generic = skin_mask(img, [], person)
+    assert generic.shape == img.shape[:2] and 0.01 < (generic > 0.5).mean() < 0.5
+    assert (person[generic > 0.5] > 0.3).mean() > 0.95
+
+
+def test_skin_tone_order(perceived):
+    # ITA (lighter is higher) across portraits; measured 57, 42, -2, -39 degrees.
+    ita, L = {}, {}
+    for name in ["portrait_light_skin_asian_01.jpg", "portrait_medium_skin_01.jpg", "portrait_dark_skin_01.jpg",
+                 "portrait_dark_skin_02.png"]:
+        img, p = perceived(name)
+        t = skin_tone(img, p.faces[0])
+        assert t is not None and p.skin_tones[0] == t
+        assert 0 <= t.L <= 100 and abs(t.ita - np.degrees(np.arctan2(t.L - 50, t.b))) < 1e-3
+        ita[name], L[name] = t.ita, t.L
+    v = list(ita.values())
+    assert all(a > b + 10 for a, b in zip(v, v[1:])), ita
+    # L* alone: measured 72, 49, 37 (the medium portrait is as light as the light one in L*, not in ITA).
+    light, dark, darker = (L[n] for n in ("portrait_light_skin_asian_01.jpg", "portrait_dark_skin_01.jpg",
+                                          "portrait_dark_skin_02.png"))
+    assert light > dark + 10 and dark > darker + 5, L
+
+
+def test_skin_tone_order_in_one_photo(perceived):
+    # Same light for all: dark, medium, light, light from left to right (measured ITA 10, 23, 46, 45).
+    img, p = perceived("group_4faces_diverse_skin_01.jpg")
+    assert len(p.skin_tones) == len(p.faces) == 4
+    by_x = [t.ita for _, t in sorted(zip([f.box.x0 for f in p.faces], p.skin_tones))]
+    assert by_x[0] + 5 < by_x[1] < min(by_x[2:]) - 5, by_x
+
+
+def test_hair_estimate(perceived):
+    img, p = perceived("portrait_bangs_red_hair_01.jpg")
+    f = p.faces[0]
+    assert p.hair is not None and p.hair.shape == img.shape[:2] and (p.hair > 0.5).sum() > 0.3 * f.box.area
     ys, _ = np.nonzero(p.hair > 0.5)
     assert np.percentile(ys, 10) < f.box.y0 + 0.2 * f.box.height
+    oval = np.zeros(img.shape[:2], np.uint8)
+    import cv2
+    cv2.fillPoly(oval, [np.round(f.landmarks[list(FACE_OVAL)]).astype(np.int32)], 1)
+    assert p.hair[oval > 0].mean() < 0.05, "the face is not hair"
+    assert (p.skin[p.hair > 0.5] > 0.5).mean() < 0.1, "hair is taken out of the skin"
 
 
-def test_pose_when_asked(load_media):
-    img = load_media("fullbody_crouching_brown_skin_01.jpg")
-    p = perceive(img, load_config().perception, pose=True)
-    assert p.pose is not None and p.pose.shape == (33, 3) and "pose" in p.timings
+def test_no_hair_on_bald_heads(perceived):
+    # A collage of mostly bald men (measured 1.3% of the photo; 13% on the red-haired portrait).
+    _, p = perceived("collage_many_faces_01.jpg")
+    assert len(p.faces) >= 20 and (p.hair > 0.5).mean() < 0.04
+
+
+def test_perceive_timings_and_pose(perceived):
+    img, p = perceived("fullbody_crouching_brown_skin_01.jpg")
+    assert set(p.timings) == {"faces", "person", "skin", "hair", "pose"} and all(v >= 0 for v in p.timings.values())
+    assert p.pose is not None and p.pose.shape == (33, 3)
     nose = p.pose[0, :2]
     f = p.faces[0]
     assert f.box.x0 - 10 <= nose[0] <= f.box.x1 + 10 and f.box.y0 - 10 <= nose[1] <= f.box.y1 + 10
@@ -129,14 +235,39 @@ def test_insightface_missing_models_names_the_folder(tmp_path):
     cfg = PerceptionConfig(face_backend="insightface", insightface_root=str(tmp_path))
     with pytest.raises(FaceModelMissing) as exc:
         get_face_backend("insightface", cfg)
-    assert str(tmp_path / "models" / "buffalo_l") in str(exc.value)
+    msg = str(exc.value)
+    assert str(tmp_path / "models" / "buffalo_l") in msg and "buffalo_l" in msg and "insightface_root" in msg
 
 
-def test_unknown_backend_lists_choices():
+def test_insightface_empty_model_folder_is_missing(tmp_path):
+    (tmp_path / "models" / "buffalo_l").mkdir(parents=True)
+    with pytest.raises(FaceModelMissing, match="buffalo_l"):
+        get_face_backend("insightface", PerceptionConfig(insightface_root=str(tmp_path)))
+
+
+def test_unknown_backend_lists_choices(cfg):
     with pytest.raises(ValueError, match="insightface.*mediapipe|mediapipe.*insightface"):
-        get_face_backend("dlib", load_config().perception)
+        get_face_backend("dlib", cfg)
+
+
+def test_backend_is_cached(cfg):
+    assert get_face_backend("mediapipe", cfg) is get_face_backend("mediapipe", cfg)
 
 
 def test_perception_import_is_lazy():
-    code = "import sys, studio.perception; sys.exit(1 if 'mediapipe' in sys.modules else 0)"
-    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
+    code = ("import sys, studio.perception, studio.perception.faces, studio.perception.skin; "
+            "heavy = [m for m in ('mediapipe', 'torch', 'gradio', 'insightface') if m in sys.modules]; "
+            "print(heavy); sys.exit(1 if heavy else 0)")
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_mediapipe_start_up_chatter_is_filtered(tmp_path):
+    # mediapipe prints absl warnings on stderr when its graphs start; only those known lines are dropped.
+    code = ("import sys, numpy as np; from studio.config import PerceptionConfig; "
+            "from studio.perception import perceive; "
+            "img = np.zeros((64, 64, 3), np.uint8); perceive(img, PerceptionConfig(), pose=True); "
+            "sys.stderr.write('real error line\\n')")
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "inference_feedback_manager" not in run.stderr and "real error line" in run.stderr, run.stderr

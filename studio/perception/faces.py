@@ -139,7 +139,8 @@ def nms(faces: list[Face], iou: float = 0.35) -> list[Face]:
     for f in sorted(faces, key=lambda f: f.score, reverse=True):
         ok = True
         for k in kept:
-            inter = Box(max(f.box.x0, k.box.x0), max(f.box.y0, k.box.y0), min(f.box.x1, k.box.x1), min(f.box.y1, k.box.y1))
+            inter = Box(max(f.box.x0, k.box.x0), max(f.box.y0, k.box.y0),
+                        min(f.box.x1, k.box.x1), min(f.box.y1, k.box.y1))
             if f.box.iou(k.box) > iou or inter.area > 0.6 * min(f.box.area, k.box.area):
                 ok = False
                 break

@@ -60,9 +60,14 @@ def face_skin_roi(shape: Sequence[int], face: Face) -> tuple[int, int, np.ndarra
         grow = max(3, int(face.box.width / 25))
         holes = cv2.dilate(holes, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
         m &= 1 - holes
-        # Below the brows only: the forehead is often covered by hair.
-        brow_y = float(np.concatenate([lm[list(LEFT_BROW)], lm[list(RIGHT_BROW)]])[:, 1].max())
-        m[: max(0, int(brow_y) - y0), :] = 0
+        # Below the brows only (the forehead is often covered by hair), along the face's own up axis
+        # (chin → forehead), so a tilted head keeps its cheeks.
+        up = lm[10] - lm[152]
+        up = up / max(1e-6, float(np.hypot(*up)))
+        brows = np.concatenate([lm[list(LEFT_BROW)], lm[list(RIGHT_BROW)]])
+        lowest = float((brows @ up).min())
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        m[(xx * up[0] + yy * up[1]) > lowest] = 0
         return y0, x0, m.astype(bool)
     b = face.box
     x0, x1 = max(0, int(b.x0 + 0.3 * b.width)), min(w, int(b.x0 + 0.7 * b.width))

@@ -1,0 +1,2 @@
+"""Realtime: student export (ONNX + parity check), inference engines, benchmarks. Imports lazily; never
+imports `training` (students arrive as folders: config.json + model.safetensors)."""

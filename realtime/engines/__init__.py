@@ -1,0 +1,44 @@
+"""Inference engines for a student, behind one registry: `torch`, `onnxruntime` (and `tensorrt` later).
+
+    engine = load_engine("onnxruntime", "students/classic")
+    out = engine(frames_nchw_float01, factors_nk)       # numpy in, numpy out
+    engine.name, engine.device
+
+An engine that cannot run here raises EngineUnavailable saying why (a fallback is the caller's explicit
+choice, visible in its result). Several engines can stay resident at once (e.g. face and background).
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+ENGINES: dict[str, str] = {
+    "torch": "realtime.engines.torch_engine:TorchEngine",
+    "onnxruntime": "realtime.engines.ort_engine:OrtEngine",
+}
+
+
+class EngineUnavailable(RuntimeError):
+    """This engine cannot run on this machine; the message says why and what to install."""
+
+
+class Engine(Protocol):
+    name: str
+    device: str
+
+    def __call__(self, image: np.ndarray, factors: np.ndarray) -> np.ndarray:
+        ...
+
+
+def load_engine(name: str, student_dir: str | Path, device: str = "auto") -> Engine:
+    if name not in ENGINES:
+        raise ValueError(f"unknown engine {name!r}; choices: {sorted(ENGINES)}")
+    module, cls = ENGINES[name].split(":")
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        raise EngineUnavailable(f"engine {name!r} needs {exc.name}, which is not installed") from None
+    return getattr(mod, cls)(Path(student_dir), device)

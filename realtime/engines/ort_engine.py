@@ -1,0 +1,40 @@
+"""The onnxruntime engine: the exported student (student.onnx, exported on first use if missing).
+
+Providers: TensorRT and CUDA execution providers first when onnxruntime-gpu offers them, else the CPU.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+class OrtEngine:
+    name = "onnxruntime"
+
+    def __init__(self, student_dir: Path, device: str = "auto"):
+        import onnxruntime as ort
+
+        onnx_path = student_dir / "student.onnx"
+        exported = student_dir / "export.json"
+        from realtime.export import export_onnx, model_hash
+
+        if not onnx_path.is_file() or not exported.is_file() or \
+                json.loads(exported.read_text()).get("model_hash") != model_hash(student_dir):
+            export_onnx(student_dir, onnx_path)
+        available = ort.get_available_providers()
+        wanted = ["CPUExecutionProvider"] if device == "cpu" else [
+            p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available] + ["CPUExecutionProvider"]
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = int(os.environ.get("TOONLAB_ORT_THREADS", "0")) or (os.cpu_count() or 1)
+        self.session = ort.InferenceSession(str(onnx_path), opts, providers=wanted)
+        self.device = self.session.get_providers()[0]
+        from studio.models.student_unet import StudentConfig
+
+        self.multiple = StudentConfig(**json.loads((student_dir / "config.json").read_text())).multiple
+
+    def __call__(self, image: np.ndarray, factors: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"image": np.ascontiguousarray(image, np.float32),
+                                       "factors": np.ascontiguousarray(factors, np.float32)})[0]
