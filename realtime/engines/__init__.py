@@ -33,6 +33,15 @@ class Engine(Protocol):
         ...
 
 
+def padded(run, image: np.ndarray, factors: np.ndarray, multiple: int) -> np.ndarray:
+    """Run on the frame reflect-padded to a multiple of the student's stride, then crop back (720p, 1080p)."""
+    h, w = image.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        image = np.pad(image, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="reflect")
+    return run(image, factors)[..., :h, :w]
+
+
 def load_engine(name: str, student_dir: str | Path, device: str = "auto") -> Engine:
     if name not in ENGINES:
         raise ValueError(f"unknown engine {name!r}; choices: {sorted(ENGINES)}")

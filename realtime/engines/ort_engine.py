@@ -36,5 +36,10 @@ class OrtEngine:
         self.multiple = StudentConfig(**json.loads((student_dir / "config.json").read_text())).multiple
 
     def __call__(self, image: np.ndarray, factors: np.ndarray) -> np.ndarray:
+        from . import padded
+
+        return padded(self._run, image, factors, self.multiple)
+
+    def _run(self, image: np.ndarray, factors: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"image": np.ascontiguousarray(image, np.float32),
                                        "factors": np.ascontiguousarray(factors, np.float32)})[0]

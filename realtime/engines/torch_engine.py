@@ -20,6 +20,11 @@ class TorchEngine:
         self.multiple = self.model.config.multiple
 
     def __call__(self, image: np.ndarray, factors: np.ndarray) -> np.ndarray:
+        from . import padded
+
+        return padded(self._run, image, factors, self.multiple)
+
+    def _run(self, image: np.ndarray, factors: np.ndarray) -> np.ndarray:
         import torch
 
         with torch.inference_mode():

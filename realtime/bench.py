@@ -1,0 +1,106 @@
+"""Benchmark the student on every available engine against the classic teacher, on real frames.
+
+    python -m realtime.bench [--student DIR] [--sizes 512 720p 1080p] [--frames 20] [--json]
+
+Without --student a randomly initialised student of the default size is used: the speed of a network does
+not depend on its weights. Prints ms/frame and fps per engine and size, the teacher's time on the same
+frames, and the student/teacher speed ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SIZES = {"512": (512, 512), "720p": (1280, 720), "1080p": (1920, 1080)}
+PHOTO = "portrait_light_skin_asian_01.jpg"
+
+
+def frame_for(size: tuple[int, int], media: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A real photo at exactly `size`: (NCHW float32 for the student, HWC uint8 for the teacher)."""
+    from studio.bench import _fit
+    from studio.io import load_image
+
+    img = _fit(load_image(media / "images" / PHOTO), size)
+    return (img.astype(np.float32) / 255.0).transpose(2, 0, 1)[None].copy(), img
+
+
+def time_engine(engine, x: np.ndarray, f: np.ndarray, n: int) -> float:
+    engine(x, f)  # warm-up
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        engine(x, f)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--student")
+    ap.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    ap.add_argument("--frames", type=int, default=20)
+    ap.add_argument("--teacher-frames", type=int, default=2)
+    ap.add_argument("--media", default=os.environ.get("TEST_MEDIA_DIR",
+                                                      str(Path(__file__).resolve().parents[2] / "shared" / "data")))
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+
+    from studio import StylizeParams, Stylizer, load_config
+    from studio.models.student_unet import StudentUNet
+
+    from .engines import ENGINES, EngineUnavailable, load_engine
+
+    tmp = None
+    student = args.student
+    if student is None:
+        tmp = tempfile.TemporaryDirectory()
+        student = StudentUNet().save_pretrained(Path(tmp.name) / "student")
+    engines, skipped = {}, {}
+    for name in ENGINES:
+        try:
+            engines[name] = load_engine(name, student)
+        except EngineUnavailable as exc:
+            skipped[name] = str(exc)
+    stylizer = Stylizer(load_config())
+    rows = []
+    for size_name in args.sizes:
+        x, u8 = frame_for(SIZES[size_name], Path(args.media))
+        f = np.array([[0.6, 0.65, 0.7, 0.5]], np.float32)
+        stylizer(u8, StylizeParams())  # warm-up
+        ts = []
+        for _ in range(args.teacher_frames):
+            t0 = time.perf_counter()
+            stylizer(u8, StylizeParams())
+            ts.append(time.perf_counter() - t0)
+        teacher = statistics.median(ts)
+        for name, engine in engines.items():
+            s = time_engine(engine, x, f, args.frames)
+            rows.append({"engine": name, "device": engine.device, "size": size_name, "ms": s * 1000, "fps": 1 / s,
+                         "teacher_ms": teacher * 1000, "speedup": teacher / s})
+    if args.json:
+        print(json.dumps({"rows": rows, "skipped": skipped, "machine": platform.machine(), "cores": os.cpu_count()}))
+        return 0
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; student: {args.student or 'default size, random weights'}")
+    print()
+    print("| engine | device | size | ms/frame | fps | teacher ms/frame | student/teacher speed |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['engine']} | {r['device']} | {r['size']} | {r['ms']:.1f} | {r['fps']:.1f} | {r['teacher_ms']:.0f} | "
+              f"{r['speedup']:.0f}× |")
+    for name, why in skipped.items():
+        print(f"\n{name}: not available here ({why})")
+    if tmp:
+        tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
