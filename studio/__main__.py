@@ -51,6 +51,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     sd.add_argument("--steps", type=int, default=None, help="denoising steps")
     sd.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
     st.add_argument("--json", action="store_true", help="print one JSON object per input")
+    rt = st.add_argument_group("student (realtime path)")
+    rt.add_argument("--engine", help="run the character's distilled student on this engine (torch, onnxruntime) "
+                                     "instead of a teacher")
+    rt.add_argument("--student", help="student folder (default: students/<character>/ or <data_dir>/students/<character>/)")
     sub.add_parser("characters", help="list the characters")
     for sp in (st,):  # also accepted after the command
         sp.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -82,6 +86,8 @@ def cmd_stylize(args, cfg) -> int:
         normalize_light=not args.no_light, seed=args.seed, base=args.base,
         loras=tuple(parse_lora(s) for s in args.lora), strength=args.strength, steps=args.steps,
         guidance=args.guidance)
+    if args.engine:
+        return cmd_student(args, cfg, params)
     stylizer = Stylizer(cfg)
     try:
         stylizer.prepare(params)  # loads the teacher's models now: a missing base model fails here, once
@@ -114,6 +120,67 @@ def cmd_stylize(args, cfg) -> int:
                               "timings": {k: round(v, 4) for k, v in result.timings.items()}}), flush=True)
         else:
             print(f"{src} -> {dest} ({len(result.faces)} faces, {seconds:.2f}s)", flush=True)
+    return 1 if failed else 0
+
+
+def student_folder(cfg, character: str, given: str | None) -> Path:
+    """The character's student: --student, else the shipped students/<name>/, else <data_dir>/students/<name>/."""
+    from .io import safe_name
+
+    candidates = [Path(given)] if given else [cfg.resolve("students") / safe_name(character),
+                                              cfg.resolve(cfg.data_dir) / "students" / safe_name(character)]
+    for c in candidates:
+        if (c / "config.json").is_file() and (c / "model.safetensors").is_file():
+            return c
+    raise ValueError(f"no student for character {character!r} (looked in {', '.join(map(str, candidates))}); "
+                     "train one: python -m training.make_pairs ... && python -m training.distill ...")
+
+
+def cmd_student(args, cfg, params) -> int:
+    """Stylise with a distilled student through an engine (the CLI is a front end, like app.py: it may use
+    realtime; the studio core does not)."""
+    import numpy as np
+
+    from realtime.engines import EngineUnavailable, load_engine
+
+    from .characters import load_character, resolve_factors
+    from .io import ImageLoadError, iter_image_files, load_image, save_image
+    from .perception.faces import get_face_backend
+
+    try:
+        folder = student_folder(cfg, params.character, args.student)
+        engine = load_engine(args.engine, folder)
+        f = resolve_factors(load_character(params.character, cfg), params.line, params.texture, params.color,
+                            params.warp)
+    except (ValueError, EngineUnavailable, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    factors = np.array([[f["line"], f["texture"], f["color"], f["warp"]]], np.float32)
+    faces = get_face_backend(cfg.perception.face_backend, cfg.perception)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failed, taken = 0, set()
+    for src in iter_image_files(args.inputs):
+        t0 = time.perf_counter()
+        try:
+            image = load_image(src, max_pixels=cfg.max_input_pixels)
+            x = (image.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+            y = engine(x, factors)[0].transpose(1, 2, 0)
+            out = np.clip(y * 255.0 + 0.5, 0, 255).astype(np.uint8)
+            dest = save_image(out, _unique_output(out_dir, src, taken))
+        except (ImageLoadError, ValueError, OSError) as exc:
+            failed += 1
+            print(f"error: {src}: {exc}".replace("\n", " "), file=sys.stderr)
+            continue
+        seconds = time.perf_counter() - t0
+        n_faces = len(faces.detect(image))
+        if args.json:
+            print(json.dumps({"input": str(src), "output": str(dest), "faces": n_faces, "engine": engine.name,
+                              "device": engine.device, "student": str(folder), "character": params.character,
+                              "factors": f, "width": int(image.shape[1]), "height": int(image.shape[0]),
+                              "seconds": round(seconds, 3)}), flush=True)
+        else:
+            print(f"{src} -> {dest} ({engine.name}, {seconds:.3f}s)", flush=True)
     return 1 if failed else 0
 
 

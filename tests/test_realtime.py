@@ -57,3 +57,24 @@ def test_changed_student_is_reexported(student):
 def test_unknown_engine_lists_choices(student):
     with pytest.raises(ValueError, match="onnxruntime"):
         load_engine("openvino", student)
+
+
+def test_cli_engine_path(student, tmp_path, media_dir):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    src = media_dir / "images" / "lowres_240p_01.jpg"
+    r = subprocess.run([sys.executable, "-m", "studio", "stylize", str(src), "--out", str(tmp_path / "o"),
+                        "--engine", "onnxruntime", "--student", str(student), "--line", "0.9", "--json"],
+                       cwd=repo, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    row = json.loads(r.stdout.splitlines()[-1])
+    assert row["engine"] == "onnxruntime" and row["faces"] == 1 and row["factors"]["line"] == 0.9
+    from PIL import Image
+    assert Image.open(row["output"]).size == (427, 240)
+    r = subprocess.run([sys.executable, "-m", "studio", "--set", f"data_dir={tmp_path}", "stylize", str(src),
+                        "--out", str(tmp_path / "p"), "--engine", "torch", "--character", "noir"],
+                       cwd=repo, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "no student for character 'noir'" in r.stderr and "Traceback" not in r.stderr
