@@ -69,6 +69,10 @@ def test_distill_two_steps_saves_and_resumes(pairs, tmp_path):
     assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
     assert (out / "checkpoint" / "state.json").is_file() and (out / "distill_config.json").is_file()
     assert StudentUNet.from_pretrained(out).config.width == 8
+    report = json.loads((out / "report.json").read_text())
+    assert report["n"] >= 1 and np.isfinite(report["psnr"]) and 0 < report["ssim"] <= 1
+    assert report["by_factor"] and all(k.split("_")[0] in ("line", "texture", "color", "warp")
+                                       for k in report["by_factor"])
     more = []
     distill(DistillConfig(**{**cfg.__dict__, "steps": 4, "resume": True}), on_progress=lambda s, t, i: more.append(s),
             log=logs.append)

@@ -66,14 +66,32 @@ def _batch(dataset, idx, crop: int, rng: random.Random):
     return to(xs), to(ys), torch.from_numpy(np.stack(fs))
 
 
+FACTOR_BINS = ((0.0, 0.34, "low"), (0.34, 0.67, "mid"), (0.67, 1.01, "high"))
+
+
+def fidelity_by_factor(factors: list, ps: list, ss: list) -> dict:
+    """Mean PSNR/SSIM per factor and setting (low/mid/high thirds): where the student follows the teacher."""
+    from .datasets import PairDataset
+
+    out: dict = {}
+    f = np.array(factors, np.float32).reshape(-1, len(PairDataset.FACTORS))
+    for j, name in enumerate(PairDataset.FACTORS):
+        for lo, hi, label in FACTOR_BINS:
+            sel = (f[:, j] >= lo) & (f[:, j] < hi)
+            if sel.any():
+                out[f"{name}_{label}"] = {"psnr": float(np.mean(np.array(ps)[sel])),
+                                          "ssim": float(np.mean(np.array(ss)[sel])), "n": int(sel.sum())}
+    return out
+
+
 def evaluate(model, dataset, device, multiple: int) -> dict:
-    """PSNR and SSIM of the student against the teacher on whole held-out pairs."""
+    """PSNR and SSIM of the student against the teacher on whole held-out pairs, overall and per factor."""
     import torch
 
     from .losses import psnr, ssim
 
     model.eval()
-    ps, ss = [], []
+    ps, ss, fs = [], [], []
     with torch.no_grad():
         for i in range(len(dataset)):
             x, y, f = dataset[i]
@@ -83,9 +101,10 @@ def evaluate(model, dataset, device, multiple: int) -> dict:
             pred = model(xt, torch.from_numpy(f)[None].to(device))
             ps.append(float(psnr(pred, yt)))
             ss.append(float(ssim(pred, yt)))
+            fs.append(f)
     model.train()
     return {"psnr": float(np.mean(ps)) if ps else float("nan"), "ssim": float(np.mean(ss)) if ss else float("nan"),
-            "n": len(ps)}
+            "n": len(ps), "by_factor": fidelity_by_factor(fs, ps, ss)}
 
 
 def distill(cfg: DistillConfig, on_progress: Optional[Callable[[int, int, dict], None]] = None,
@@ -104,6 +123,9 @@ def distill(cfg: DistillConfig, on_progress: Optional[Callable[[int, int, dict],
     train_set, val_set = PairDataset(Path(cfg.pairs), "train"), PairDataset(Path(cfg.pairs), "val")
     if len(train_set) == 0:
         raise ValueError(f"no training pairs in {cfg.pairs} (run training.make_pairs first)")
+    val_on = "held-out"
+    if len(val_set) == 0:  # a tiny pair set: nothing held out, so report on the training pairs (and say so)
+        val_set, val_on = train_set, "train"
     rng = random.Random(cfg.seed)
     torch.manual_seed(cfg.seed)
     accelerator = Accelerator(mixed_precision="fp16" if torch.cuda.is_available() else "no")
@@ -136,8 +158,8 @@ def distill(cfg: DistillConfig, on_progress: Optional[Callable[[int, int, dict],
         last = step == cfg.steps
         if cfg.val_every and (step % cfg.val_every == 0 or last):
             unwrapped = accelerator.unwrap_model(model)
-            report = evaluate(unwrapped, val_set, accelerator.device, multiple) if len(val_set) else {}
-            info.update({f"val_{k}": v for k, v in report.items()})
+            report = {**evaluate(unwrapped, val_set, accelerator.device, multiple), "pairs": val_on}
+            info.update({f"val_{k}": v for k, v in report.items() if k in ("psnr", "ssim")})
             score = report.get("psnr", -1.0) if report else float(step)
             if score >= best or not np.isfinite(best):
                 best = score
