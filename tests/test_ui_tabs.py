@@ -102,3 +102,15 @@ def test_character_lora_is_attached_to_the_saved_character(app, media_dir):
     assert yaml.safe_load((data / "characters" / "Hana" / "character.yaml").read_text())["lora"] == "lora.safetensors"
     cfg = load_config(None, [f"data_dir={data}"])
     assert load_character("Hana", cfg).lora_path() == data / "characters" / "Hana" / "lora.safetensors"
+
+
+def test_distill_tab_makes_a_student_and_reports(app, media_dir):
+    client, data, _ = app
+    files = [handle_file(str(media_dir / "images" / n)) for n in REFS]
+    status, report, gallery = client.predict(character="classic", files=files, pairs=6, steps=4,
+                                             api_name="/distill")
+    assert "done" in status, status
+    assert "PSNR" in report and "fps" in report and "| line " in report  # the per-factor table
+    assert len(gallery) % 3 == 0 and len(gallery) >= 3
+    student = data / "students" / "classic"
+    assert (student / "model.safetensors").is_file() and (student / "student.onnx").is_file()

@@ -108,7 +108,7 @@ def evaluate(model, dataset, device, multiple: int) -> dict:
 
 
 def distill(cfg: DistillConfig, on_progress: Optional[Callable[[int, int, dict], None]] = None,
-            log=print) -> Path:
+            log=print, should_stop: Callable[[], bool] = lambda: False) -> Path:
     import torch
     from accelerate import Accelerator
     from safetensors.torch import load_file, save_file
@@ -144,7 +144,7 @@ def distill(cfg: DistillConfig, on_progress: Optional[Callable[[int, int, dict],
     multiple = accelerator.unwrap_model(model).config.multiple
     crop = max(multiple, cfg.crop // multiple * multiple)
     t0, report = time.perf_counter(), {}
-    while step < cfg.steps:
+    while step < cfg.steps and not should_stop():
         x, y, f = (t.to(accelerator.device) for t in _batch(train_set, [rng.randrange(len(train_set))
                                                                           for _ in range(cfg.batch)], crop, rng))
         for group in opt.param_groups:  # from the step alone, so a resumed (or extended) run follows it too

@@ -1,6 +1,7 @@
-"""Training jobs for the studio: run `train_lora` in a background thread with progress, cancel and resume.
+"""Training jobs for the studio: LoRA training and distillation in a background thread, with progress and cancel.
 
     job = start_lora_job(cfg, kind="user", name="ana", images=[...paths...], steps=400)
+    job = start_distill_job(cfg, character="classic", images=[...paths...], pairs=500, steps=2000)
     job.state()  -> JobState(status, step, total, loss, message, result)
     job.cancel() -> the loop stops at the next step and keeps a checkpoint; start again with resume=True
 
@@ -13,7 +14,7 @@ import shutil
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from studio.config import StudioConfig
 from studio.io import IMAGE_SUFFIXES, safe_name
@@ -86,13 +87,15 @@ def attach_to_character(train_cfg, lora: Path) -> Optional[Path]:
     return folder
 
 
-class LoraJob:
-    def __init__(self, train_cfg):
-        self.train_cfg = train_cfg
-        self._state = JobState(total=train_cfg.steps)
+class Job:
+    """A background job: `work(report, should_stop, log)` runs in a thread and returns the result path."""
+
+    def __init__(self, work: Callable, total: int, name: str = "job"):
+        self._work = work
+        self._state = JobState(total=total)
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="lora-job", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def _set(self, **kw) -> None:
         with self._lock:
@@ -102,8 +105,8 @@ class LoraJob:
         with self._lock:
             return self._state
 
-    def start(self) -> "LoraJob":
-        self._set(status="running", message="preparing images and model")
+    def start(self) -> "Job":
+        self._set(status="running", message="starting")
         self._thread.start()
         return self
 
@@ -114,18 +117,20 @@ class LoraJob:
         self._thread.join(timeout)
         return self.state()
 
+    def report(self, step: int, total: int, info: dict, stage: str = "") -> None:
+        self._set(step=step, total=total, loss=info.get("loss"), message=f"{stage} {step}/{total}".strip())
+
     def _run(self) -> None:
         from studio.stylize.sd_teacher import SDModelMissing
 
-        from .train_lora import Cancelled, train
+        from .train_lora import Cancelled
 
         try:
-            path = train(self.train_cfg, on_progress=lambda s, t, i: self._set(step=s, total=t, loss=i["loss"],
-                                                                                 message=f"step {s}/{t}"),
-                         should_stop=self._stop.is_set, log=lambda m: self._set(message=m))
-            attached = attach_to_character(self.train_cfg, path)
-            self._set(status="done", result=str(path),
-                      message=f"saved {path}" + (f"; attached to the character in {attached}" if attached else ""))
+            result, message = self._work(self.report, self._stop.is_set, lambda m: self._set(message=m))
+            if self._stop.is_set():
+                self._set(status="cancelled", message="stopped; start again to continue where it stopped")
+            else:
+                self._set(status="done", result=str(result), message=message)
         except Cancelled as exc:
             self._set(status="cancelled", message=str(exc))
         except (SDModelMissing, ValueError, OSError) as exc:
@@ -136,7 +141,7 @@ class LoraJob:
 
 def start_lora_job(cfg: StudioConfig, *, kind: str, name: str, images: Sequence[str] = (), steps: int = 400,
                    rank: int = 8, base: Optional[str] = None, resume: bool = False, resolution: int = 512,
-                   lr: float = 1e-4, checkpoint_every: int = 50) -> LoraJob:
+                   lr: float = 1e-4, checkpoint_every: int = 50) -> Job:
     from .train_lora import TrainLoraConfig
 
     data = import_images(cfg, kind, name, images) if images else \
@@ -144,4 +149,37 @@ def start_lora_job(cfg: StudioConfig, *, kind: str, name: str, images: Sequence[
     train_cfg = TrainLoraConfig(base=base or cfg.sd.base, images=str(data), output=str(lora_dir(cfg, kind, name)),
                                 steps=int(steps), rank=int(rank), kind=kind, resume=resume, resolution=resolution,
                                 lr=lr, checkpoint_every=checkpoint_every, local_files_only=cfg.sd.local_files_only)
-    return LoraJob(train_cfg).start()
+
+    def work(report, should_stop, log):
+        from .train_lora import train
+
+        path = train(train_cfg, on_progress=report, should_stop=should_stop, log=log)
+        attached = attach_to_character(train_cfg, path)
+        return path, f"saved {path}" + (f"; attached to the character in {attached}" if attached else "")
+
+    return Job(work, train_cfg.steps, "lora-job").start()
+
+
+def start_distill_job(cfg: StudioConfig, *, character: str, images: Sequence[str] = (), pairs: int = 500,
+                      steps: int = 2000, size: int = 256, teacher: str = "classic") -> Job:
+    """Teacher pairs for the character, then a student: `<data_dir>/students/<character>/`."""
+    from .distill import DistillConfig, distill
+    from .make_pairs import PairsConfig, make_pairs
+
+    root = cfg.resolve(cfg.data_dir)
+    name = safe_name(character)
+    data = import_images(cfg, "distill", name, images) if images else root / "datasets" / "distill" / name
+    pairs_cfg = PairsConfig(images=(str(data),), out=str(root / "pairs" / name), character=character,
+                            teacher=teacher, pairs=int(pairs), size=int(size))
+    distill_cfg = DistillConfig(pairs=pairs_cfg.out, out=str(root / "students" / name), steps=int(steps),
+                                val_every=max(1, int(steps) // 10), resume=True)
+
+    def work(report, should_stop, log):
+        make_pairs(pairs_cfg, on_progress=lambda n, t, row: report(n, t, {}, "pairs"), should_stop=should_stop)
+        if should_stop():
+            return pairs_cfg.out, "stopped"
+        out = distill(distill_cfg, on_progress=lambda s, t, i: report(s, t, i, "training"), log=log,
+                      should_stop=should_stop)
+        return out, f"student saved in {out}"
+
+    return Job(work, int(pairs), "distill-job").start()

@@ -94,7 +94,9 @@ def done_ids(out: Path) -> set[str]:
     return ids
 
 
-def make_pairs(cfg: PairsConfig, on_progress: Optional[Callable[[int, int, dict], None]] = None) -> Path:
+def make_pairs(cfg: PairsConfig, on_progress: Optional[Callable[[int, int, dict], None]] = None,
+               should_stop: Callable[[], bool] = lambda: False) -> Path:
+    """Write the pairs (skipping those already done); stops cleanly between pairs when `should_stop()`."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     dataset = ImageFolderDataset([Path(p) for p in cfg.images])
@@ -103,6 +105,8 @@ def make_pairs(cfg: PairsConfig, on_progress: Optional[Callable[[int, int, dict]
     total, finished = cfg.pairs, cfg.pairs - len(todo)
     with open(out / "manifest.jsonl", "a", encoding="utf-8") as manifest:
         for row in _run(cfg, todo, out):
+            if should_stop():
+                break
             manifest.write(json.dumps(row) + "\n")
             manifest.flush()
             finished += 1

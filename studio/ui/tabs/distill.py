@@ -1,0 +1,126 @@
+"""Distill tab: teacher → pairs → student → ONNX, then the fidelity and speed report with sample triplets.
+
+Runs `training.jobs.start_distill_job` in the background (progress, cancel; a re-run continues: pairs
+already made are skipped and training resumes from its checkpoint), then exports with `realtime.export`
+and times the student with the onnxruntime engine.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from ...characters import list_characters
+from ...io import safe_name
+
+TITLE = "Distill"
+
+
+@dataclass
+class DistillUI:
+    character: gr.Dropdown
+    files: gr.File
+    pairs: gr.Slider
+    steps: gr.Slider
+    start: gr.Button
+    cancel: gr.Button
+    status: gr.Markdown
+    report: gr.Markdown
+    samples: gr.Gallery
+
+
+def render(ctx) -> DistillUI:
+    chars = list_characters(ctx.cfg)
+    with gr.Row():
+        with gr.Column():
+            character = gr.Dropdown([(c.display_name, c.name) for c in chars], value=ctx.cfg.default_character,
+                                    label="Character")
+            files = gr.File(label="Photos to learn from (none: reuse the last upload for this character)",
+                            file_count="multiple", file_types=["image"])
+            pairs = gr.Slider(1, 20000, value=500, step=1, label="Pairs (teacher images)")
+            steps = gr.Slider(1, 100000, value=2000, step=1, label="Training steps")
+            with gr.Row():
+                start = gr.Button("Generate, train, export", variant="primary")
+                cancel = gr.Button("Cancel")
+            status = gr.Markdown()
+        with gr.Column():
+            report = gr.Markdown()
+            samples = gr.Gallery(label="Held-out samples: photo · teacher · student", columns=3, height=420)
+    return DistillUI(character, files, pairs, steps, start, cancel, status, report, samples)
+
+
+def _report_and_samples(student: Path, pairs: Path) -> tuple[str, list]:
+    from realtime.engines import load_engine
+    from realtime.export import export_onnx
+
+    export = json.loads((export_onnx(student).parent / "export.json").read_text())
+    engine = load_engine("onnxruntime", student)
+    x = np.random.default_rng(0).random((1, 3, 512, 512), dtype=np.float32)
+    f = np.full((1, 4), 0.5, np.float32)
+    engine(x, f)
+    t0 = time.perf_counter()
+    for _ in range(5):
+        engine(x, f)
+    ms = (time.perf_counter() - t0) / 5 * 1000
+    rep = json.loads((student / "report.json").read_text()) if (student / "report.json").is_file() else {}
+    lines = [f"**Fidelity** (student vs teacher, {rep.get('pairs', 'held-out')} pairs, n={rep.get('n', 0)}): "
+             f"PSNR {rep.get('psnr', float('nan')):.2f} dB · SSIM {rep.get('ssim', float('nan')):.4f} (target ≥ 30 dB)",
+             f"**Speed**: {ms:.1f} ms per 512² frame with onnxruntime on {engine.device} ({1000 / ms:.0f} fps); "
+             f"ONNX parity max |diff| {export['parity_max_abs_diff']:.1e}", "", "| factor setting | PSNR | SSIM | n |",
+             "|---|---|---|---|"]
+    for k, v in rep.get("by_factor", {}).items():
+        lines.append(f"| {k.replace('_', ' ')} | {v['psnr']:.2f} | {v['ssim']:.4f} | {v['n']} |")
+    from training.datasets import PairDataset
+
+    data = PairDataset(pairs, "val") if len(PairDataset(pairs, "val")) else PairDataset(pairs, "train")
+    gallery = []
+    for i in range(min(3, len(data))):
+        photo, teacher, factors = data[i]
+        student_out = engine(photo.transpose(2, 0, 1)[None].copy(), factors[None])[0].transpose(1, 2, 0)
+        gallery += [(photo, "photo"), (teacher, "teacher"), (np.clip(student_out, 0, 1), "student")]
+    return "\n".join(lines), gallery
+
+
+def listen(ctx, ui: DistillUI) -> None:
+    from training.jobs import start_distill_job
+
+    def run(character, files, pairs, steps, progress=gr.Progress()):
+        running = ctx.jobs.get("distill")
+        if running is not None and running.state().status == "running":
+            raise gr.Error("A distillation is already running; cancel it or wait.")
+        try:
+            job = start_distill_job(ctx.cfg, character=character, images=list(files or []), pairs=int(pairs),
+                                    steps=int(steps))
+        except ValueError as exc:
+            raise gr.Error(str(exc)) from None
+        ctx.jobs["distill"] = job
+        while True:
+            s = job.state()
+            if s.total:
+                progress(s.step / s.total, desc=s.message)
+            loss = f" · loss {s.loss:.4f}" if s.loss is not None else ""
+            yield f"**{s.status}** · {s.message}{loss}", gr.skip(), gr.skip()
+            if s.status != "running":
+                break
+            time.sleep(1.0)
+        if s.status == "done":
+            student = Path(s.result)
+            pairs_dir = ctx.cfg.resolve(ctx.cfg.data_dir) / "pairs" / safe_name(character)
+            text, gallery = _report_and_samples(student, pairs_dir)
+            yield f"**done** · {s.message}", text, gallery
+
+    ui.start.click(run, [ui.character, ui.files, ui.pairs, ui.steps], [ui.status, ui.report, ui.samples],
+                   api_name="distill")
+
+    def cancel():
+        job = ctx.jobs.get("distill")
+        if job is None or job.state().status != "running":
+            return "Nothing is running."
+        job.cancel()
+        return "Stopping; pairs made and the training checkpoint are kept."
+
+    ui.cancel.click(cancel, None, ui.status, api_name=False)
