@@ -16,6 +16,7 @@ import numpy as np
 
 from ...characters import list_characters
 from ...io import safe_name
+from . import cancel_job, ensure_idle, follow
 
 TITLE = "Distill"
 
@@ -89,24 +90,15 @@ def listen(ctx, ui: DistillUI) -> None:
     from training.jobs import start_distill_job
 
     def run(character, files, pairs, steps, progress=gr.Progress()):
-        running = ctx.jobs.get("distill")
-        if running is not None and running.state().status == "running":
-            raise gr.Error("A distillation is already running; cancel it or wait.")
+        ensure_idle(ctx, "distill")
         try:
             job = start_distill_job(ctx.cfg, character=character, images=list(files or []), pairs=int(pairs),
                                     steps=int(steps))
         except ValueError as exc:
             raise gr.Error(str(exc)) from None
         ctx.jobs["distill"] = job
-        while True:
-            s = job.state()
-            if s.total:
-                progress(s.step / s.total, desc=s.message)
-            loss = f" · loss {s.loss:.4f}" if s.loss is not None else ""
-            yield f"**{s.status}** · {s.message}{loss}", gr.skip(), gr.skip()
-            if s.status != "running":
-                break
-            time.sleep(1.0)
+        for line, s in follow(job, progress):
+            yield line, gr.skip(), gr.skip()
         if s.status == "done":
             student = Path(s.result)
             pairs_dir = ctx.cfg.resolve(ctx.cfg.data_dir) / "pairs" / safe_name(character)
@@ -116,11 +108,5 @@ def listen(ctx, ui: DistillUI) -> None:
     ui.start.click(run, [ui.character, ui.files, ui.pairs, ui.steps], [ui.status, ui.report, ui.samples],
                    api_name="distill")
 
-    def cancel():
-        job = ctx.jobs.get("distill")
-        if job is None or job.state().status != "running":
-            return "Nothing is running."
-        job.cancel()
-        return "Stopping; pairs made and the training checkpoint are kept."
-
-    ui.cancel.click(cancel, None, ui.status, api_name=False)
+    ui.cancel.click(lambda: cancel_job(ctx, "distill", "Stopping; pairs made and the training checkpoint are kept."),
+                    None, ui.status, api_name=False)

@@ -3,10 +3,11 @@ cancel and resume. Runs `training.jobs` in the background; needs a Stable Diffus
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import gradio as gr
+
+from . import cancel_job, ensure_idle, follow
 
 TITLE = "LoRA"
 
@@ -54,9 +55,7 @@ def listen(ctx, ui: LoraUI) -> None:
     def train(kind, name, files, base, steps, rank, resolution, resume, progress=gr.Progress()):
         if not (name or "").strip():
             raise gr.Error("Give a name.")
-        running = ctx.jobs.get("lora")
-        if running is not None and running.state().status == "running":
-            raise gr.Error("A LoRA is already training; cancel it or wait.")
+        ensure_idle(ctx, "lora")
         try:
             job = start_lora_job(ctx.cfg, kind=kind, name=name, images=list(files or []), steps=int(steps),
                                  rank=int(rank), base=(base or "").strip() or None, resume=bool(resume),
@@ -64,24 +63,11 @@ def listen(ctx, ui: LoraUI) -> None:
         except ValueError as exc:
             raise gr.Error(str(exc)) from None
         ctx.jobs["lora"] = job
-        while True:
-            s = job.state()
-            if s.total:
-                progress(s.step / s.total, desc=f"step {s.step}/{s.total}")
-            loss = f" · loss {s.loss:.4f}" if s.loss is not None else ""
-            yield f"**{s.status}** · {s.message}{loss}"
-            if s.status != "running":
-                return
-            time.sleep(1.0)
+        for line, _ in follow(job, progress):
+            yield line
 
     ui.train.click(train, [ui.kind, ui.name, ui.files, ui.base, ui.steps, ui.rank, ui.resolution, ui.resume],
                    ui.status, api_name="train_lora")
 
-    def cancel():
-        job = ctx.jobs.get("lora")
-        if job is None or job.state().status != "running":
-            return "Nothing is training."
-        job.cancel()
-        return "Stopping after the current step; the checkpoint is kept (tick Resume to continue)."
-
-    ui.cancel.click(cancel, None, ui.status, api_name=False)
+    ui.cancel.click(lambda: cancel_job(ctx, "lora", "Stopping after the current step; the checkpoint is kept "
+                                                     "(tick Resume to continue)."), None, ui.status, api_name=False)
