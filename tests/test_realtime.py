@@ -78,3 +78,20 @@ def test_cli_engine_path(student, tmp_path, media_dir):
                         "--out", str(tmp_path / "p"), "--engine", "torch", "--character", "noir"],
                        cwd=repo, capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "no student for character 'noir'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_several_engines_stay_resident(tmp_path):
+    """A face student and a background student loaded at once, each answering with its own weights."""
+    folders = []
+    for i in range(2):
+        torch.manual_seed(10 + i)
+        m = StudentUNet(StudentConfig(width=8))
+        for p in m.parameters():
+            torch.nn.init.normal_(p, 0, 0.05)
+        folders.append(m.save_pretrained(tmp_path / f"s{i}"))
+    face, background = load_engine("onnxruntime", folders[0], "cpu"), load_engine("torch", folders[1], "cpu")
+    x = np.random.default_rng(1).random((1, 3, 48, 48), dtype=np.float32)
+    f = np.full((1, 4), 0.5, np.float32)
+    a1, b1 = face(x, f), background(x, f)
+    a2, b2 = face(x, f), background(x, f)
+    assert np.abs(a1 - b1).mean() > 1e-3 and np.array_equal(a1, a2) and np.array_equal(b1, b2)
