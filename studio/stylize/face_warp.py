@@ -61,11 +61,9 @@ class WarpField:
             lm = self.forward(f.landmarks) if f.landmarks is not None else None
             kp = self.forward(f.keypoints) if f.keypoints is not None else None
             box = f.box
-            if lm is not None:
-                box = Box(float(lm[:, 0].min()), float(lm[:, 1].min()), float(lm[:, 0].max()), float(lm[:, 1].max()))
-                # keep the detector's box convention (it includes the forehead): shift it like the mesh
-                box = Box(f.box.x0 + box.x0 - float(f.landmarks[:, 0].min()), f.box.y0 + box.y0 - float(f.landmarks[:, 1].min()),
-                          f.box.x1 + box.x1 - float(f.landmarks[:, 0].max()), f.box.y1 + box.y1 - float(f.landmarks[:, 1].max()))
+            if lm is not None:  # keep the detector's box convention; move its edges as the mesh's bounds moved
+                d0, d1 = lm.min(axis=0) - f.landmarks.min(axis=0), lm.max(axis=0) - f.landmarks.max(axis=0)
+                box = Box(box.x0 + float(d0[0]), box.y0 + float(d0[1]), box.x1 + float(d1[0]), box.y1 + float(d1[1]))
             out.append(replace(f, landmarks=lm, keypoints=kp, box=box))
         return out
 
