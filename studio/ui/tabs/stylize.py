@@ -72,8 +72,11 @@ def render(ctx) -> StylizeUI:
                 character = gr.Dropdown(label="Character", choices=[(c.display_name, c.name) for c in chars],
                                         value=default.name, info=default.description, scale=2,
                                         elem_id="character")
-                teacher = gr.Dropdown(label="Teacher", choices=list(TEACHERS), value="classic",
-                                      info=TEACHER_HELP.get("classic"), scale=1, elem_id="teacher")
+                sd_ready, sd_reason = _sd_status(cfg)
+                teacher_help = {**TEACHER_HELP, "sd": TEACHER_HELP["sd"] if sd_ready else sd_reason}
+                teacher = gr.Dropdown(label="Teacher", scale=1, elem_id="teacher", value="classic",
+                                      choices=[(n if n != "sd" or sd_ready else "sd (unavailable)", n) for n in TEACHERS],
+                                      info=teacher_help.get("classic"))
             for name in FACTORS:
                 controls[name] = gr.Slider(0, 1, value=getattr(default.defaults, name), step=0.01,
                                            label=name.capitalize(), info=HELP[name])
@@ -108,6 +111,17 @@ def render(ctx) -> StylizeUI:
     # Other tabs update these (the Characters tab adds a saved character to the picker).
     ctx.components.update({"stylize.character": character, "stylize.teacher": teacher, "stylize.image": image})
     return StylizeUI(image, character, teacher, controls, bg_default, sd_options, button, compare, download, report)
+
+
+def _sd_status(cfg) -> tuple[bool, str]:
+    """Whether the configured SD base model is on this machine (folder, file or hub cache; no network)."""
+    from ...stylize.sd_teacher import SDModelMissing, check_base
+
+    try:
+        check_base(cfg.sd.base, offline=True)
+    except (SDModelMissing, ValueError) as exc:
+        return False, f"Unavailable: {exc}"
+    return True, ""
 
 
 def _lora_choices(cfg) -> list[tuple[str, str]]:
@@ -189,7 +203,8 @@ def listen(ctx, ui: StylizeUI) -> None:
                          [ui.controls[n] for n in BACKGROUND], api_name=False)
 
     def on_teacher(name):
-        return gr.update(info=TEACHER_HELP.get(name, name)), gr.update(visible=name == "sd")
+        ready, reason = _sd_status(ctx.cfg) if name == "sd" else (True, "")
+        return gr.update(info=TEACHER_HELP.get(name, name) if ready else reason), gr.update(visible=name == "sd")
 
     ui.teacher.change(on_teacher, ui.teacher, [ui.teacher, ui.sd_options], api_name=False)
     # LoRAs trained in the LoRA tab appear without a reload.
