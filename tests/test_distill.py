@@ -106,3 +106,11 @@ def test_ray_workers_give_the_same_pairs(photos, tmp_path):
         assert np.abs(a - b).max() <= 1
     import ray
     ray.shutdown()
+
+
+def test_fixed_factors_are_held(photos, tmp_path):
+    make_pairs(PairsConfig(images=(str(photos),), out=str(tmp_path), pairs=3, size=48, seed=4,
+                           fixed=(("warp", 0.0), ("line", 0.5))))
+    rows = [json.loads(l) for l in (tmp_path / "manifest.jsonl").read_text().splitlines()]
+    assert all(r["factors"]["warp"] == 0.0 and r["factors"]["line"] == 0.5 for r in rows)
+    assert len({r["factors"]["texture"] for r in rows}) == 3

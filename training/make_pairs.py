@@ -1,7 +1,7 @@
 """Teacher → paired data for the student: photo crops and their stylised targets, with sampled factors.
 
     python -m training.make_pairs --images ../shared/data/images --out pairs/classic --character classic \
-        --pairs 2000 [--size 256] [--teacher classic] [--seed 0] [--ray] [--workers 2]
+        --pairs 2000 [--size 256] [--teacher classic] [--seed 0] [--ray] [--workers 2] [--fix warp=0]
 
 Each pair is `<out>/<id>_in.png` (the photo crop) and `<out>/<id>_out.png` (the teacher's result on it),
 with one JSON line in `<out>/manifest.jsonl`: id, source image, crop, character, teacher, factor values and
@@ -37,6 +37,7 @@ class PairsConfig:
     seed: int = 0
     ray: bool = False
     workers: int = 2
+    fixed: tuple[tuple[str, float], ...] = ()  # factors held at a value instead of sampled, e.g. (("warp", 0.0),)
 
     def digest(self) -> str:
         keep = {k: v for k, v in asdict(self).items() if k not in ("out", "pairs", "ray", "workers")}
@@ -60,6 +61,7 @@ def plan(cfg: PairsConfig, dataset: ImageFolderDataset) -> list[PairSpec]:
         w, h = dataset.size_of(path)
         crop = dataset.random_crop(w, h, rng)
         factors = {k: round(rng.random(), 3) for k in ("line", "texture", "color", "warp")}
+        factors.update(dict(cfg.fixed))
         specs.append(PairSpec(f"{i:06d}", str(path), crop, factors))
     return specs
 
@@ -157,9 +159,17 @@ def parse_args(argv=None) -> PairsConfig:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ray", action="store_true", help="spread over Ray actors (pip install ray)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--fix", action="append", default=[], metavar="FACTOR=VALUE",
+                    help="hold a factor at a value instead of sampling it (e.g. warp=0), repeatable")
     a = ap.parse_args(argv)
+    fixed = []
+    for item in a.fix:
+        key, _, value = item.partition("=")
+        if key not in ("line", "texture", "color", "warp") or not value:
+            ap.error(f"--fix {item!r}: expected line|texture|color|warp=VALUE")
+        fixed.append((key, float(value)))
     return PairsConfig(images=tuple(a.images), out=a.out, character=a.character, teacher=a.teacher, pairs=a.pairs,
-                       size=a.size, seed=a.seed, ray=a.ray, workers=a.workers)
+                       size=a.size, seed=a.seed, ray=a.ray, workers=a.workers, fixed=tuple(fixed))
 
 
 def main(argv=None) -> int:
