@@ -151,10 +151,6 @@ def load_character(name: str, cfg: StudioConfig) -> Character:
     return _parse(files[name])
 
 
-def character_names(cfg: StudioConfig) -> list[str]:
-    return sorted(_preset_files(cfg))
-
-
 def resolve_factors(char: Character, line: Optional[float] = None, texture: Optional[float] = None,
                     color: Optional[float] = None, warp: Optional[float] = None,
                     background_line: Optional[float] = None, background_texture: Optional[float] = None,
@@ -243,7 +239,7 @@ def fit_profile(images: list[np.ndarray], cfg: StudioConfig, faces_per_image: Op
                 if len(s) > 20:
                     tones.append(np.median(s, axis=0))
                 lm = face.landmarks
-                if lm is not None and len(lm) >= 468:
+                if face.has_mesh:
                     oval = lm[list(FACE_OVAL)]
                     fw = float(np.ptp(oval[:, 0]))
                     eye = 0.5 * (np.ptp(lm[list(LEFT_EYE), 0]) + np.ptp(lm[list(RIGHT_EYE), 0]))

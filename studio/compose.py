@@ -176,13 +176,16 @@ def _add_blush(lab: np.ndarray, faces: Sequence[Face], character: Character) -> 
     weight = np.zeros((h, w), np.float32)
     for face in faces:
         lm = face.landmarks
-        if lm is None or len(lm) < 468 or face.box.width < 40:  # mesh points (not insightface's 106)
+        if not face.has_mesh or face.box.width < 40:
             continue
+        cheeks = np.zeros((h, w), np.float32)
         for idx in (50, 280):  # cheek centres on the face mesh
             cx, cy = lm[idx]
             r = 0.11 * face.box.width
-            cv2.ellipse(weight, (int(cx), int(cy)), (int(r * 1.3), int(r * 0.8)), 0, 0, 360, 1.0, -1)
-        weight = cv2.GaussianBlur(weight, (0, 0), 0.06 * face.box.width)
+            cv2.ellipse(cheeks, (int(cx), int(cy)), (int(r * 1.3), int(r * 0.8)), 0, 0, 360, 1.0, -1)
+        # each face's blush is softened at its own scale (blurring the shared canvas per face would blur the
+        # earlier faces' cheeks again and again)
+        weight = np.maximum(weight, cv2.GaussianBlur(cheeks, (0, 0), 0.06 * face.box.width))
     weight = (weight * amount * 0.6)[..., None]
     return lab * (1 - weight) + blush * weight
 
@@ -195,7 +198,7 @@ def eye_accents(img: np.ndarray, faces: Sequence[Face], character: Character, st
     eye = hex_to_rgb(character.eye_color)[0]
     for face in faces:
         lm = face.landmarks
-        if lm is None or len(lm) < 478 or face.box.width < 60:
+        if not face.has_irises or face.box.width < 60:
             continue
         for c_idx, ring in ((468, range(469, 473)), (473, range(474, 478))):
             c = lm[c_idx]
@@ -276,7 +279,7 @@ def lip_tint(img: np.ndarray, faces: Sequence[Face], character: Character, stren
     mask = np.zeros((h, w), np.float32)
     for face in faces:
         lm = face.landmarks
-        if lm is None or len(lm) < 468 or face.box.width < 40:
+        if not face.has_mesh or face.box.width < 40:
             continue
         cv2.fillPoly(mask, [np.round(lm[list(LIPS_OUTER)] * 4).astype(np.int32)], 1.0, cv2.LINE_AA, shift=2)
         cv2.fillPoly(mask, [np.round(lm[list(LIPS_INNER)] * 4).astype(np.int32)], 0.0, cv2.LINE_AA, shift=2)
@@ -316,7 +319,7 @@ def face_region(shape: Sequence[int], faces: Sequence[Face], shrink: float = 1.0
     """Mask of the face ovals (scaled about their centre by `shrink`), anti-aliased."""
     m = np.zeros(shape[:2], np.float32)
     for f in faces:
-        if f.landmarks is None or len(f.landmarks) < 468:
+        if not f.has_mesh:
             continue
         oval = f.landmarks[list(FACE_OVAL)]
         c = oval.mean(axis=0)

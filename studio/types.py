@@ -77,6 +77,16 @@ class Face:
     keypoints: Optional[np.ndarray] = None
     backend: str = "mediapipe"
 
+    @property
+    def has_mesh(self) -> bool:
+        """A face-mesh layout (468 points, 478 with irises): what the mesh index constants refer to.
+        insightface's 106-point landmarks are not a mesh."""
+        return self.landmarks is not None and len(self.landmarks) >= 468
+
+    @property
+    def has_irises(self) -> bool:
+        return self.landmarks is not None and len(self.landmarks) >= 478
+
     def with_landmarks(self, landmarks: Optional[np.ndarray]) -> "Face":
         return replace(self, landmarks=landmarks)
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import cv2
-import numpy as np
 
 from .datasets import ImageFolderDataset
 

@@ -76,7 +76,7 @@ def align_face(image: np.ndarray, face, size: int) -> Optional[np.ndarray]:
     from studio.perception.faces import LEFT_EYE, RIGHT_EYE
 
     lm = face.landmarks
-    if lm is not None and len(lm) >= 468:
+    if face.has_mesh:
         le, re_ = lm[list(LEFT_EYE)].mean(0), lm[list(RIGHT_EYE)].mean(0)
         angle = float(np.degrees(np.arctan2(le[1] - re_[1], le[0] - re_[0])))
     else:
@@ -139,17 +139,11 @@ def load_components(cfg: TrainLoraConfig):
     from diffusers import DDPMScheduler, StableDiffusionPipeline
 
     from studio.config import SDConfig
-    from studio.stylize.sd_teacher import _missing, check_base, check_safetensors, is_offline
+    from studio.stylize.sd_teacher import check_base, is_offline, load_from
 
     offline = is_offline(SDConfig(local_files_only=cfg.local_files_only))
     check_base(cfg.base, offline)
-    try:
-        if Path(cfg.base).is_file():
-            pipe = StableDiffusionPipeline.from_single_file(str(check_safetensors(cfg.base)), local_files_only=offline)
-        else:
-            pipe = StableDiffusionPipeline.from_pretrained(cfg.base, local_files_only=offline, safety_checker=None)
-    except (OSError, ValueError) as exc:
-        raise _missing("Stable Diffusion base model", cfg.base, offline, exc) from None
+    pipe = load_from(StableDiffusionPipeline, cfg.base, "Stable Diffusion base model", offline, safety_checker=None)
     noise = DDPMScheduler.from_config(pipe.scheduler.config)
     return pipe, noise
 

@@ -254,7 +254,7 @@ def hair_mask(image: np.ndarray, faces: Sequence[Face], person: np.ndarray, skin
     h, w = image.shape[:2]
     out = np.zeros((h, w), np.float32)
     for face in faces:
-        if face.landmarks is None or len(face.landmarks) < 468 or face.box.width < 20:
+        if not face.has_mesh or face.box.width < 20:
             continue
         found = _head_hair(image, face, person)
         if found is not None:

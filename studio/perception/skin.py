@@ -37,14 +37,10 @@ def to_lab(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
 
 
-def _has_mesh(face: Face) -> bool:
-    return face.landmarks is not None and len(face.landmarks) >= 468
-
-
 def face_skin_roi(shape: Sequence[int], face: Face) -> tuple[int, int, np.ndarray]:
     """(y0, x0, mask): the surely-skin pixels of one face as a boolean mask of the region at (y0, x0)."""
     h, w = shape[:2]
-    if _has_mesh(face):
+    if face.has_mesh:
         lm = face.landmarks
         oval = lm[list(FACE_OVAL)]
         x0, y0 = max(0, int(np.floor(oval[:, 0].min()))), max(0, int(np.floor(oval[:, 1].min())))
@@ -168,7 +164,7 @@ def skin_mask(image: np.ndarray, faces: Sequence[Face], person: np.ndarray) -> M
         out = lut.ravel().take(idx).astype(np.float32) * (1.0 / 255.0)
     # The face's own skin region is skin whatever its shading (nose highlights, cheek shadows).
     for face in faces:
-        if not _has_mesh(face):
+        if not face.has_mesh:
             continue
         lm = face.landmarks
         oval = lm[list(FACE_OVAL)]

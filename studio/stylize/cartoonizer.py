@@ -229,7 +229,7 @@ def face_ink(shape: Sequence[int], faces: Sequence[Face], line: float, weight: f
     ss = 4  # draw at 4x sub-pixel precision
     for face in faces:
         lm = face.landmarks
-        if lm is None or len(lm) < 468:
+        if not face.has_mesh:
             continue
         fw = face.box.width
         if fw < 24:
@@ -289,6 +289,3 @@ class Cartoonizer:
     def lines(self, img: np.ndarray, s: LayerSettings, quiet: Optional[np.ndarray] = None,
               min_length: float = 40.0) -> np.ndarray:
         return ink_lines(img, s.line, self.character.line_weight, quiet=quiet, min_length=min_length)
-
-    def __call__(self, img: np.ndarray, s: LayerSettings, seed: int = 0) -> np.ndarray:
-        return apply_ink(self.shade(img, s, seed=seed), self.lines(img, s), self.line_rgb)

@@ -8,11 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
-import cv2
 import numpy as np
 
 from .. import compose
-from ..characters import Character, hex_to_rgb
+from ..characters import Character
 from ..timing import Laps
 from ..types import Perception
 from .cartoonizer import Cartoonizer, LayerSettings, apply_ink, face_ink, image_scale, mask_outline, smoothstep
@@ -94,7 +93,7 @@ class ClassicTeacher:
         # 6. Compose through the feathered person mask, then the silhouette line on top.
         scale = image_scale(img.shape)
         m = compose.feather(person, 0.8 * max(1.0, scale))
-        line_rgb = hex_to_rgb(character.line_color)[0]
+        line_rgb = toon.line_rgb
         out = compose.blend(apply_ink(person_layer, ink_person, line_rgb), apply_ink(bg_layer, ink_bg, line_rgb), m)
         if has_person:
             out = apply_ink(out, mask_outline(person, s.person.line, character.line_weight) * 0.9, line_rgb)

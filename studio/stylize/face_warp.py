@@ -135,7 +135,7 @@ def warp_field(shape: Sequence[int], faces: Sequence[Face], geo: Geometry, stren
         return WarpField(dx, dy)
     for face in faces:
         lm = face.landmarks
-        if lm is None or len(lm) < 468 or face.box.width < 16:
+        if not face.has_mesh or face.box.width < 16:
             continue
         src, dst = face_targets(lm[:, :2], geo, strength)
         # Zero-displacement ring well outside the face keeps the warp local and seamless.

@@ -27,7 +27,7 @@ import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -133,6 +133,16 @@ def check_base(base: str, offline: bool) -> None:
         raise _missing("Stable Diffusion base model", base, offline, exc) from None
 
 
+def load_from(cls, source: str, what: str, offline: bool, **kwargs):
+    """`cls` from a single .safetensors file or a hub id / diffusers folder; a failure names `what` and the fix."""
+    try:
+        if Path(source).is_file():
+            return cls.from_single_file(str(check_safetensors(source)), local_files_only=offline, **kwargs)
+        return cls.from_pretrained(source, local_files_only=offline, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise _missing(what, source, offline, exc) from None
+
+
 def load_controlnets(cfg: SDConfig, base: str, dtype, offline: bool) -> list:
     from diffusers import ControlNetModel
 
@@ -140,13 +150,7 @@ def load_controlnets(cfg: SDConfig, base: str, dtype, offline: bool) -> list:
     for spec in cfg.controlnets:
         inside = Path(base) / spec.model
         source = str(inside) if Path(base).is_dir() and inside.is_dir() else spec.model
-        try:
-            if Path(source).is_file():
-                nets.append(ControlNetModel.from_single_file(str(check_safetensors(source)), dtype=dtype))
-            else:
-                nets.append(ControlNetModel.from_pretrained(source, dtype=dtype, local_files_only=offline))
-        except (OSError, ValueError, EnvironmentError) as exc:
-            raise _missing(f"ControlNet ({spec.kind})", source, offline, exc) from None
+        nets.append(load_from(ControlNetModel, source, f"ControlNet ({spec.kind})", offline, dtype=dtype))
     return nets
 
 
@@ -167,13 +171,7 @@ def load_pipeline(cfg: SDConfig, base: str):
         cls = StableDiffusionXLControlNetImg2ImgPipeline if family == "sdxl" else StableDiffusionControlNetImg2ImgPipeline
     else:
         cls = StableDiffusionXLImg2ImgPipeline if family == "sdxl" else StableDiffusionImg2ImgPipeline
-    try:
-        if Path(base).is_file():
-            pipe = cls.from_single_file(str(check_safetensors(base)), local_files_only=offline, **kwargs)
-        else:
-            pipe = cls.from_pretrained(base, local_files_only=offline, **kwargs)
-    except (OSError, ValueError, EnvironmentError) as exc:
-        raise _missing("Stable Diffusion base model", base, offline, exc) from None
+    pipe = load_from(cls, base, "Stable Diffusion base model", offline, **kwargs)
     pipe.set_progress_bar_config(disable=True)
     if cfg.attention_slicing:
         pipe.enable_attention_slicing()
@@ -213,13 +211,13 @@ def face_condition(shape: Sequence[int], faces: Sequence[Face]) -> np.ndarray:
     out = np.zeros((h, w, 3), np.uint8)
     for face in faces:
         lm = face.landmarks
-        if lm is None or len(lm) < 468:
+        if not face.has_mesh:
             continue
         thick = max(1, int(round(face.box.width / 120)))
         for attr, closed, color in FACE_PARTS.values():
             pts = np.round(lm[list(getattr(fm, attr))]).astype(np.int32).reshape(-1, 1, 2)
             cv2.polylines(out, [pts], closed, color, thick, cv2.LINE_AA)
-        if len(lm) >= 478:
+        if face.has_irises:
             for c in (468, 473):
                 r = float(np.linalg.norm(lm[c + 1] - lm[c]))
                 cv2.circle(out, tuple(np.round(lm[c]).astype(int)), max(1, int(r)), (255, 255, 255), -1, cv2.LINE_AA)

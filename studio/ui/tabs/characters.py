@@ -125,13 +125,11 @@ def listen(ctx, ui: CharactersUI) -> None:
             raise gr.Error("Fit a profile first.")
         character, profile, images = state
         folder = save_character(character, profile, images, ctx.cfg)
-        ctx.stylizer().use_character(load_character(character.name, ctx.cfg))
+        ctx.stylizer().use_character(load_character(folder.name, ctx.cfg))
         choices = [(c.display_name, c.name) for c in list_characters(ctx.cfg)]
         msg = f"Saved to `{folder}`. It is in the character pickers now."
-        updates = [gr.update(choices=choices)]
-        target = ctx.components.get("stylize.character")
-        return (msg, *updates, *([gr.update(choices=choices)] if target is not None else []))
+        return (msg, *(gr.update(choices=choices) for _ in pickers))
 
-    outputs = [ui.status, ui.base] + ([ctx.components["stylize.character"]]
-                                      if "stylize.character" in ctx.components else [])
-    ui.save.click(save, ui.state, outputs, api_name="save_character")
+    # This tab's "Start from" list, and the Stylize tab's character picker when that tab is present.
+    pickers = [ui.base] + [c for c in (ctx.components.get("stylize.character"),) if c is not None]
+    ui.save.click(save, ui.state, [ui.status, *pickers], api_name="save_character")
