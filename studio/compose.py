@@ -63,6 +63,8 @@ def normalize_light(img: np.ndarray, person: np.ndarray, tones: Sequence[Optiona
             shift = shift * min(1.0, 25.0 / norm)
             lab[..., 1:] += shift
             info["cast_shift_ab"] = [round(float(v), 2) for v in shift]
+    if not info:  # nothing to correct: skip the Lab round trip
+        return img, info
     return lab_to_rgb(lab), info
 
 

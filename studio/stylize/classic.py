@@ -48,7 +48,7 @@ class ClassicTeacher:
         # 1. Lighting: exposure, backlight and colour cast, then re-measure skin under the corrected light.
         if s.normalize_light:
             img, info["light"] = compose.normalize_light(img, person, tones)
-            if tone_fn is not None:
+            if tone_fn is not None and info["light"]:  # the light changed: measure the skin again
                 u8 = np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
                 tones = [tone_fn(u8, f) if t is not None else None for f, t in zip(faces, tones)]
         lap("light")
