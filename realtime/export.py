@@ -27,6 +27,18 @@ def model_hash(student_dir: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def current_onnx(student_dir: str | Path) -> Path:
+    """The student's `student.onnx`, exported (and parity-checked) first when missing or older than the weights.
+
+    Every engine that runs the ONNX comes through here, so a retrained student is never served stale."""
+    student_dir = Path(student_dir)
+    onnx_path, report = student_dir / "student.onnx", student_dir / "export.json"
+    if not onnx_path.is_file() or not report.is_file() or \
+            json.loads(report.read_text()).get("model_hash") != model_hash(student_dir):
+        export_onnx(student_dir, onnx_path)
+    return onnx_path
+
+
 def export_onnx(student_dir: str | Path, out: str | Path | None = None, opset: int = 17, atol: float = 1e-4) -> Path:
     import torch
 

@@ -1,8 +1,13 @@
-"""Inference engines for a student, behind one registry: `torch`, `onnxruntime` (and `tensorrt` later).
+"""Inference engines for a student, behind one registry: `torch`, `onnxruntime`, `tensorrt`.
 
     engine = load_engine("onnxruntime", "students/classic")
     out = engine(frames_nchw_float01, factors_nk)       # numpy in, numpy out
     engine.name, engine.device
+
+- torch: the module itself; CPU float32, or CUDA float16 replayed as a CUDA graph (`engine.mode`).
+- onnxruntime: the exported `student.onnx`; runs everywhere (TensorRT/CUDA providers when onnxruntime-gpu has them).
+- tensorrt: the ONNX built into a TensorRT fp16 plan, cached in `<student>/engines/`; needs NVIDIA TensorRT 10
+  and a CUDA GPU.
 
 An engine that cannot run here raises EngineUnavailable saying why (a fallback is the caller's explicit
 choice, visible in its result). Several engines can stay resident at once (e.g. face and background).
@@ -18,6 +23,7 @@ import numpy as np
 ENGINES: dict[str, str] = {
     "torch": "realtime.engines.torch_engine:TorchEngine",
     "onnxruntime": "realtime.engines.ort_engine:OrtEngine",
+    "tensorrt": "realtime.engines.trt_engine:TensorRTEngine",
 }
 
 

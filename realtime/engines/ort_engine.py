@@ -17,13 +17,9 @@ class OrtEngine:
     def __init__(self, student_dir: Path, device: str = "auto"):
         import onnxruntime as ort
 
-        onnx_path = student_dir / "student.onnx"
-        exported = student_dir / "export.json"
-        from realtime.export import export_onnx, model_hash
+        from realtime.export import current_onnx
 
-        if not onnx_path.is_file() or not exported.is_file() or \
-                json.loads(exported.read_text()).get("model_hash") != model_hash(student_dir):
-            export_onnx(student_dir, onnx_path)
+        onnx_path = current_onnx(student_dir)
         available = ort.get_available_providers()
         wanted = ["CPUExecutionProvider"] if device == "cpu" else [
             p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available] + ["CPUExecutionProvider"]
