@@ -52,8 +52,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     sd.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
     st.add_argument("--json", action="store_true", help="print one JSON object per input")
     rt = st.add_argument_group("student (realtime path)")
-    rt.add_argument("--engine", help="run the character's distilled student on this engine (torch, onnxruntime) "
-                                     "instead of a teacher")
+    rt.add_argument("--engine", help="run the character's distilled student on this engine (torch, onnxruntime, "
+                                     "tensorrt) instead of a teacher")
     rt.add_argument("--student", help="student folder (default: students/<character>/ or <data_dir>/students/<character>/)")
     sub.add_parser("characters", help="list the characters")
     for sp in (st,):  # also accepted after the command
@@ -63,19 +63,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def _unique_output(out_dir: Path, src: Path, taken: set[str]) -> Path:
-    stem = src.stem or "image"
-    name, i = f"{stem}.png", 1
-    while name in taken:
-        i += 1
-        name = f"{stem}-{i}.png"
-    taken.add(name)
-    return out_dir / name
-
-
 def cmd_stylize(args, cfg) -> int:
     from . import Stylizer
-    from .io import ImageLoadError, iter_image_files, load_image, save_image
+    from .io import ImageLoadError, iter_image_files, load_image, save_image, unique_output
     from .stylize.sd_teacher import SDModelMissing, parse_lora
     from .types import StylizeParams
 
@@ -106,7 +96,7 @@ def cmd_stylize(args, cfg) -> int:
         try:
             image = load_image(src, max_pixels=cfg.max_input_pixels)
             result = stylizer(image, params)
-            dest = save_image(result.image, _unique_output(out_dir, src, taken))
+            dest = save_image(result.image, unique_output(out_dir, src, taken))
         except (ImageLoadError, ValueError, OSError, SDModelMissing) as exc:
             failed += 1
             print(f"error: {src}: {exc}".replace("\n", " "), file=sys.stderr)
@@ -123,39 +113,22 @@ def cmd_stylize(args, cfg) -> int:
     return 1 if failed else 0
 
 
-def student_folder(cfg, character: str, given: str | None) -> Path:
-    """The character's student: --student, else the shipped students/<name>/, else <data_dir>/students/<name>/."""
-    from .io import safe_name
-
-    candidates = [Path(given)] if given else [cfg.resolve("students") / safe_name(character),
-                                              cfg.resolve(cfg.data_dir) / "students" / safe_name(character)]
-    for c in candidates:
-        if (c / "config.json").is_file() and (c / "model.safetensors").is_file():
-            return c
-    raise ValueError(f"no student for character {character!r} (looked in {', '.join(map(str, candidates))}); "
-                     "train one: python -m training.make_pairs ... && python -m training.distill ...")
-
-
 def cmd_student(args, cfg, params) -> int:
     """Stylise with a distilled student through an engine (the CLI is a front end, like app.py: it may use
-    realtime; the studio core does not)."""
-    import numpy as np
+    realtime; the studio core does not). The per-frame step is realtime.student's, shared with video files."""
+    from realtime.engines import EngineUnavailable
+    from realtime.student import StudentStylizer
 
-    from realtime.engines import EngineUnavailable, load_engine
-
-    from .characters import load_character, resolve_factors
-    from .io import ImageLoadError, iter_image_files, load_image, save_image
+    from .io import ImageLoadError, iter_image_files, load_image, save_image, unique_output
     from .perception.faces import get_face_backend
 
     try:
-        folder = student_folder(cfg, params.character, args.student)
-        engine = load_engine(args.engine, folder)
-        f = resolve_factors(load_character(params.character, cfg), params.line, params.texture, params.color,
-                            params.warp)
+        student = StudentStylizer(cfg, params.character, args.engine, args.student, params.line, params.texture,
+                                  params.color, params.warp)
     except (ValueError, EngineUnavailable, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    factors = np.array([[f["line"], f["texture"], f["color"], f["warp"]]], np.float32)
+    engine, f = student.engine, student.factors
     faces = get_face_backend(cfg.perception.face_backend, cfg.perception)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -164,19 +137,16 @@ def cmd_student(args, cfg, params) -> int:
         t0 = time.perf_counter()
         try:
             image = load_image(src, max_pixels=cfg.max_input_pixels)
-            x = (image.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
-            y = engine(x, factors)[0].transpose(1, 2, 0)
-            out = np.clip(y * 255.0 + 0.5, 0, 255).astype(np.uint8)
-            dest = save_image(out, _unique_output(out_dir, src, taken))
+            found = faces.detect(image)
+            dest = save_image(student(image, found), unique_output(out_dir, src, taken))
         except (ImageLoadError, ValueError, OSError) as exc:
             failed += 1
             print(f"error: {src}: {exc}".replace("\n", " "), file=sys.stderr)
             continue
         seconds = time.perf_counter() - t0
-        n_faces = len(faces.detect(image))
         if args.json:
-            print(json.dumps({"input": str(src), "output": str(dest), "faces": n_faces, "engine": engine.name,
-                              "device": engine.device, "student": str(folder), "character": params.character,
+            print(json.dumps({"input": str(src), "output": str(dest), "faces": len(found), "engine": engine.name,
+                              "device": engine.device, "student": str(student.folder), "character": params.character,
                               "factors": f, "width": int(image.shape[1]), "height": int(image.shape[0]),
                               "seconds": round(seconds, 3)}), flush=True)
         else:

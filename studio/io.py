@@ -135,3 +135,14 @@ def iter_image_files(paths: list[Union[str, os.PathLike]]) -> list[Path]:
         else:
             out.append(p)
     return out
+
+
+def unique_output(out_dir: Path, src: Path, taken: set[str], suffix: str = ".png", fallback: str = "image") -> Path:
+    """`<out_dir>/<src stem><suffix>`, numbered `-2`, `-3`, … when another input already took that name."""
+    stem = src.stem or fallback
+    name, i = f"{stem}{suffix}", 1
+    while name in taken:
+        i += 1
+        name = f"{stem}-{i}{suffix}"
+    taken.add(name)
+    return out_dir / name

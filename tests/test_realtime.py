@@ -34,7 +34,7 @@ def test_every_installed_engine_matches_torch(student, name):
         pytest.skip(str(exc))
     ref = StudentUNet.from_pretrained(student)
     x = np.random.default_rng(0).random((1, 3, 72, 90), dtype=np.float32)  # not a multiple of 16: padded
-    f = np.array([[0.2, 0.4, 0.6, 0.8]], np.float32)
+    f = np.array([[0.2, 0.4, 0.6]], np.float32)
     xp = np.pad(x, ((0, 0), (0, 0), (0, 8), (0, 6)), mode="reflect")
     with torch.no_grad():
         want = ref(torch.from_numpy(xp), torch.from_numpy(f)).numpy()[..., :72, :90]
@@ -50,7 +50,7 @@ def test_changed_student_is_reexported(student):
     model.save_pretrained(student)
     second = load_engine("onnxruntime", student, device="cpu")
     x = np.full((1, 3, 32, 32), 0.5, np.float32)
-    f = np.zeros((1, 4), np.float32)
+    f = np.zeros((1, 3), np.float32)
     assert np.abs(first(x, f) - second(x, f)).max() > 0.01
 
 
@@ -74,8 +74,21 @@ def test_cli_engine_path(student, tmp_path, media_dir):
     assert row["engine"] == "onnxruntime" and row["faces"] == 1 and row["factors"]["line"] == 0.9
     from PIL import Image
     assert Image.open(row["output"]).size == (427, 240)
-    r = subprocess.run([sys.executable, "-m", "studio", "--set", f"data_dir={tmp_path}", "stylize", str(src),
-                        "--out", str(tmp_path / "p"), "--engine", "torch", "--character", "noir"],
+    # The face warp happens before the student, from the detected landmarks: warp 0 and warp 1 differ at the
+    # face and nowhere far from it.
+    outs = {}
+    for warp in ("0", "1"):
+        r = subprocess.run([sys.executable, "-m", "studio", "stylize", str(src), "--out", str(tmp_path / f"w{warp}"),
+                            "--engine", "onnxruntime", "--student", str(student), "--warp", warp, "--json"],
+                           cwd=repo, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        outs[warp] = np.asarray(Image.open(json.loads(r.stdout.splitlines()[-1])["output"])).astype(int)
+    diff = np.abs(outs["1"] - outs["0"]).max(axis=2)
+    ys, xs = np.nonzero(diff > 10)
+    assert len(xs) > 50 and (diff > 10).mean() < 0.2  # a local change: the face region only
+    (tmp_path / "empty").mkdir()
+    r = subprocess.run([sys.executable, "-m", "studio", "stylize", str(src), "--out", str(tmp_path / "p"),
+                        "--engine", "torch", "--character", "noir", "--student", str(tmp_path / "empty")],
                        cwd=repo, capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "no student for character 'noir'" in r.stderr and "Traceback" not in r.stderr
 
@@ -91,7 +104,62 @@ def test_several_engines_stay_resident(tmp_path):
         folders.append(m.save_pretrained(tmp_path / f"s{i}"))
     face, background = load_engine("onnxruntime", folders[0], "cpu"), load_engine("torch", folders[1], "cpu")
     x = np.random.default_rng(1).random((1, 3, 48, 48), dtype=np.float32)
-    f = np.full((1, 4), 0.5, np.float32)
+    f = np.full((1, 3), 0.5, np.float32)
     a1, b1 = face(x, f), background(x, f)
     a2, b2 = face(x, f), background(x, f)
     assert np.abs(a1 - b1).mean() > 1e-3 and np.array_equal(a1, a2) and np.array_equal(b1, b2)
+
+
+def _tensorrt_runs_here() -> bool:
+    import importlib.util
+
+    return torch.cuda.is_available() and importlib.util.find_spec("tensorrt") is not None
+
+
+@pytest.mark.skipif(_tensorrt_runs_here(), reason="TensorRT and a CUDA GPU are present here")
+def test_tensorrt_unavailable_says_what_to_install(student):
+    with pytest.raises(EngineUnavailable) as err:
+        load_engine("tensorrt", student)
+    message = str(err.value)
+    assert "TensorRT" in message and "onnxruntime" in message and "CUDA" in message
+
+
+def test_tensorrt_plan_key_and_profile():
+    from realtime.engines.trt_engine import cache_key, shape_profile
+
+    profile = shape_profile(16, 4)
+    assert profile["image"] == [[1, 3, 16, 16], [1, 3, 512, 512], [4, 3, 1088, 1920]]
+    assert profile["factors"] == [[1, 4], [1, 4], [4, 4]]
+    assert shape_profile(64, 4)["image"][2] == [4, 3, 1088, 1920]
+    assert shape_profile(48, 4)["image"][2][2:] == [1104, 1920]  # rounded up to the stride
+    base = dict(model_hash="0123456789abcdef", profile=profile, precision="fp16", trt_version="10.3.0", gpu="H100 sm90")
+    key = cache_key(**base)
+    assert key == cache_key(**base) and key.endswith(".plan") and "/" not in key
+    for change in (dict(model_hash="fedcba9876543210"), dict(profile=shape_profile(32, 4)), dict(precision="fp32"),
+                   dict(trt_version="10.4.0"), dict(gpu="L4 sm89")):
+        assert cache_key(**{**base, **change}) != key, change
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("name", ["torch", "tensorrt"])
+def test_gpu_engines_match_onnxruntime(student, name):
+    """fp16 on the GPU (torch replayed as a CUDA graph; a TensorRT plan) agrees with float32 onnxruntime, also
+    after the frame shape changes (the graph is re-captured; the plan's profile is dynamic)."""
+    try:
+        engine = load_engine(name, student, device="cuda")
+    except EngineUnavailable as exc:
+        pytest.skip(str(exc))
+    ref = load_engine("onnxruntime", student, device="cpu")
+    rng = np.random.default_rng(0)
+    for shape in [(1, 3, 72, 90), (1, 3, 72, 90), (2, 3, 64, 48)]:
+        x = rng.random(shape, dtype=np.float32)
+        f = rng.random((shape[0], 3), dtype=np.float32)
+        got, want = engine(x, f), ref(x, f)
+        assert got.shape == want.shape and np.abs(got - want).max() < 2e-2, (engine.name, shape)
+    if name == "torch":
+        assert engine.mode == "cuda-graph"
+    else:
+        assert engine.plan_path.parent == student / "engines" and engine.plan_path.is_file()
+        built = engine.plan_path.stat().st_mtime_ns
+        again = load_engine("tensorrt", student, device="cuda")
+        assert again.plan_path == engine.plan_path and again.plan_path.stat().st_mtime_ns == built  # reused

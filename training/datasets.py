@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from studio.io import IMAGE_SUFFIXES
+from studio.models import STUDENT_FACTORS
 
 
 class ImageFolderDataset:
@@ -44,14 +45,19 @@ class ImageFolderDataset:
         return rng.randrange(0, w - side + 1), rng.randrange(0, h - side + 1), side
 
 
-def _held_out(pair_id: str, fraction: float) -> bool:
-    return (zlib.crc32(pair_id.encode()) % 1000) < fraction * 1000
+def _held_out(key: str, fraction: float) -> bool:
+    return (zlib.crc32(key.encode()) % 1000) < fraction * 1000
 
 
 class PairDataset:
-    """Pairs from a make_pairs folder: (photo, target) float32 HWC in [0, 1] and factors (4,)."""
+    """Pairs from a make_pairs folder: (photo, target) float32 HWC in [0, 1] and the student's factors.
 
-    FACTORS = ("line", "texture", "color", "warp")
+    The held-out split is by source photo when the pairs come from at least `MIN_SOURCES` photos (so the
+    fidelity report is on photos the student never saw), else by pair id (a few uploaded photos)."""
+
+    FACTORS = STUDENT_FACTORS
+    MIN_SOURCES = 5
+    CACHE_BYTES = 4 << 30
 
     def __init__(self, folder: Path, split: str = "train", holdout: float = 0.1):
         folder = Path(folder)
@@ -61,16 +67,33 @@ class PairDataset:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if (folder / f"{row['id']}_out.png").is_file() and _held_out(row["id"], holdout) == (split == "val"):
+            if (folder / f"{row['id']}_out.png").is_file():
                 rows.append(row)
-        self.folder, self.rows = folder, rows
+        by_source = len({Path(r["source"]).name for r in rows}) >= self.MIN_SOURCES
+        self.held_out_by = "source photo" if by_source else "pair"
+        key = (lambda r: Path(r["source"]).name) if by_source else (lambda r: r["id"])
+        self.folder, self._cache, self._cached_bytes = folder, {}, 0
+        self.rows = [r for r in rows if _held_out(key(r), holdout) == (split == "val")]
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, i: int):
+    def pair_u8(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(photo, target) as uint8 HWC, decoded once and kept while the cache is under CACHE_BYTES: training
+        draws every pair thousands of times, and decoding two PNGs per draw costs more than a CPU step."""
+        if i in self._cache:
+            return self._cache[i]
         row = self.rows[i]
-        load = lambda s: np.asarray(Image.open(self.folder / f"{row['id']}_{s}.png").convert("RGB"),  # noqa: E731
-                                    dtype=np.float32) / 255.0
-        factors = np.array([row["factors"][k] for k in self.FACTORS], np.float32)
-        return load("in"), load("out"), factors
+        pair = tuple(np.asarray(Image.open(self.folder / f"{row['id']}_{s}.png").convert("RGB")) for s in ("in", "out"))
+        size = pair[0].nbytes + pair[1].nbytes
+        if self._cached_bytes + size <= self.CACHE_BYTES:
+            self._cache[i] = pair
+            self._cached_bytes += size
+        return pair
+
+    def factors(self, i: int) -> np.ndarray:
+        return np.array([self.rows[i]["factors"][k] for k in self.FACTORS], np.float32)
+
+    def __getitem__(self, i: int):
+        x, y = self.pair_u8(i)
+        return x.astype(np.float32) / 255.0, y.astype(np.float32) / 255.0, self.factors(i)

@@ -2,11 +2,12 @@
 
     python -m training.make_pairs --images ../shared/data/images --out pairs/classic --pairs 2000
     python -m training.distill --pairs pairs/classic --out students/classic --steps 20000 [--batch 8] [--crop 128]
-        [--lr 2e-3] [--width 24] [--resume] [--val-every 500]
+        [--lr 1e-3] [--width 24] [--resume] [--val-every 500]
 
 Loss: L1 + image-gradient + SSIM (training/losses.py; nothing downloaded). accelerate runs it (CUDA when
 present); a checkpoint every `--val-every` steps keeps the student, optimiser and step, and `--resume`
-continues from it. Validation on the held-out pairs (10 %, by id) reports PSNR and SSIM; the best
+continues from it. Validation on the held-out pairs (10 % of the source photos; by pair id when the pairs come
+from fewer than 5 photos) reports PSNR and SSIM, also against the identity (photo vs teacher); the best
 student is written to `<out>/` as `config.json` + `model.safetensors` (+ `distill_config.json`,
 `report.json`). `on_progress(step, total, info)` feeds the studio's progress bar.
 """
@@ -31,7 +32,7 @@ class DistillConfig:
     steps: int = 20000
     batch: int = 8
     crop: int = 128
-    lr: float = 2e-3
+    lr: float = 1e-3
     width: int = 24
     depth: int = 2
     val_every: int = 500
@@ -48,22 +49,22 @@ def lr_factor(step: int, total: int) -> float:
 
 
 def _batch(dataset, idx, crop: int, rng: random.Random):
+    """Random crops (same window for photo and target) with horizontal flips, as float tensors in [0, 1]."""
     import torch
 
-    xs, ys, fs = [], [], []
+    xs, ys = [], []
     for i in idx:
-        x, y, f = dataset[i]
+        x, y = dataset.pair_u8(i)
         h, w = x.shape[:2]
         c = min(crop, h, w)
         top, left = rng.randrange(0, h - c + 1), rng.randrange(0, w - c + 1)
         x, y = x[top:top + c, left:left + c], y[top:top + c, left:left + c]
         if rng.random() < 0.5:
             x, y = x[:, ::-1], y[:, ::-1]
-        xs.append(np.ascontiguousarray(x))
-        ys.append(np.ascontiguousarray(y))
-        fs.append(f)
-    to = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).contiguous()  # noqa: E731
-    return to(xs), to(ys), torch.from_numpy(np.stack(fs))
+        xs.append(x)
+        ys.append(y)
+    to = lambda a: torch.from_numpy(np.stack(a).astype(np.float32) / 255.0).permute(0, 3, 1, 2).contiguous()  # noqa: E731
+    return to(xs), to(ys), torch.from_numpy(np.stack([dataset.factors(i) for i in idx]))
 
 
 FACTOR_BINS = ((0.0, 0.34, "low"), (0.34, 0.67, "mid"), (0.67, 1.01, "high"))
@@ -91,7 +92,7 @@ def evaluate(model, dataset, device, multiple: int) -> dict:
     from .losses import psnr, ssim
 
     model.eval()
-    ps, ss, fs = [], [], []
+    ps, ss, fs, ident = [], [], [], []
     with torch.no_grad():
         for i in range(len(dataset)):
             x, y, f = dataset[i]
@@ -101,10 +102,12 @@ def evaluate(model, dataset, device, multiple: int) -> dict:
             pred = model(xt, torch.from_numpy(f)[None].to(device))
             ps.append(float(psnr(pred, yt)))
             ss.append(float(ssim(pred, yt)))
+            ident.append((float(psnr(xt, yt)), float(ssim(xt, yt))))  # the photo itself: the floor to beat
             fs.append(f)
     model.train()
-    return {"psnr": float(np.mean(ps)) if ps else float("nan"), "ssim": float(np.mean(ss)) if ss else float("nan"),
-            "n": len(ps), "by_factor": fidelity_by_factor(fs, ps, ss)}
+    mean = lambda v: float(np.mean(v)) if len(v) else float("nan")  # noqa: E731
+    return {"psnr": mean(ps), "ssim": mean(ss), "n": len(ps), "identity_psnr": mean([p for p, _ in ident]),
+            "identity_ssim": mean([s for _, s in ident]), "by_factor": fidelity_by_factor(fs, ps, ss)}
 
 
 def distill(cfg: DistillConfig, on_progress: Optional[Callable[[int, int, dict], None]] = None,
@@ -123,7 +126,7 @@ def distill(cfg: DistillConfig, on_progress: Optional[Callable[[int, int, dict],
     train_set, val_set = PairDataset(Path(cfg.pairs), "train"), PairDataset(Path(cfg.pairs), "val")
     if len(train_set) == 0:
         raise ValueError(f"no training pairs in {cfg.pairs} (run training.make_pairs first)")
-    val_on = "held-out"
+    val_on = f"held-out (by {train_set.held_out_by})"
     if len(val_set) == 0:  # a tiny pair set: nothing held out, so report on the training pairs (and say so)
         val_set, val_on = train_set, "train"
     rng = random.Random(cfg.seed)
@@ -183,7 +186,7 @@ def parse_args(argv=None) -> DistillConfig:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", required=True, help="a make_pairs output folder")
     ap.add_argument("--out", required=True, help="student folder to write")
-    for name, typ, default in (("steps", int, 20000), ("batch", int, 8), ("crop", int, 128), ("lr", float, 2e-3),
+    for name, typ, default in (("steps", int, 20000), ("batch", int, 8), ("crop", int, 128), ("lr", float, 1e-3),
                                ("width", int, 24), ("depth", int, 2), ("val-every", int, 500), ("seed", int, 0)):
         ap.add_argument(f"--{name}", type=typ, default=default)
     ap.add_argument("--resume", action="store_true")

@@ -161,8 +161,9 @@ def start_lora_job(cfg: StudioConfig, *, kind: str, name: str, images: Sequence[
 
 
 def start_distill_job(cfg: StudioConfig, *, character: str, images: Sequence[str] = (), pairs: int = 500,
-                      steps: int = 2000, size: int = 256, teacher: str = "classic") -> Job:
-    """Teacher pairs for the character, then a student: `<data_dir>/students/<character>/`."""
+                      steps: int = 2000, size: int = 384, teacher: str = "classic") -> Job:
+    """Teacher pairs for the character, then a student: `<data_dir>/students/<character>/`. Same recipe as the
+    shipped students (384-px pairs; warp 0, since the student path warps faces geometrically)."""
     from .distill import DistillConfig, distill
     from .make_pairs import PairsConfig, make_pairs
 
@@ -170,7 +171,7 @@ def start_distill_job(cfg: StudioConfig, *, character: str, images: Sequence[str
     name = safe_name(character)
     data = import_images(cfg, "distill", name, images) if images else root / "datasets" / "distill" / name
     pairs_cfg = PairsConfig(images=(str(data),), out=str(root / "pairs" / name), character=character,
-                            teacher=teacher, pairs=int(pairs), size=int(size))
+                            teacher=teacher, pairs=int(pairs), size=int(size), fixed=(("warp", 0.0),))
     distill_cfg = DistillConfig(pairs=pairs_cfg.out, out=str(root / "students" / name), steps=int(steps),
                                 val_every=max(1, int(steps) // 10), resume=True)
 

@@ -3,7 +3,8 @@
     python -m training.make_pairs --images ../shared/data/images --out pairs/classic --character classic \
         --pairs 2000 [--size 256] [--teacher classic] [--seed 0] [--ray] [--workers 2] [--fix warp=0]
 
-Each pair is `<out>/<id>_in.png` (the photo crop) and `<out>/<id>_out.png` (the teacher's result on it),
+Each pair is `<out>/<id>_in.png` (the photo crop, face-warped as the teacher warps it) and `<out>/<id>_out.png`
+(the teacher's result on it),
 with one JSON line in `<out>/manifest.jsonl`: id, source image, crop, character, teacher, factor values and
 the hash of the config that made it. Factors are sampled per pair (uniform in [0, 1]) so the student learns
 them. A re-run skips the ids already in the manifest (resumable after a crash; the manifest line is
@@ -74,6 +75,16 @@ def render_pair(stylizer, spec: PairSpec, cfg: PairsConfig, out: Path) -> dict:
     photo = cv2.resize(img[y:y + side, x:x + side], (cfg.size, cfg.size), interpolation=cv2.INTER_AREA)
     params = StylizeParams(character=cfg.character, teacher=cfg.teacher, **spec.factors)
     result = stylizer(photo, params)
+    # The student's input is the photo after the face warp: the realtime path warps faces geometrically before
+    # the student (exact, from the landmarks it tracks anyway), so the student learns the photometric style
+    # alone. Same backend and image as the teacher's own perception, so the same faces and the same field.
+    if spec.factors.get("warp", 0.0) > 0.0:
+        from studio.perception import get_face_backend
+        from studio.stylize.face_warp import warp_field
+
+        faces = get_face_backend(stylizer.cfg.perception.face_backend, stylizer.cfg.perception).detect(photo)
+        photo = warp_field(photo.shape, faces, stylizer.character(cfg.character).geometry,
+                           spec.factors["warp"]).apply(photo)
     save_image(photo, out / f"{spec.id}_in.png")
     save_image(result.image, out / f"{spec.id}_out.png")
     return {"id": spec.id, "source": spec.source, "crop": list(spec.crop), "character": cfg.character,

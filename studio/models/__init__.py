@@ -1,1 +1,5 @@
 """Models the project trains itself (torch is imported only by importing a model module)."""
+
+# The student's factor inputs, in order. The face warp is not one of them: the realtime path warps faces
+# geometrically (from the tracked landmarks) before the student, so the student learns the style alone.
+STUDENT_FACTORS = ("line", "texture", "color")

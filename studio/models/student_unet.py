@@ -1,15 +1,24 @@
-"""The student: a light U-Net that maps a photo to the teacher's webtoon image, with live factor inputs.
+"""The student: a light U-Net that maps a (face-warped) photo to the teacher's webtoon image, with live factor
+inputs.
 
     model = StudentUNet(StudentConfig())
-    y = model(x, factors)            # x: (B, 3, H, W) in [0, 1]; factors: (B, 4) = line, texture, color, warp
+    y = model(x, factors)            # x: (B, 3, H, W) in [0, 1]; factors: (B, 3) = line, texture, color
     model.save_pretrained(DIR)       # DIR/config.json + DIR/model.safetensors
     model = StudentUNet.from_pretrained(DIR)
 
 Speed comes from a reduced internal resolution: the image is pixel-unshuffled by `down` (4: a 512² frame is
-processed as 128² with 48 channels), run through a small U-Net whose features are modulated by the factors
-(FiLM: a per-channel scale and shift from a tiny MLP), and pixel-shuffled back; the network predicts a
-residual over the input. Every op is a conv, ReLU, add, mul or (un)shuffle, so the ONNX export is plain and
-H and W can be dynamic (multiples of `down * 4`).
+processed as 128² with 48 channels) and run through a small U-Net whose features are modulated by the factors
+(FiLM: a per-channel scale and shift from a tiny linear layer). Three choices make the teacher learnable
+(measured in docs/PERFORMANCE.md, "Student recipe"):
+- the prediction is added to a smooth base (the photo's block means, upsampled), not to the photo: the cel
+  look has no photo texture, and cancelling the photo's 4x4 detail through a narrow first level is what a
+  photo-residual student spends its capacity on;
+- a global context vector (the bottleneck's mean plus the factors) modulates the bottleneck: palette, exposure
+  and line thresholds are whole-image decisions in the teacher;
+- a two-layer refinement at full resolution sees the photo beside the upsampled prediction, so ink edges can
+  land on the photo's own edges instead of on the 4x4 grid.
+Every op is a conv, ReLU, add, mul, mean, average pool, resize or (un)shuffle, so the ONNX export is plain
+and H and W can be dynamic (multiples of `down * 2**depth`).
 """
 from __future__ import annotations
 
@@ -18,17 +27,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-N_FACTORS = 4  # line, texture, color, warp
+from . import STUDENT_FACTORS
 
 
 @dataclass(frozen=True)
 class StudentConfig:
     down: int = 4  # pixel-unshuffle factor
-    width: int = 24  # channels at the first level (24: ~25 ms per 512² frame with onnxruntime on 2 cores)
+    width: int = 24  # channels at the first level
     depth: int = 2  # U-Net levels below the first
-    factors: int = N_FACTORS
+    factors: int = len(STUDENT_FACTORS)
+    refine: int = 8  # extra channels handed to the full-resolution refinement (0: none)
 
     @property
     def multiple(self) -> int:
@@ -58,7 +69,7 @@ class StudentUNet(nn.Module):
     def __init__(self, config: StudentConfig = StudentConfig()):
         super().__init__()
         self.config = config
-        c, d, k = config.width, config.depth, config.factors
+        c, d, k, r = config.width, config.depth, config.factors, config.refine
         self.unshuffle = nn.PixelUnshuffle(config.down)
         self.shuffle = nn.PixelShuffle(config.down)
         cin = 3 * config.down ** 2
@@ -66,21 +77,39 @@ class StudentUNet(nn.Module):
         self.inp = FiLMBlock(cin, widths[0], k)
         self.downs = nn.ModuleList(nn.Conv2d(widths[i], widths[i + 1], 3, stride=2, padding=1) for i in range(d))
         self.enc = nn.ModuleList(FiLMBlock(widths[i + 1], widths[i + 1], k) for i in range(d))
+        bottom = widths[-1]
+        self.context = nn.Sequential(nn.Linear(bottom + k, bottom), nn.ReLU(inplace=True), nn.Linear(bottom, 2 * bottom))
         self.ups = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in reversed(range(d)))
         self.dec = nn.ModuleList(FiLMBlock(2 * widths[i], widths[i], k) for i in reversed(range(d)))
-        self.out = nn.Conv2d(widths[0], cin, 3, padding=1)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        self.out = nn.Conv2d(widths[0], (3 + r) * config.down ** 2, 3, padding=1)
+        # zero-initialised last layers: training starts from the smooth base and learns what to add
+        zero = [self.context[2], self.out]
+        if r:
+            self.refine1 = nn.Conv2d(3 + 3 + r, 16, 3, padding=1)
+            self.refine2 = nn.Conv2d(16, 3, 3, padding=1)
+            zero.append(self.refine2)
+        for layer in zero:
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+        down = self.config.down
         h = self.inp(self.unshuffle(x), factors)
         skips = []
-        for down, enc in zip(self.downs, self.enc):
+        for conv, enc in zip(self.downs, self.enc):
             skips.append(h)
-            h = enc(down(h), factors)
+            h = enc(conv(h), factors)
+        gamma, beta = self.context(torch.cat([h.mean(dim=(2, 3)), factors], dim=1)).unsqueeze(-1).unsqueeze(-1).chunk(2, 1)
+        h = torch.relu(h * (1 + gamma) + beta)
         for up, dec, skip in zip(self.ups, self.dec, reversed(skips)):
             h = dec(torch.cat([up(h), skip], dim=1), factors)
-        return torch.clamp(x + self.shuffle(self.out(h)), 0.0, 1.0)
+        base = F.interpolate(F.avg_pool2d(x, down), scale_factor=down, mode="bilinear", align_corners=False)
+        o = self.shuffle(self.out(h))
+        y = base + o[:, :3]
+        if self.config.refine:
+            y = y + self.refine2(torch.relu(self.refine1(torch.cat([x, y, o[:, 3:]], dim=1))))
+        # No clamp while training: a clamped pixel has no gradient, and a pixel pushed past 0 or 1 would stay stuck
+        return y if self.training else torch.clamp(y, 0.0, 1.0)
 
     def save_pretrained(self, folder: str | Path) -> Path:
         from safetensors.torch import save_file

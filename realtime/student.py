@@ -1,0 +1,65 @@
+"""A character's distilled student on one photo or video frame: the realtime path's per-frame step.
+
+    stylize = StudentStylizer(cfg, "classic", engine="onnxruntime", line=0.6)
+    faces = face_backend.detect(frame)               # RGB uint8
+    out = stylize(frame, faces)                      # faces warped toward the character, then the student
+
+The face warp is geometry, done here from the face landmarks; the student draws the style from the line,
+texture and colour factors (studio.models.STUDENT_FACTORS). `python -m studio stylize --engine` and
+`python -m realtime.video` both go through `stylize_frame`, so a photo and a video frame are stylised alike.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+
+def student_folder(cfg, character: str, given: Optional[str] = None) -> Path:
+    """The character's student: `given`, else the shipped students/<name>/, else <data_dir>/students/<name>/."""
+    from studio.io import safe_name
+
+    candidates = [Path(given)] if given else [cfg.resolve("students") / safe_name(character),
+                                              cfg.resolve(cfg.data_dir) / "students" / safe_name(character)]
+    for c in candidates:
+        if (c / "config.json").is_file() and (c / "model.safetensors").is_file():
+            return c
+    raise ValueError(f"no student for character {character!r} (looked in {', '.join(map(str, candidates))}); "
+                     "train one: python -m training.make_pairs ... && python -m training.distill ...")
+
+
+def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: float,
+                  factors: np.ndarray) -> np.ndarray:
+    """RGB uint8 (H, W, 3) in, the student's RGB uint8 out: faces warped toward `geometry` by `warp`, then the
+    engine with `factors` ((1, 3), ordered as STUDENT_FACTORS)."""
+    from studio.stylize.face_warp import warp_field
+
+    warped = warp_field(image.shape, faces, geometry, warp).apply(image)
+    x = (warped.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+    y = engine(x, factors)[0].transpose(1, 2, 0)
+    return np.clip(y * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+class StudentStylizer:
+    """One character's student on one engine, with the character's geometry and factors resolved once.
+
+    Raises ValueError (no such character or student) or EngineUnavailable (the engine cannot run here)."""
+
+    def __init__(self, cfg, character: str, engine: str = "onnxruntime", student: Optional[str] = None,
+                 line: Optional[float] = None, texture: Optional[float] = None, color: Optional[float] = None,
+                 warp: Optional[float] = None, device: str = "auto"):
+        from studio.characters import load_character, resolve_factors
+        from studio.models import STUDENT_FACTORS
+
+        from .engines import load_engine
+
+        self.character = load_character(character, cfg)
+        self.folder = student_folder(cfg, character, student)
+        self.engine = load_engine(engine, self.folder, device)
+        self.factors = resolve_factors(self.character, line, texture, color, warp)
+        self._factors = np.array([[self.factors[k] for k in STUDENT_FACTORS]], np.float32)
+
+    def __call__(self, image: np.ndarray, faces: Sequence) -> np.ndarray:
+        return stylize_frame(self.engine, image, faces, self.character.geometry, self.factors["warp"],
+                             self._factors)
