@@ -255,8 +255,10 @@ def test_backend_is_cached(cfg):
 
 
 def test_perception_import_is_lazy():
-    code = ("import sys, studio.perception, studio.perception.faces, studio.perception.skin; "
-            "heavy = [m for m in ('mediapipe', 'torch', 'gradio', 'insightface') if m in sys.modules]; "
+    code = ("import sys, studio, studio.perception, studio.perception.faces, studio.perception.skin, "
+            "studio.perception.tracking; "
+            "heavy = [m for m in ('mediapipe', 'torch', 'gradio', 'insightface', 'trackers', 'supervision') "
+            "if m in sys.modules]; "
             "print(heavy); sys.exit(1 if heavy else 0)")
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr

@@ -19,9 +19,11 @@ from ..types import Box, Perception
 from .faces import FACE_BACKENDS, FaceBackend, FaceModelMissing, check_image, get_face_backend
 from .person import estimate_pose, hair_mask, segment_person
 from .skin import face_skin_samples, skin_mask, skin_tone
+from .tracking import CharacterAssignments, FaceTracker, Track
 
 __all__ = ["perceive", "scale_perception", "FACE_BACKENDS", "FaceBackend", "FaceModelMissing", "get_face_backend",
-           "segment_person", "estimate_pose", "hair_mask", "skin_mask", "skin_tone", "face_skin_samples"]
+           "segment_person", "estimate_pose", "hair_mask", "skin_mask", "skin_tone", "face_skin_samples",
+           "FaceTracker", "Track", "CharacterAssignments"]
 
 
 def scale_perception(p: Perception, kx: float, ky: float, shape: tuple[int, int]) -> Perception:
