@@ -38,7 +38,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Optional, Protocol, Sequence
+from typing import Callable, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -49,6 +49,10 @@ X264_OPTIONS = {"crf": "18", "preset": "fast"}  # near-transparent for flat cel 
 
 class VideoError(ValueError):
     """The input could not be used as a video (or the output not written); the message says why in one line."""
+
+
+class VideoCancelled(VideoError):
+    """`should_stop` said stop: the conversion ended between frames and no output was written."""
 
 
 # ----------------------------------------------------------------------------------------------- per person
@@ -258,8 +262,14 @@ def _first_frame(frame, vout) -> int:
 
 
 def convert_video(src: str | os.PathLike, dst: str | os.PathLike, stylize: FrameStylizer,
-                  max_frames: Optional[int] = None, progress: bool = True) -> VideoReport:
-    """Stylise every frame of `src` into `dst` (.mp4/.mov/.mkv), keeping the frame timestamps and the audio."""
+                  max_frames: Optional[int] = None, progress: bool = True,
+                  on_frame: Optional[Callable[[int, Optional[int]], None]] = None,
+                  should_stop: Optional[Callable[[], bool]] = None) -> VideoReport:
+    """Stylise every frame of `src` into `dst` (.mp4/.mov/.mkv), keeping the frame timestamps and the audio.
+
+    `on_frame(done, total)` is called after each frame (total is None when the container does not say);
+    `should_stop()` is asked before each frame, and when it says stop, VideoCancelled is raised and nothing is
+    left at `dst` (the partial temporary file is removed)."""
     import av
     from tqdm import tqdm
 
@@ -306,6 +316,8 @@ def convert_video(src: str | os.PathLike, dst: str | os.PathLike, stylize: Frame
                         for frame in packet.decode():  # the end-of-stream packet drains the decoder
                             if max_frames is not None and n >= max_frames:
                                 break
+                            if should_stop is not None and should_stop():
+                                raise VideoCancelled(f"stopped after {n} frames; nothing was written")
                             if n == 0:
                                 turns = _first_frame(frame, vout)
                                 if max_frames is not None:  # cut the audio where the preview ends
@@ -326,6 +338,8 @@ def convert_video(src: str | os.PathLike, dst: str | os.PathLike, stylize: Frame
                             out.mux(vout.encode(new))
                             n += 1
                             bar.update(1)
+                            if on_frame is not None:
+                                on_frame(n, total)
                     if max_frames is not None and n >= max_frames and len(audio_done) == len(ain):
                         break
                 out.mux(vout.encode(None))

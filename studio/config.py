@@ -38,7 +38,7 @@ class PerceptionConfig:
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 7860
-    max_upload_mb: int = 30
+    max_upload_mb: int = 500
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The studio app: a tab per module in `TABS`; each tab module has `TITLE`, `render(ctx)` and `listen(ctx, ui)`.
 
 Nothing heavy happens at import or build time: the Stylizer (and its models) is created on first use.
-Later tabs (video, webcam) slot in by adding their module to `TABS`.
+Later tabs (webcam) slot in by adding their module to `TABS`.
 """
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Optional
 import gradio as gr
 
 from ..config import StudioConfig
-from .tabs import characters, distill, lora, stylize
+from .tabs import characters, distill, lora, stylize, video
 
-TABS = [stylize, characters, lora, distill]
+TABS = [stylize, video, characters, lora, distill]
 
 
 @dataclass

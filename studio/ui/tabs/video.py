@@ -1,0 +1,188 @@
+"""Video tab: upload a video, pick the character, the path (a student engine, or the classic teacher: slow) and
+the line/texture/color/warp factors, convert it in the background with a progress bar and Cancel, then play
+and download the result with a short report (frames, fps achieved, audio kept, track ids seen).
+
+The conversion is `realtime.video.convert_video` in a `training.jobs.Job` (one video job at a time); the
+output goes to `<data_dir>/videos/<name>-<character>.mp4` (sanitised, numbered when taken), written under a
+temporary name and renamed when complete. Driven from gradio_client:
+
+    Client(url).predict(video=handle_file("clip.mp4"), character="classic", path="onnxruntime", frames=8,
+                        api_name="/convert_video")
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import gradio as gr
+
+from ...characters import list_characters
+from ...io import safe_name
+from . import cancel_job, ensure_idle, follow
+
+TITLE = "Video"
+MAX_VIDEO_MB = 500  # the tab's own bound; the server's upload limit (server.max_upload_mb, 500) applies first
+FACTORS = ("line", "texture", "color", "warp")
+PATHS = [("Student · onnxruntime (fast)", "onnxruntime"), ("Student · torch", "torch"),
+         ("Classic teacher (slow: about a second per frame)", "classic")]
+
+
+@dataclass
+class VideoUI:
+    video: gr.File
+    character: gr.Dropdown
+    path: gr.Radio
+    factors: dict  # factor name -> slider
+    frames: gr.Number
+    start: gr.Button
+    cancel: gr.Button
+    status: gr.Markdown
+    result: gr.Video
+    download: gr.File
+    report: gr.Markdown
+
+
+def render(ctx) -> VideoUI:
+    from realtime.video import VIDEO_SUFFIXES
+
+    chars = list_characters(ctx.cfg)
+    with gr.Row(equal_height=False):
+        with gr.Column():
+            video = gr.File(label=f"Video (up to {MAX_VIDEO_MB} MB)", file_count="single",
+                            file_types=list(VIDEO_SUFFIXES))
+            character = gr.Dropdown([(c.display_name, c.name) for c in chars], value=ctx.cfg.default_character,
+                                    label="Character")
+            path = gr.Radio(PATHS, value="onnxruntime", label="Path",
+                            info="A student draws each frame in milliseconds; the classic teacher is the quality "
+                                 "path, seconds per frame")
+            start_at = _defaults(ctx.cfg, chars)  # the default character's own factors
+            factors = {name: gr.Slider(0.0, 1.0, value=start_at[name], step=0.05, label=name.capitalize())
+                       for name in FACTORS}
+            frames = gr.Number(0, precision=0, minimum=0, label="Frame limit (a preview; 0 = the whole video)")
+            with gr.Row():
+                start = gr.Button("Convert", variant="primary")
+                cancel = gr.Button("Cancel")
+            status = gr.Markdown()
+        with gr.Column():
+            result = gr.Video(label="Result", interactive=False)
+            download = gr.File(label="Download", interactive=False)
+            report = gr.Markdown()
+    return VideoUI(video, character, path, factors, frames, start, cancel, status, result, download, report)
+
+
+def _defaults(cfg, chars) -> dict:
+    from ...characters import resolve_factors
+
+    default = next((c for c in chars if c.name == cfg.default_character), chars[0] if chars else None)
+    if default is None:
+        return {name: 0.5 for name in FACTORS}
+    return resolve_factors(default, None, None, None, None)
+
+
+def check_upload(video: Optional[str]) -> Path:
+    """The uploaded file, refused with a one-line gr.Error when missing, too large or not a video."""
+    from realtime.video import VIDEO_SUFFIXES
+
+    if not video:
+        raise gr.Error("Upload a video first.")
+    src = Path(video)
+    if src.suffix.lower() not in VIDEO_SUFFIXES:
+        raise gr.Error(f"{src.name} is not a video file (expected {', '.join(VIDEO_SUFFIXES)}).")
+    if not src.is_file():
+        raise gr.Error("The upload did not arrive; try again.")
+    if src.stat().st_size > MAX_VIDEO_MB * 1024 * 1024:
+        raise gr.Error(f"{src.name} is larger than {MAX_VIDEO_MB} MB.")
+    try:
+        import av
+
+        with av.open(str(src)) as container:
+            if not container.streams.video:
+                raise gr.Error(f"{src.name} has no video stream.")
+    except av.FFmpegError:
+        raise gr.Error(f"{src.name} is not a readable video.") from None
+    return src
+
+
+def output_path(cfg, src: Path, character: str) -> Path:
+    """`<data_dir>/videos/<stem>-<character>.mp4`, sanitised, numbered -2, -3, … rather than overwrite."""
+    folder = cfg.resolve(cfg.data_dir) / "videos"
+    try:
+        stem = safe_name(f"{src.stem}-{character}")
+    except ValueError:
+        stem = "video"
+    out, i = folder / f"{stem}.mp4", 1
+    while out.exists() or (folder / f".tmp-{out.name}").exists():
+        i += 1
+        out = folder / f"{stem}-{i}.mp4"
+    return out
+
+
+def report_text(r) -> str:
+    path = f"{r.engine} on {r.device}" if r.engine else f"the {r.teacher} teacher"
+    tracks = ", ".join(map(str, r.tracks)) if r.tracks else "none"
+    return (f"**{r.frames} frames** · {r.fps:.2f} frames/s achieved (input {r.input_fps:g} fps) · "
+            f"{r.width}×{r.height} · {r.seconds:.1f} s\n\n"
+            f"Audio kept: {'yes' if r.audio else 'no (the input has none)'} · Track ids seen: {tracks} · "
+            f"Character: {r.character} · Path: {path}")
+
+
+def start_video_job(cfg, src: Path, dst: Path, character: str, path: str, factors: dict,
+                    frames: Optional[int]):
+    """Convert in a background Job: progress is frames done / total; cancel stops between frames."""
+    from training.jobs import Job
+
+    holder = {}
+
+    def work(report, should_stop, log):
+        from realtime.video import FrameStylizer, StudentFrames, TeacherFrames, VideoCancelled, convert_video
+        from training.train_lora import Cancelled
+
+        log("loading the " + ("teacher" if path == "classic" else "student"))
+        if path == "classic":
+            renderer = TeacherFrames(cfg, "classic", factors, character)
+        else:
+            renderer = StudentFrames(cfg, path, None, factors, character)
+        stylize = FrameStylizer(renderer, character, {})
+
+        def on_frame(done, total):
+            if total:
+                report(done, total, {}, "frames")
+            else:
+                log(f"frames {done}")
+
+        try:
+            holder["report"] = convert_video(src, dst, stylize, max_frames=frames, progress=False,
+                                             on_frame=on_frame, should_stop=should_stop)
+        except VideoCancelled as exc:
+            raise Cancelled(str(exc)) from None
+        return dst, f"saved {dst.name}"
+
+    job = Job(work, int(frames or 0), "video-job")
+    job.video_report = holder  # filled with the VideoReport when the job is done
+    return job.start()
+
+
+def listen(ctx, ui: VideoUI) -> None:
+    def run(video, character, path, line, texture, color, warp, frames, progress=gr.Progress()):
+        ensure_idle(ctx, "video")
+        src = check_upload(video)
+        if path not in dict((v, k) for k, v in PATHS):
+            raise gr.Error(f"Unknown path {path!r}.")
+        limit = int(frames or 0)
+        if limit < 0:
+            raise gr.Error("The frame limit cannot be negative.")
+        dst = output_path(ctx.cfg, src, character)
+        factors = dict(line=line, texture=texture, color=color, warp=warp)
+        job = start_video_job(ctx.cfg, src, dst, character, path, factors, limit or None)
+        ctx.jobs["video"] = job
+        for line_, s in follow(job, progress, every=0.5):
+            yield line_, gr.skip(), gr.skip(), gr.skip()
+        if s.status == "done":
+            out = str(Path(s.result))
+            yield f"**done** · {s.message}", out, out, report_text(job.video_report["report"])
+
+    ui.start.click(run, [ui.video, ui.character, ui.path, *ui.factors.values(), ui.frames],
+                   [ui.status, ui.result, ui.download, ui.report], api_name="convert_video")
+    ui.cancel.click(lambda: cancel_job(ctx, "video", "Stopping after the current frame; nothing is written."),
+                    None, ui.status, api_name=False)
