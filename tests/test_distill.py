@@ -49,7 +49,7 @@ def test_pairs_are_written_with_a_manifest_and_resume(pairs, photos):
 
 def test_student_roundtrip_and_factor_inputs(tmp_path):
     torch.manual_seed(0)
-    model = StudentUNet(StudentConfig(width=8, depth=2))
+    model = StudentUNet(StudentConfig(width=8, depth=2, refine=4))  # the optional full-res refinement too
     for p in model.parameters():  # a trained-like model: FiLM and output layers are not zero
         torch.nn.init.normal_(p, 0, 0.05)
     x = torch.rand(2, 3, 64, 96)

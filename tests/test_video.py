@@ -188,7 +188,7 @@ def test_assigned_track_is_redrawn_only_where_that_person_is(walk, student, tmp_
     src, default, report, _ = walk
     noir = StudentUNet(StudentConfig(width=8))
     with __import__("torch").no_grad():
-        noir.refine2.bias.fill_(-0.3)  # a visibly different student: everything 0.3 darker
+        noir.out.bias.fill_(-0.3)  # a visibly different student: everything 0.3 darker
     noir.save_pretrained(tmp_path / "data" / "students" / "noir")
     track = report["tracks"][0]
     dst = tmp_path / "assigned.mp4"

@@ -8,15 +8,16 @@ inputs.
 
 Speed comes from a reduced internal resolution: the image is pixel-unshuffled by `down` (4: a 512² frame is
 processed as 128² with 48 channels) and run through a small U-Net whose features are modulated by the factors
-(FiLM: a per-channel scale and shift from a tiny linear layer). Three choices make the teacher learnable
+(FiLM: a per-channel scale and shift from a tiny linear layer). Two choices make the teacher more learnable
 (measured in docs/PERFORMANCE.md, "Student recipe"):
 - the prediction is added to a smooth base (the photo's block means, upsampled), not to the photo: the cel
   look has no photo texture, and cancelling the photo's 4x4 detail through a narrow first level is what a
   photo-residual student spends its capacity on;
 - a global context vector (the bottleneck's mean plus the factors) modulates the bottleneck: palette, exposure
-  and line thresholds are whole-image decisions in the teacher;
-- a two-layer refinement at full resolution sees the photo beside the upsampled prediction, so ink edges can
-  land on the photo's own edges instead of on the 4x4 grid.
+  and line thresholds are whole-image decisions in the teacher.
+An optional two-layer refinement at full resolution (`refine` > 0) sees the photo beside the upsampled
+prediction, so edges can land on the photo's own edges instead of the 4x4 grid; it doubles the time per frame
+on a CPU for a small gain, so the shipped students go without it.
 Every op is a conv, ReLU, add, mul, mean, average pool, resize or (un)shuffle, so the ONNX export is plain
 and H and W can be dynamic (multiples of `down * 2**depth`).
 """
@@ -39,7 +40,7 @@ class StudentConfig:
     width: int = 24  # channels at the first level
     depth: int = 2  # U-Net levels below the first
     factors: int = len(STUDENT_FACTORS)
-    refine: int = 8  # extra channels handed to the full-resolution refinement (0: none)
+    refine: int = 0  # extra channels for a full-resolution refinement (0: none; 8 costs +20 ms per 512² frame)
 
     @property
     def multiple(self) -> int:
