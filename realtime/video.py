@@ -42,6 +42,8 @@ from typing import Callable, Optional, Protocol, Sequence
 
 import numpy as np
 
+from studio.config import unit_interval
+
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".wmv", ".flv")
 OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 X264_OPTIONS = {"crf": "18", "preset": "fast"}  # near-transparent for flat cel images; ~2x faster than medium
@@ -365,16 +367,6 @@ def convert_video(src: str | os.PathLike, dst: str | os.PathLike, stylize: Frame
 
 
 # ----------------------------------------------------------------------------------------------------- CLI
-def _unit(value: str) -> float:
-    try:
-        v = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"{v} is not in [0, 1]")
-    return v
-
-
 def _assignment(value: str) -> tuple[int, str]:
     track, sep, name = value.partition("=")
     if not sep or not track.strip().isdigit() or not name.strip():
@@ -395,7 +387,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--teacher", choices=("classic", "sd"), default=None,
                     help="run this teacher on every frame instead of a student (slow)")
     for name in ("line", "texture", "color", "warp"):
-        ap.add_argument(f"--{name}", type=_unit, default=None, help=f"{name} factor in [0, 1]")
+        ap.add_argument(f"--{name}", type=unit_interval, default=None, help=f"{name} factor in [0, 1]")
     ap.add_argument("--frames", type=int, default=None, metavar="N", help="convert only the first N frames")
     ap.add_argument("--json", action="store_true", help="print one JSON report per input")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")

@@ -15,15 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-
-def _unit(value: str) -> float:
-    try:
-        v = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"{v} is not in [0, 1]")
-    return v
+from .config import unit_interval
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -37,9 +29,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     st.add_argument("--character", default=None, help="character name (see `python -m studio characters`)")
     st.add_argument("--teacher", default="classic")
     for name in ("line", "texture", "color", "warp"):
-        st.add_argument(f"--{name}", type=_unit, default=None, help=f"{name} factor in [0, 1]")
+        st.add_argument(f"--{name}", type=unit_interval, default=None, help=f"{name} factor in [0, 1]")
     for name in ("line", "texture", "color"):
-        st.add_argument(f"--bg-{name}", type=_unit, default=None, dest=f"background_{name}",
+        st.add_argument(f"--bg-{name}", type=unit_interval, default=None, dest=f"background_{name}",
                         help=f"background {name} factor in [0, 1] (default: from the character)")
     st.add_argument("--no-light", action="store_true", help="do not normalise lighting")
     st.add_argument("--seed", type=int, default=0)

@@ -6,6 +6,7 @@ Unknown keys are errors (a typo in a YAML file must not be silently ignored).
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import typing
@@ -21,6 +22,17 @@ DEFAULT_CONFIG = REPO_ROOT / "configs" / "studio.yaml"
 
 class ConfigError(ValueError):
     """A configuration file or override is invalid."""
+
+
+def unit_interval(value: str) -> float:
+    """argparse type for a factor on the command line: a number in [0, 1]."""
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"{v} is not in [0, 1]")
+    return v
 
 
 @dataclass(frozen=True)

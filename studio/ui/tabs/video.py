@@ -167,7 +167,7 @@ def listen(ctx, ui: VideoUI) -> None:
     def run(video, character, path, line, texture, color, warp, frames, progress=gr.Progress()):
         ensure_idle(ctx, "video")
         src = check_upload(video)
-        if path not in dict((v, k) for k, v in PATHS):
+        if path not in {value for _, value in PATHS}:
             raise gr.Error(f"Unknown path {path!r}.")
         limit = int(frames or 0)
         if limit < 0:
