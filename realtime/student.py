@@ -49,16 +49,24 @@ class StudentStylizer:
     def __init__(self, cfg, character: str, engine: str = "onnxruntime", student: Optional[str] = None,
                  line: Optional[float] = None, texture: Optional[float] = None, color: Optional[float] = None,
                  warp: Optional[float] = None, device: str = "auto"):
-        from studio.characters import load_character, resolve_factors
-        from studio.models import STUDENT_FACTORS
+        from studio.characters import load_character
 
         from .engines import load_engine
 
         self.character = load_character(character, cfg)
         self.folder = student_folder(cfg, character, student)
         self.engine = load_engine(engine, self.folder, device)
-        self.factors = resolve_factors(self.character, line, texture, color, warp)
-        self._factors = np.array([[self.factors[k] for k in STUDENT_FACTORS]], np.float32)
+        self.set_factors(line, texture, color, warp)
+
+    def set_factors(self, line: Optional[float] = None, texture: Optional[float] = None,
+                    color: Optional[float] = None, warp: Optional[float] = None) -> None:
+        """New factor values (None: the character's default) for the next frames."""
+        from studio.characters import resolve_factors
+        from studio.models import STUDENT_FACTORS
+
+        factors = resolve_factors(self.character, line, texture, color, warp)
+        self._factors = np.array([[factors[k] for k in STUDENT_FACTORS]], np.float32)
+        self.factors = factors
 
     def __call__(self, image: np.ndarray, faces: Sequence) -> np.ndarray:
         return stylize_frame(self.engine, image, faces, self.character.geometry, self.factors["warp"],

@@ -29,3 +29,28 @@ def load_media(media_dir):
         return cache[name].copy()
 
     return load
+
+
+@pytest.fixture(scope="session")
+def video_clip(media_dir):
+    """`video_clip(name)`: the path of a clip in <media>/videos; the test is skipped when it is missing."""
+
+    def find(name: str) -> Path:
+        path = media_dir / "videos" / name
+        if not path.is_file():
+            pytest.skip(f"{path} missing")
+        return path
+
+    return find
+
+
+@pytest.fixture(scope="session")
+def student(tmp_path_factory) -> Path:
+    """The shipped classic student, else a random one (the file handling does not depend on the weights)."""
+    shipped = REPO / "students" / "classic"
+    if (shipped / "model.safetensors").is_file():
+        return shipped
+    pytest.importorskip("torch")
+    from studio.models.student_unet import StudentConfig, StudentUNet
+
+    return StudentUNet(StudentConfig(width=8)).save_pretrained(tmp_path_factory.mktemp("student") / "classic")

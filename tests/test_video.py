@@ -17,19 +17,11 @@ import pytest
 av = pytest.importorskip("av")
 pytest.importorskip("onnxruntime")
 
-from realtime import video  # noqa: E402
+from realtime import stream, video  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 PEDESTRIANS = "pedestrians_walking_faces_720p.mp4"  # 1280x720, 25 fps, 105 frames, AAC audio
 STAGE = "stage_performer_lowlight_360p.mp4"  # 640x360, 29.97 fps, 275 frames; video starts 0.85 s after audio
 PREVIEW = 12
-
-
-def clip(media_dir: Path, name: str) -> Path:
-    path = media_dir / "videos" / name
-    if not path.is_file():
-        pytest.skip(f"{path} missing")
-    return path
 
 
 def probe(path: Path) -> dict:
@@ -59,21 +51,9 @@ def run(*argv) -> tuple[int, list[dict], str]:
 
 
 @pytest.fixture(scope="module")
-def student(tmp_path_factory) -> Path:
-    """The shipped classic student, else a random one (the file handling does not depend on the weights)."""
-    shipped = REPO / "students" / "classic"
-    if (shipped / "model.safetensors").is_file():
-        return shipped
-    pytest.importorskip("torch")
-    from studio.models.student_unet import StudentConfig, StudentUNet
-
-    return StudentUNet(StudentConfig(width=8)).save_pretrained(tmp_path_factory.mktemp("student") / "classic")
-
-
-@pytest.fixture(scope="module")
-def walk(media_dir, student, tmp_path_factory):
+def walk(video_clip, student, tmp_path_factory):
     """The pedestrians clip's first frames through the classic student: (input, output, report, stderr)."""
-    src = clip(media_dir, PEDESTRIANS)
+    src = video_clip(PEDESTRIANS)
     dst = tmp_path_factory.mktemp("walk") / "walk.mp4"
     rc, reports, err = run(src, dst, "--student", student, "--frames", PREVIEW, "--json")
     assert rc == 0, err
@@ -81,19 +61,30 @@ def walk(media_dir, student, tmp_path_factory):
 
 
 class Identity:
-    """A stand-in for the student or teacher: each frame unchanged, no faces (FrameStylizer's `frames` protocol)."""
+    """A stand-in for the student or teacher: each frame unchanged, no faces (realtime.stream.FrameRenderer)."""
 
-    engine, teacher = None, "identity"
+    engine, teacher, finds_faces = None, "identity", True
 
     def __init__(self):
         self.shapes = []
+        self.factors = {}
 
     def prepare(self, characters):
         pass
 
-    def first(self, frame, character):
+    def set_factors(self, factors):
+        self.factors = factors
+
+    def render(self, frame, faces, character):
         self.shapes.append(frame.shape)
         return frame, [], None
+
+
+def identity_stream(frames=None, **config):
+    from studio import load_config
+
+    cfg = load_config()
+    return stream.Stream(cfg, stream.StreamConfig(**{"temporal": False, **config}), renderer=frames or Identity()).prepare()
 
 
 def test_student_keeps_size_rate_timestamps_and_audio(walk):
@@ -121,11 +112,10 @@ def test_report_lists_face_track_ids(walk):
     assert all(isinstance(t, int) for t in report["tracks"]) and report["tracks"] == sorted(set(report["tracks"]))
 
 
-def test_whole_clip_keeps_every_frame_its_timing_and_the_audio_offset(media_dir, tmp_path):
-    src = clip(media_dir, STAGE)
+def test_whole_clip_keeps_every_frame_its_timing_and_the_audio_offset(video_clip, tmp_path):
+    src = video_clip(STAGE)
     dst = tmp_path / "stage.mp4"
-    stylizer = video.FrameStylizer(Identity(), "classic", {})
-    report = video.convert_video(src, dst, stylizer, progress=False)
+    report = video.convert_video(src, dst, identity_stream(), progress=False)
     got, ref = probe(dst), probe(src)
     assert got["frames"] == ref["frames"] == report.frames == 275
     assert (got["width"], got["height"]) == (640, 360)
@@ -140,8 +130,8 @@ def test_whole_clip_keeps_every_frame_its_timing_and_the_audio_offset(media_dir,
     assert report.audio is True
 
 
-def test_student_preview_keeps_the_audio_offset(media_dir, student, tmp_path):
-    src = clip(media_dir, STAGE)
+def test_student_preview_keeps_the_audio_offset(video_clip, student, tmp_path):
+    src = video_clip(STAGE)
     rc, (report,), err = run(src, tmp_path / "stage.mp4", "--student", student, "--frames", 20, "--json",
                              "--no-progress")
     assert rc == 0, err
@@ -162,10 +152,10 @@ def test_not_a_video_is_one_error_line(student, tmp_path):
     assert not list(tmp_path.glob("*out.mp4"))  # no output and no temporary file left behind
 
 
-def test_folder_converts_the_good_file_and_reports_the_bad_one(media_dir, student, tmp_path):
+def test_folder_converts_the_good_file_and_reports_the_bad_one(video_clip, student, tmp_path):
     folder = tmp_path / "clips"
     folder.mkdir()
-    shutil.copy(clip(media_dir, STAGE), folder / "stage.mp4")
+    shutil.copy(video_clip(STAGE), folder / "stage.mp4")
     (folder / "broken.mov").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64)  # a header and nothing else
     (folder / "readme.txt").write_text("not a video and not a video name: skipped")
     rc, reports, err = run(folder, tmp_path / "out", "--student", student, "--frames", 3, "--json", "--no-progress")
@@ -217,8 +207,8 @@ def test_assigned_track_is_redrawn_only_where_that_person_is(walk, student, tmp_
         assert changed[k].sum() < 0.5 * near.sum()  # one person among several, not every one near a face
 
 
-def test_teacher_path(media_dir, tmp_path):
-    src = clip(media_dir, STAGE)
+def test_teacher_path(video_clip, tmp_path):
+    src = video_clip(STAGE)
     rc, (report,), err = run(src, tmp_path / "t.mp4", "--teacher", "classic", "--frames", 2, "--json",
                              "--no-progress")
     assert rc == 0, err
@@ -252,7 +242,7 @@ def test_display_rotation_is_undone_for_the_stylizer_and_kept(tmp_path):
             out.mux(s.encode(f))
         out.mux(s.encode(None))
     frames = Identity()
-    video.convert_video(src, tmp_path / "out.mp4", video.FrameStylizer(frames, "classic", {}), progress=False)
+    video.convert_video(src, tmp_path / "out.mp4", identity_stream(frames), progress=False)
     assert frames.shapes == [(64, 32, 3)] * 3  # upright: taller than wide
     with av.open(str(tmp_path / "out.mp4")) as c:
         f = next(c.decode(video=0))
@@ -265,7 +255,7 @@ def test_person_regions_split_people_between_faces():
 
     boxes = [Box(100, 50, 140, 100), Box(300, 60, 340, 110)]
     person = np.ones((400, 480), np.float32)
-    left, right = video.person_regions((400, 480), boxes, person)
+    left, right = stream.person_regions((400, 480), boxes, person)
     assert left[75, 120] > 0.9 and right[75, 120] < 0.1  # each face is its own person's
     assert left[250, 120] > 0.9 and right[250, 320] > 0.9  # the body below the face too
     assert left[75, 320] < 0.1 and left[380, 470] < 0.1  # not the other person, nor far away

@@ -139,7 +139,7 @@ def _run(cfg: PairsConfig, todo: list[PairSpec], out: Path):
         return
     import ray
 
-    ray.init(num_cpus=cfg.workers, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    ray.init(address="local", num_cpus=cfg.workers, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
 
     @ray.remote
     class Worker:

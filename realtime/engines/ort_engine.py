@@ -25,6 +25,10 @@ class OrtEngine:
             p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available] + ["CPUExecutionProvider"]
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = int(os.environ.get("TOONLAB_ORT_THREADS", "0")) or (os.cpu_count() or 1)
+        # onnxruntime's threads spin for a while after each run by default; in the realtime stream the other
+        # stages (faces, flow, encoding) need those cores then, and every small numpy call after a run crawled.
+        opts.add_session_config_entry("session.intra_op.allow_spinning",
+                                      os.environ.get("TOONLAB_ORT_SPIN", "0"))
         self.session = ort.InferenceSession(str(onnx_path), opts, providers=wanted)
         self.device = self.session.get_providers()[0]
         from studio.models.student_unet import StudentConfig

@@ -38,11 +38,20 @@ class WarpField:
         return not (np.any(self.dx) or np.any(self.dy))
 
     def apply(self, img: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
-        if self.is_identity:
+        """The image warped. Only the box around the non-zero displacements is resampled (faces are small in a
+        1080p frame); the rest is copied, which is what resampling it at zero displacement gives."""
+        moved = (self.dx != 0) | (self.dy != 0)
+        rows = np.flatnonzero(moved.any(axis=1))
+        if rows.size == 0:
             return img
-        h, w = self.dx.shape
-        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-        return cv2.remap(img, gx + self.dx, gy + self.dy, interpolation, borderMode=cv2.BORDER_REPLICATE)
+        y0, y1 = int(rows[0]), int(rows[-1]) + 1
+        cols = np.flatnonzero(moved[y0:y1].any(axis=0))
+        x0, x1 = int(cols[0]), int(cols[-1]) + 1
+        gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+        out = img.copy()
+        out[y0:y1, x0:x1] = cv2.remap(img, gx + self.dx[y0:y1, x0:x1], gy + self.dy[y0:y1, x0:x1], interpolation,
+                                      borderMode=cv2.BORDER_REPLICATE)
+        return out
 
     def forward(self, pts: np.ndarray, iterations: int = 12) -> np.ndarray:
         """Where input points land in the output: solve x + D(x) = p by fixed-point iteration."""

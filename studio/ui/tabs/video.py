@@ -135,15 +135,14 @@ def start_video_job(cfg, src: Path, dst: Path, character: str, path: str, factor
     holder = {}
 
     def work(report, should_stop, log):
-        from realtime.video import FrameStylizer, StudentFrames, TeacherFrames, VideoCancelled, convert_video
+        from realtime.stream import Stream, StreamConfig
+        from realtime.video import VideoCancelled, convert_video
         from training.train_lora import Cancelled
 
         log("loading the " + ("teacher" if path == "classic" else "student"))
-        if path == "classic":
-            renderer = TeacherFrames(cfg, "classic", factors, character)
-        else:
-            renderer = StudentFrames(cfg, path, None, factors, character)
-        stylize = FrameStylizer(renderer, character, {})
+        teacher = "classic" if path == "classic" else None
+        stream = Stream(cfg, StreamConfig(character=character, engine=path if not teacher else "onnxruntime",
+                                          teacher=teacher, **factors)).prepare()
 
         def on_frame(done, total):
             if total:
@@ -152,7 +151,7 @@ def start_video_job(cfg, src: Path, dst: Path, character: str, path: str, factor
                 log(f"frames {done}")
 
         try:
-            holder["report"] = convert_video(src, dst, stylize, max_frames=frames, progress=False,
+            holder["report"] = convert_video(src, dst, stream, max_frames=frames, progress=False,
                                              on_frame=on_frame, should_stop=should_stop)
         except VideoCancelled as exc:
             raise Cancelled(str(exc)) from None

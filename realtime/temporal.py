@@ -1,0 +1,171 @@
+"""Temporal consistency for stylised video: flow-guided blending, and the flicker metric that measures it.
+
+A per-frame stylizer flickers: the student (and more so the teacher: percentile line thresholds, per-image
+palettes) answers the sensor noise and small motions of each frame a little differently. `TemporalBlender`
+carries the previous stylised frame along the optical flow of the *input* frames and blends it into the new
+one where the flow is trustworthy:
+
+    blend = TemporalBlender(strength=0.8)
+    for frame, stylised in ...:                       # RGB uint8, same size
+        out = blend(frame, stylised)
+
+- Flow: OpenCV's DIS optical flow (ultrafast preset) from the current input frame back to the previous one,
+  on grey frames scaled to at most `flow_side` px (about 1 ms at 480×270); upsampled to the frame.
+- Confidence, per pixel: the previous *input* frame warped by the same flow must match the current input
+  (photometric check, Gaussian in the grey-level error, `tolerance` = the error at which confidence falls
+  to 1/e), and the flow must stay inside the image. Where the flow is wrong — fast motion, occlusion,
+  something appearing — the check fails and the new stylised frame is kept as it is: no ghost trails.
+- Output = stylised + strength × confidence × (warped previous output − stylised). The previous *output*
+  is carried, so stable regions average over about 1 / (1 − strength) frames; moving ones follow the flow.
+- A cut (less than `cut_confidence` of the frame confident) starts again from the new frame.
+
+`flicker(inputs, outputs)` is the warping error of Lai et al. (ECCV 2018, "Learning blind video temporal
+consistency"): each output frame against the previous output warped by the flow of the inputs, averaged over
+the pixels where that flow is reliable (forward-backward consistent, inside the image). The metric's flow is
+another algorithm than the blender's (Farnebäck's, both directions, on the inputs only), so the blender is not
+scored by its own flow. The input clip's own warping error is the scale: the part of a frame change that no
+flow explains (motion blur, compression, things appearing) is in it too.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Iterable, Optional, Sequence
+
+import cv2
+import numpy as np
+
+
+def _grey(frame: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+    """The frame in grey, scaled down so its long side is at most `side`; and the scale used."""
+    h, w = frame.shape[:2]
+    s = min(1.0, side / max(h, w))
+    g = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if frame.ndim == 3 else frame
+    if s < 1.0:
+        g = cv2.resize(g, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    return g, s
+
+
+@functools.lru_cache(maxsize=4)
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx.flags.writeable = gy.flags.writeable = False
+    return gx, gy
+
+
+def _sample_maps(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """remap maps that read, for each pixel, where the flow points."""
+    gx, gy = _grid(*flow.shape[:2])
+    return gx + flow[..., 0], gy + flow[..., 1]
+
+
+def warp_back(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """`image` (the previous frame) carried onto the current frame by `flow` (current → previous, in pixels of
+    `image`'s size); outside pixels replicate the border."""
+    mx, my = _sample_maps(flow)
+    return cv2.remap(image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _inside(flow: np.ndarray) -> np.ndarray:
+    mx, my = _sample_maps(flow)
+    h, w = flow.shape[:2]
+    return (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
+
+
+class TemporalBlender:
+    """Flow-guided blending of consecutive stylised frames (see the module doc). Not thread safe: one per
+    stream, fed in frame order; `reset()` at a cut or a new video."""
+
+    def __init__(self, strength: float = 0.8, flow_side: int = 480, tolerance: float = 10.0,
+                 cut_confidence: float = 0.25):
+        if not 0.0 <= strength < 1.0:
+            raise ValueError(f"strength must be in [0, 1), got {strength}")
+        self.strength, self.flow_side = float(strength), int(flow_side)
+        self.tolerance, self.cut_confidence = float(tolerance), float(cut_confidence)
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self.confidence: Optional[np.ndarray] = None  # the last frame's mean confidence map (flow scale), for tests
+        self.reset()
+
+    def reset(self) -> None:
+        self._grey = None
+        self._out = None
+
+    def __call__(self, frame: np.ndarray, stylised: np.ndarray) -> np.ndarray:
+        if frame.shape[:2] != stylised.shape[:2]:
+            raise ValueError(f"frame {frame.shape[:2]} and stylised {stylised.shape[:2]} differ in size")
+        grey, s = _grey(frame, self.flow_side)
+        prev_grey, prev_out = self._grey, self._out
+        self._grey = grey
+        if self.strength == 0.0 or prev_grey is None or prev_grey.shape != grey.shape \
+                or prev_out.shape != stylised.shape:
+            self._out = stylised
+            return stylised
+        flow = self._dis.calc(grey, prev_grey, None)  # current -> previous, in flow pixels
+        err = cv2.absdiff(grey, warp_back(prev_grey, flow)).astype(np.float32)
+        err = cv2.GaussianBlur(err, (0, 0), 1.0)  # one noisy pixel does not decide
+        conf = np.exp(-(err / self.tolerance) ** 2) * _inside(flow)
+        self.confidence = conf
+        if float(conf.mean()) < self.cut_confidence:  # a cut, or everything moved: start again
+            self._out = stylised
+            return stylised
+        h, w = stylised.shape[:2]
+        if s < 1.0:
+            flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) / s
+            conf = cv2.resize(conf, (w, h), interpolation=cv2.INTER_LINEAR)
+        carried = warp_back(prev_out, flow)
+        weight = (self.strength * conf).astype(np.float32)
+        out = cv2.blendLinear(carried, stylised, weight, (1.0 - weight).astype(np.float32))
+        self._out = out
+        return out
+
+
+# --------------------------------------------------------------------------------------------------- metric
+@dataclass
+class Flicker:
+    """Warping error in grey levels (0-255) per pixel, averaged over frame pairs; `pairs` frame pairs scored,
+    `coverage` the mean share of pixels whose flow was reliable."""
+
+    error: float
+    pairs: int
+    coverage: float
+
+
+def _farneback(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return cv2.calcOpticalFlowFarneback(a, b, None, pyr_scale=0.5, levels=4, winsize=21, iterations=5, poly_n=7,
+                                        poly_sigma=1.5, flags=0)
+
+
+def flicker(inputs: Iterable[np.ndarray], outputs: Iterable[np.ndarray], flow_side: int = 640,
+            consistency: float = 1.0) -> Flicker:
+    """Mean |O_t − warp(O_{t−1})| over reliable pixels (see the module doc). Flow is computed on `inputs` at a
+    long side of `flow_side` px, both ways; a pixel counts when the forward-backward round trip returns within
+    `consistency` px (of the flow scale) and stays inside the image. `outputs` are compared at full size."""
+    total, pixels, cover, pairs = 0.0, 0, 0.0, 0
+    prev_g = prev_o = None
+    for frame, out in zip(inputs, outputs):
+        g, s = _grey(frame, flow_side)
+        if prev_g is not None:
+            back = _farneback(g, prev_g)  # t -> t-1
+            fwd = _farneback(prev_g, g)  # t-1 -> t
+            round_trip = back + warp_back(fwd, back)  # ~0 where both flows agree
+            ok = (np.hypot(round_trip[..., 0], round_trip[..., 1]) < consistency) & _inside(back)
+            h, w = out.shape[:2]
+            if s < 1.0:
+                back = cv2.resize(back, (w, h), interpolation=cv2.INTER_LINEAR) / s
+                ok = cv2.resize(ok.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+            diff = np.abs(out.astype(np.float32) - warp_back(prev_o, back).astype(np.float32))
+            diff = diff.mean(axis=2) if diff.ndim == 3 else diff
+            total += float(diff[ok].sum())
+            pixels += int(ok.sum())
+            cover += float(ok.mean())
+            pairs += 1
+        prev_g, prev_o = g, out
+    if pairs == 0:
+        raise ValueError("flicker needs at least two frames")
+    return Flicker(error=total / max(pixels, 1), pairs=pairs, coverage=cover / pairs)
+
+
+def blend_all(frames: Sequence[np.ndarray], stylised: Sequence[np.ndarray], **kw) -> list[np.ndarray]:
+    """Every stylised frame through one fresh TemporalBlender, in order."""
+    blend = TemporalBlender(**kw)
+    return [blend(f, o) for f, o in zip(frames, stylised)]

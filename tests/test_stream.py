@@ -1,0 +1,252 @@
+"""realtime.stream (pipelined stages, bounded queues, faces followed between detections) and realtime.temporal
+(flow-guided blending, the flicker metric), on the real clips in ../shared/data/videos."""
+import threading
+import time
+
+import numpy as np
+import pytest
+
+av = pytest.importorskip("av")
+pytest.importorskip("onnxruntime")
+
+from realtime import stream as rs  # noqa: E402
+from realtime.temporal import TemporalBlender, flicker  # noqa: E402
+from studio import load_config  # noqa: E402
+
+TALKING = "face_talking_glasses_vertical_720x1280.mp4"  # one face, 720x1280, 30 fps
+PEDESTRIANS = "pedestrians_walking_faces_720p.mp4"
+
+
+def decode(path, n, side=None):
+    import cv2
+
+    out = []
+    with av.open(str(path)) as c:
+        for i, f in enumerate(c.decode(video=0)):
+            if i >= n:
+                break
+            img = f.to_ndarray(format="rgb24")
+            if side:
+                h, w = img.shape[:2]
+                s = side / max(h, w)
+                img = cv2.resize(img, (round(w * s) // 4 * 4, round(h * s) // 4 * 4), interpolation=cv2.INTER_AREA)
+            out.append(img)
+    return out
+
+
+@pytest.fixture(scope="module")
+def talking(video_clip):
+    return decode(video_clip(TALKING), 16, side=640)
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_config()
+
+
+class Recorder:
+    """A renderer that inverts the frame and notes which thread drew it (realtime.stream.FrameRenderer)."""
+
+    engine, teacher, finds_faces = None, "recorder", True
+
+    def __init__(self, delay=0.0, fail_at=None):
+        self.delay, self.fail_at, self.calls, self.threads = delay, fail_at, 0, set()
+        self.factors = {}
+
+    def prepare(self, characters):
+        pass
+
+    def set_factors(self, factors):
+        self.factors = dict(factors)
+
+    def render(self, frame, faces, character):
+        self.calls += 1
+        self.threads.add(threading.current_thread().name)
+        if self.fail_at is not None and self.calls == self.fail_at:
+            raise ValueError("this frame cannot be drawn")
+        if self.delay:
+            time.sleep(self.delay)
+        return 255 - frame, [], None
+
+
+def test_pipelined_stream_gives_exactly_the_sequential_frames(cfg, talking):
+    """The same frames through the real student, faces and temporal blending: one stage after another in this
+    thread, or each stage in its own thread: identical images, tracks and order."""
+    stream = rs.Stream(cfg, rs.StreamConfig(character="classic", detect_every=4)).prepare()
+    seq = [stream.process(f) for f in talking]
+    stream.reset()
+    pip = list(stream.run(talking))
+    assert [r.index for r in pip] == list(range(len(talking)))
+    for a, b in zip(seq, pip):
+        np.testing.assert_array_equal(a.image, b.image)
+        assert [t.id for t in a.tracks] == [t.id for t in b.tracks]
+    assert all(len(r.tracks) == 1 for r in pip)  # the one face, on every frame, followed or detected
+    assert pip[-1].tracks[0].id == 0
+    stats = stream.stats()
+    assert stats["frames"] == len(talking) and stats["dropped"] == 0
+    assert stats["detections"] == 4  # frames 0, 4, 8, 12: the face was followed in between, never lost
+    assert set(stats["stages"]) == set(rs.STAGES) and all(v > 0 for v in stats["stages"].values())
+    assert stats["latency_ms"] > 0 and set(pip[0].timings) == {*rs.STAGES, "latency"}
+    assert not np.array_equal(pip[0].image, talking[0])  # stylised
+
+
+def test_followed_landmarks_stay_on_the_face(cfg, talking):
+    """Between detections the landmarks are carried by optical flow; they stay within a few percent of a face
+    width of where a fresh detection puts them."""
+    from studio.perception.faces import get_face_backend
+
+    backend = get_face_backend("mediapipe", cfg.perception)
+    follower = rs.FaceFollower(backend, every=8)
+    errors = []
+    for i, frame in enumerate(talking[:8]):
+        faces = follower(frame)
+        if i == 0:
+            continue
+        fresh = backend.detect(frame)
+        assert len(faces) == len(fresh) == 1
+        width = fresh[0].box.width
+        err = np.linalg.norm(faces[0].landmarks[:, :2] - fresh[0].landmarks[:, :2], axis=1)
+        errors.append(np.median(err) / width)
+        assert abs(faces[0].box.center[0] - fresh[0].box.center[0]) < 0.1 * width
+    assert follower.detections == 1
+    assert max(errors) < 0.03, errors
+
+
+def test_a_lost_face_is_detected_again_at_once(cfg, talking):
+    from studio.perception.faces import get_face_backend
+
+    follower = rs.FaceFollower(get_face_backend("mediapipe", cfg.perception), every=30)
+    follower(talking[0])
+    assert follower.detections == 1
+    blank = np.zeros_like(talking[1])  # the face vanishes: its points cannot be followed
+    assert follower(blank) == [] and follower.detections == 2
+    follower(talking[2])  # nothing to follow: detect
+    assert follower.detections == 3
+
+
+def test_live_stream_drops_old_frames_and_keeps_latency_and_memory_bounded(cfg):
+    """A producer much faster than the renderer: old frames are dropped, results stay in order, and the queues
+    never hold more than queue_size frames each; over 10 000 frames the memory does not grow."""
+    stream = rs.Stream(cfg, rs.StreamConfig(live=True, queue_size=2), renderer=Recorder(delay=0.002)).prepare()
+    stream.start()
+    frame = np.random.default_rng(0).integers(0, 255, (48, 64, 3), np.uint8)
+    got, biggest = [], 0
+
+    def rss_mb():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096 / 2 ** 20
+
+    rss = {}
+    for i in range(10_000):
+        stream.put(frame, meta=i)
+        biggest = max(biggest, *(q.qsize() for q in stream._queues))
+        got += stream.ready()
+        if i == 1000:
+            rss["start"] = rss_mb()
+    stream.close()
+    while (r := stream.get(timeout=10)) is not None:
+        got.append(r)
+    rss["end"] = rss_mb()
+    assert biggest <= 2
+    indices = [r.index for r in got]
+    assert indices == sorted(indices) and len(set(indices)) == len(indices)
+    assert stream.dropped > 0 and len(got) + stream.dropped == 10_000
+    assert all(r.meta == r.index for r in got)
+    assert rss["end"] - rss["start"] < 20, rss
+    assert stream.stats()["latency_ms"] < 500
+
+
+def test_file_stream_drops_nothing_and_runs_stages_in_their_own_threads(cfg):
+    rec = Recorder(delay=0.001)
+    stream = rs.Stream(cfg, rs.StreamConfig(queue_size=1, temporal=False), renderer=rec).prepare()
+    frames = [np.full((8, 8, 3), i, np.uint8) for i in range(200)]
+    out = list(stream.run(frames))
+    assert [r.index for r in out] == list(range(200)) and stream.dropped == 0
+    assert all(int(r.image[0, 0, 0]) == 255 - i for i, r in enumerate(out))
+    assert "stream-render" in rec.threads
+
+
+def test_a_failing_stage_raises_its_own_error_to_the_consumer(cfg):
+    stream = rs.Stream(cfg, rs.StreamConfig(temporal=False), renderer=Recorder(fail_at=5)).prepare()
+    frames = [np.zeros((8, 8, 3), np.uint8)] * 50
+    with pytest.raises(ValueError, match="cannot be drawn"):
+        for _ in stream.run(frames):
+            pass
+    assert not stream.running
+
+
+def test_update_changes_character_and_factors_from_the_next_frame(cfg, talking):
+    stream = rs.Stream(cfg, rs.StreamConfig(character="classic", temporal=False)).prepare()
+    a = stream.process(talking[0]).image
+    stream.update(character="noir")
+    b = stream.process(talking[0]).image
+    stream.update(texture=1.0, line=0.0)
+    c = stream.process(talking[0]).image
+    assert np.abs(a.astype(int) - b).mean() > 3  # noir's student
+    assert np.abs(b.astype(int) - c).mean() > 0.5  # its factors moved
+    assert stream.renderer.factors["texture"] == 1.0
+    with pytest.raises(ValueError, match="unknown factors"):
+        stream.update(sharpness=1.0)
+    with pytest.raises(ValueError):
+        stream.update(character="nobody")
+    assert stream.character == "noir"
+
+
+# ----------------------------------------------------------------------------------------------- temporal
+def test_temporal_blending_halves_the_flicker_of_the_student_on_a_real_clip(cfg, talking):
+    """The issue's target: at least 50 % lower warping error between consecutive outputs, on the talking-head
+    clip through the shipped student, and the blended frames stay close to the per-frame ones."""
+    stream = rs.Stream(cfg, rs.StreamConfig(character="classic", temporal=False)).prepare()
+    raw = [r.image for r in stream.run(talking)]
+    blend = TemporalBlender()
+    smooth = [blend(f, o) for f, o in zip(talking, raw)]
+    before, after = flicker(talking, raw), flicker(talking, smooth)
+    assert before.coverage > 0.8
+    assert after.error <= 0.5 * before.error, (before, after)
+    psnr = [10 * np.log10(255 ** 2 / np.mean((a.astype(float) - b) ** 2)) for a, b in zip(raw[1:], smooth[1:])]
+    assert min(psnr) > 33, psnr
+
+
+def test_no_ghost_where_the_flow_cannot_follow():
+    """A block that jumps further than the flow can follow: where it was, the blended frame shows the new frame,
+    not a trail of the old block."""
+    rng = np.random.default_rng(1)
+    bg = (rng.random((120, 160, 3)) * 60 + 100).astype(np.uint8)
+    import cv2
+
+    bg = cv2.GaussianBlur(bg, (0, 0), 2)
+    f0, f1 = bg.copy(), bg.copy()
+    f0[40:80, 10:50] = 250
+    f1[40:80, 100:140] = 250
+    styl = lambda f: (255 - f)  # noqa: E731 - any per-frame "style"
+    blend = TemporalBlender(strength=0.9)
+    blend(f0, styl(f0))
+    out = blend(f1, styl(f1))
+    old_place = np.abs(out[40:80, 10:50].astype(int) - styl(f1)[40:80, 10:50]).max()
+    new_place = np.abs(out[40:80, 100:140].astype(int) - styl(f1)[40:80, 100:140]).max()
+    assert old_place < 20 and new_place < 20, (old_place, new_place)
+    # The static background between them agrees with the previous frame: blended, and so almost unchanged.
+    assert np.abs(out[:, 60:90].astype(int) - styl(f1)[:, 60:90]).mean() < 1
+
+
+def test_a_cut_starts_again_from_the_new_frame(load_media):
+    a = load_media("portrait_light_skin_asian_01.jpg")[:256, :256]
+    b = np.ascontiguousarray(a[::-1, ::-1])
+    blend = TemporalBlender()
+    blend(a, a)
+    np.testing.assert_array_equal(blend(b, 255 - b), 255 - b)
+
+
+def test_max_side_stylises_smaller_and_answers_in_the_input_size(cfg, talking):
+    from studio.perception.faces import get_face_backend
+
+    frame = talking[0]
+    stream = rs.Stream(cfg, rs.StreamConfig(character="classic", max_side=320, temporal=False)).prepare()
+    res = stream.process(frame)
+    assert res.image.shape == frame.shape
+    (face,) = get_face_backend("mediapipe", cfg.perception).detect(frame)
+    (track,) = res.tracks
+    assert abs(track.box.center[0] - face.box.center[0]) < 0.1 * face.box.width
+    assert abs(track.box.width - face.box.width) < 0.2 * face.box.width
+    full = rs.Stream(cfg, rs.StreamConfig(character="classic", temporal=False)).prepare().process(frame).image
+    assert np.abs(full.astype(int) - res.image).mean() < 8  # the same style, only softer
