@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-cpu
 
-.PHONY: setup run test bench setup-gpu clean
+.PHONY: setup browser run test bench setup-gpu clean
 
 $(STAMP): requirements.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,10 +14,17 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 
 setup: $(STAMP)
 
+# The Webcam tab's browser test drives Debian's chromium with a fake camera. Installed here when missing and
+# we are root with apt-get; otherwise that test skips and says why.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "chromium is not installed (needs root and apt-get): the browser tests will skip"; }
+
 run: setup
 	$(BIN)/python app.py $(ARGS)
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q tests $(ARGS)
 
 bench: setup

@@ -32,7 +32,8 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 class Browser:
     """A headless Chromium with one page, spoken to over the DevTools pipe."""
 
-    def __init__(self, executable: str, width: int, height: int):
+    def __init__(self, executable: str, width: int, height: int, extra_flags=()):
+        """`extra_flags`: more Chromium switches (tools/webcam_latency.py adds a fake camera)."""
         self.profile = tempfile.mkdtemp(prefix="toonlab-chromium-")
         to_chrome_r, self._to_chrome = os.pipe()
         self._from_chrome, from_chrome_w = os.pipe()
@@ -44,7 +45,8 @@ class Browser:
 
         self.proc = subprocess.Popen(
             [executable, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}", f"--window-size={width},{height}",
-             "about:blank"], preexec_fn=wire_pipes, close_fds=False,  # our pipes are close-on-exec; 3, 4 are not
+             *extra_flags, "about:blank"],
+            preexec_fn=wire_pipes, close_fds=False,  # our pipes are close-on-exec; 3 and 4 are not
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_chrome_r)
         os.close(from_chrome_w)
@@ -101,6 +103,20 @@ class Browser:
         for kind in ("mousePressed", "mouseReleased"):
             self.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
 
+    def pick(self, dropdown: str, name: str) -> str:
+        """Open the gradio dropdown `dropdown` (a selector) and click the option whose label starts with `name`."""
+        self.click(f"{dropdown} input")
+        self.wait_for("document.querySelectorAll('[role=option]').length > 0", f"the options of {dropdown}", 10)
+        label = self.js(f"(() => {{ const o = [...document.querySelectorAll('[role=option]')].find(e => "
+                        f"e.getAttribute('aria-label').toLowerCase().startsWith({json.dumps(name.lower())}));"
+                        f" return o ? o.getAttribute('aria-label') : null; }})()")
+        if not label:
+            raise RuntimeError(f"no option {name!r} in {dropdown}")
+        self.click(f"[role=option][aria-label={json.dumps(label)}]")
+        self.wait_for(f"document.querySelector({json.dumps(dropdown + ' input')}).value === {json.dumps(label)}",
+                      f"{dropdown} to show {label}", 10)
+        return label
+
     def screenshot(self, out: Path, width: int) -> None:
         height = int(self.js("document.documentElement.scrollHeight"))
         self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
@@ -128,17 +144,8 @@ def stylize_in_page(b: Browser, photo: Path, character: str | None, timeout: flo
         raise RuntimeError("no file input in #photo")
     b.call("DOM.setFileInputFiles", nodeId=node, files=[str(photo.resolve())])
     b.wait_for("!!document.querySelector('#photo img')", "the uploaded photo to show", 30)
-    if character:  # open gradio's dropdown and click the option whose label starts with the name
-        b.click("#character input")
-        b.wait_for("document.querySelectorAll('[role=option]').length > 0", "the character list", 10)
-        label = b.js(f"(() => {{ const o = [...document.querySelectorAll('[role=option]')].find(e => "
-                     f"e.getAttribute('aria-label').toLowerCase().startsWith({json.dumps(character.lower())}));"
-                     f" return o ? o.getAttribute('aria-label') : null; }})()")
-        if not label:
-            raise RuntimeError(f"no character called {character!r} in the dropdown")
-        b.click(f"[role=option][aria-label={json.dumps(label)}]")
-        b.wait_for(f"document.querySelector('#character input').value === {json.dumps(label)}",
-                   f"the dropdown to show {label}", 10)
+    if character:
+        b.pick("#character", character)
         time.sleep(0.5)  # the character's defaults are loaded into the sliders by a server event
     before = b.js("document.querySelector('#stylize-report').innerText")
     b.click("#stylize-button")

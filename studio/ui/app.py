@@ -1,7 +1,8 @@
 """The studio app: a tab per module in `TABS`; each tab module has `TITLE`, `render(ctx)` and `listen(ctx, ui)`.
 
-Nothing heavy happens at import or build time: the Stylizer (and its models) is created on first use.
-Later tabs (webcam) slot in by adding their module to `TABS`.
+Nothing heavy happens at import or build time: the Stylizer (and its models) is created on first use. A tab
+module may also have `unload(ctx)`, returning a function run when a page is closed (the Webcam tab frees that
+page's stream).
 """
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from typing import Optional
 import gradio as gr
 
 from ..config import StudioConfig
-from .tabs import characters, distill, lora, stylize, video
+from .tabs import characters, distill, lora, stylize, video, webcam
 
-TABS = [stylize, video, characters, lora, distill]
+TABS = [stylize, video, webcam, characters, lora, distill]
 
 
 @dataclass
@@ -24,6 +25,7 @@ class UIContext:
     cfg: StudioConfig
     components: dict = field(default_factory=dict)  # "tab.name" -> component, for updates across tabs
     jobs: dict = field(default_factory=dict)  # running background jobs (one LoRA job at a time)
+    webcam: Optional[object] = None  # the Webcam tab's live streams (tabs.webcam.WebcamSessions), made on first use
     _stylizer: Optional[object] = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -49,6 +51,9 @@ def build_app(cfg: StudioConfig, ctx: Optional[UIContext] = None) -> gr.Blocks:
                 with gr.Tab(tab.TITLE, id=tab.__name__.rsplit(".", 1)[-1]):
                     ui = tab.render(ctx)
                     tab.listen(ctx, ui)
+        for tab in TABS:
+            if hasattr(tab, "unload"):
+                app.unload(tab.unload(ctx))
     app.toonlab_context = ctx  # for tests and callers that need the shared state
     return app
 

@@ -1,0 +1,181 @@
+"""Webcam tab. In a real headless Chromium with a fake camera (a few seconds of a shared clip as .y4m): stylised
+frames arrive, each differs from the very frame sent for it, the readout shows the frames/s, a character change
+applies while streaming, and the page's stream is freed when the page closes; a refused camera is explained.
+Without a browser: sessions are bounded and freed, output frames do not pile up, large frames are downscaled,
+and a character without a student is refused with the reason.
+
+    .venv/bin/python -m pytest -q tests/test_ui_webcam.py      (about 40 s; needs Debian's chromium)
+
+`make test` installs chromium when it is missing (as root, with apt-get); without it the browser tests skip.
+"""
+import re
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+gr = pytest.importorskip("gradio")
+pytest.importorskip("av")
+pytest.importorskip("onnxruntime")
+
+from studio.config import load_config  # noqa: E402
+from studio.ui import build_app, launch  # noqa: E402
+from studio.ui.tabs import webcam  # noqa: E402
+from tools.webcam_latency import (CLIP, Browser, camera_flags, free_port, make_y4m, open_webcam_tab,  # noqa: E402
+                                  page_state, sent_vs_received, start_recording)
+
+CHROMIUM = shutil.which("chromium")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="no chromium: `apt-get install -y chromium` (make test installs it when run as root)")
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    data = tmp_path_factory.mktemp("data")
+    port = free_port()
+    cfg = load_config(None, [f"data_dir={data}", "server.host=127.0.0.1", f"server.port={port}"])
+    app = build_app(cfg)
+    launch(app, cfg, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/", app
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def camera(tmp_path_factory, media_dir):
+    src = media_dir / "videos" / CLIP
+    if not src.is_file():
+        pytest.skip(f"{src} not found")
+    return make_y4m(src, tmp_path_factory.mktemp("camera") / "camera.y4m", seconds=3.0, size=(640, 360))
+
+
+def wait(condition, what: str, timeout: float):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.2)
+
+
+@needs_chromium
+def test_webcam_streams_stylised_frames_in_a_browser(studio, camera):
+    url, app = studio
+    ctx = app.toonlab_context
+    t0 = time.monotonic()
+    b = Browser(CHROMIUM, 1400, 1000, camera_flags(camera))
+    try:
+        open_webcam_tab(b, url)
+        start_recording(b)
+        b.wait_for("window.__webcam.loads.length >= 6", "six stylised frames in the page", 60)
+
+        loads = page_state(b)["loads"]
+        assert len({x["k"] for x in loads}) == len(loads)  # each one a new frame, in order
+        assert [x["k"] for x in loads] == sorted(x["k"] for x in loads)
+        assert (loads[-1]["w"], loads[-1]["h"]) == (640, 360)
+        # Paired by the number stamped into the frame sent: the output is that frame stylised, not the frame
+        # itself (copied back it differs by about 0.3 grey levels, JPEG's own loss)
+        pair = sent_vs_received(b)
+        assert pair["same"] > 6.0, pair
+
+        b.wait_for("/[0-9.]+ fps/.test(document.querySelector('#webcam-readout').innerText)", "the fps readout", 10)
+        readout = b.js("document.querySelector('#webcam-readout').innerText")
+        fps = float(re.search(r"([0-9.]+) fps", readout).group(1))
+        assert fps > 0, readout
+        assert "ms per frame on the server" in readout and "640×360" in readout
+
+        # Live change: the character (and the sliders it resets) reach the running stream with the next frames
+        (session,) = ctx.webcam._sessions.values()
+        assert session.settings["character"] == "classic"
+        b.pick("#webcam-character", "Noir")
+        wait(lambda: session.settings["character"] == "noir" and session.settings["line"] == 0.8,
+             "the stream to draw noir with noir's line factor", 20)
+        assert session.stream.character == "noir"
+        seen = len(page_state(b)["loads"])
+        b.wait_for(f"window.__webcam.loads.length >= {seen + 2}", "frames after the change", 20)
+        assert len(list(session.folder.iterdir())) <= webcam.KEEP_FRAMES
+    finally:
+        b.close()
+    # Closing the page ends its session: the stream and its frames are freed
+    wait(lambda: len(ctx.webcam) == 0, "the closed page's stream to be freed", 20)
+    assert not session.folder.exists()
+    assert time.monotonic() - t0 < 60
+
+
+@needs_chromium
+def test_a_refused_camera_is_explained(studio, camera):
+    url, _ = studio
+    b = Browser(CHROMIUM, 1400, 1000, camera_flags(camera, deny=True))
+    try:
+        open_webcam_tab(b, url)
+        b.wait_for("document.querySelector('#webcam-camera-status').innerText.includes('refused the camera')",
+                   "the refusal to be explained", 15)
+    finally:
+        b.close()
+
+
+class FakeStream:
+    def __init__(self, character):
+        self.character, self.updates, self.stopped = character, [], False
+
+    def process(self, frame):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(image=frame, tracks=[], timings={}, index=0)
+
+    def update(self, **changed):
+        self.updates.append(changed)
+
+    def stats(self):
+        return {"fps": 0.0, "stages": {}}
+
+    def stop(self):
+        self.stopped = True
+
+
+def test_sessions_are_bounded_and_freed(tmp_path, monkeypatch):
+    monkeypatch.setattr(webcam, "open_stream", lambda cfg, character, factors: FakeStream(character))
+    sessions = webcam.WebcamSessions(load_config(), str(tmp_path), limit=2, idle_s=60)
+    settings = dict(character="classic", line=0.5, texture=0.5, color=0.5, warp=0.5)
+    a = sessions.get("a", settings)
+    assert sessions.get("a", settings) is a and a.stream.updates == []  # the same stream, nothing changed
+    sessions.get("a", {**settings, "line": 0.9})
+    assert a.stream.updates == [{"line": 0.9}]  # only what changed reaches the stream
+    sessions.get("b", settings)
+    with pytest.raises(gr.Error, match="2 webcam sessions are already streaming"):
+        sessions.get("c", settings)
+    a.last_seen -= 120  # a page that stopped sending frames gives its place up to a new one
+    sessions.get("c", settings)
+    assert a.stream.stopped and a.closed and not a.folder.exists()
+    assert sorted(sessions._sessions) == ["b", "c"]
+
+    frame = np.full((48, 64, 3), 128, np.uint8)
+    c = sessions._sessions["c"]
+    paths = [webcam.write_frame(c, frame) for _ in range(webcam.KEEP_FRAMES + 5)]
+    assert len(set(paths)) == len(paths)  # a new name each time: the page never shows a cached older frame
+    assert sorted(p.name for p in c.folder.iterdir()) == [Path(p).name for p in paths[-webcam.KEEP_FRAMES:]]
+    sessions.close("c")
+    assert webcam.write_frame(c, frame) is None and not c.folder.exists()  # a frame finishing after the close
+    sessions.close_all()
+    assert len(sessions) == 0
+
+
+def test_large_frames_are_downscaled_to_720p():
+    assert webcam.bound_size(np.zeros((1080, 1920, 3), np.uint8)).shape == (720, 1280, 3)
+    assert webcam.bound_size(np.zeros((1920, 1080, 3), np.uint8)).shape == (1280, 720, 3)
+    assert webcam.bound_size(np.zeros((2160, 2160, 3), np.uint8)).shape == (720, 720, 3)
+    small = np.zeros((480, 640, 3), np.uint8)
+    assert webcam.bound_size(small) is small
+
+
+def test_a_character_without_a_student_is_refused(tmp_path):
+    (tmp_path / "characters").mkdir()
+    noir = Path(__file__).resolve().parents[1] / "configs" / "characters" / "noir.yaml"
+    (tmp_path / "characters" / "sketchy.yaml").write_text(noir.read_text().replace("Noir action", "Sketchy"))
+    cfg = load_config(None, [f"data_dir={tmp_path}"])
+    assert "No student for this character" in webcam._student_notice(cfg, "sketchy")
+    assert webcam._student_notice(cfg, "classic") is None
+    sessions = webcam.WebcamSessions(cfg, str(tmp_path / "cache"))
+    with pytest.raises(gr.Error, match="no student for character 'sketchy'"):
+        sessions.get("a", dict(character="sketchy", line=0.5, texture=0.5, color=0.5, warp=0.5))
+    assert len(sessions) == 0
