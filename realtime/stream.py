@@ -1,7 +1,7 @@
 """The realtime path as a stream: frames in, stylised frames out, stages running in parallel.
 
     stream = Stream(cfg, StreamConfig(character="classic", engine="onnxruntime", live=True)).prepare()
-    res = stream.process(frame)          # one frame, every stage in the caller's thread (lowest latency)
+    res = stream(frame)                  # = stream.process(frame): every stage in this thread (lowest latency)
     res.image, res.tracks, res.timings   # RGB uint8; the faces with their track ids; ms per stage
     stream.update(character="noir", line=0.4)   # live changes, applied from the next frame
     stream.stats()                       # {"fps", "latency_ms", "stages": {name: ms}, "dropped", "frames", ...}
@@ -483,6 +483,8 @@ class Stream:
         self._run_stage("render", self._render, p)
         tracks = self._run_stage("compose", self._compose, p)
         return self._finish(p, tracks)
+
+    __call__ = process  # StreamDiffusion's shape: prepare() once, stream(frame) per frame
 
     # ------------------------------------------------------------------ pipelined
     def start(self) -> "Stream":

@@ -250,3 +250,11 @@ def test_max_side_stylises_smaller_and_answers_in_the_input_size(cfg, talking):
     assert abs(track.box.width - face.box.width) < 0.2 * face.box.width
     full = rs.Stream(cfg, rs.StreamConfig(character="classic", temporal=False)).prepare().process(frame).image
     assert np.abs(full.astype(int) - res.image).mean() < 8  # the same style, only softer
+
+
+def test_the_facade_is_realtime_stream_and_is_called_per_frame(cfg, talking):
+    import realtime
+
+    assert realtime.Stream is rs.Stream and realtime.StreamConfig is rs.StreamConfig
+    stream = realtime.Stream(cfg, realtime.StreamConfig(temporal=False), renderer=Recorder()).prepare()
+    np.testing.assert_array_equal(stream(talking[0]).image, 255 - talking[0])
