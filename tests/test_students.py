@@ -81,3 +81,32 @@ def test_texture_factor_smooths_like_the_teacher(photo, character):
     engine = load_engine("onnxruntime", REPO / "students" / character, device="cpu")
     flat, detailed = (run_student(engine, photo, texture=v).astype(np.float32) / 255.0 for v in (1.0, 0.0))
     assert detail_energy(flat) < 0.95 * detail_energy(detailed)
+
+
+@pytest.mark.parametrize("character", BUILT_IN)
+def test_face_strokes_bring_the_realtime_path_closer_to_the_teacher(photo, character):
+    """The realtime step draws the teacher's own face strokes from the (warped) landmarks over the student: over
+    the face it is closer to the teacher than the student alone, the strokes are only on the face, and at line 0
+    there are none."""
+    from realtime.student import StudentStylizer, stylize_frame
+    from studio.perception.faces import get_face_backend
+
+    cfg = load_config()
+    factors = dict(line=0.6, texture=0.6, color=0.6, warp=0.5)
+    teacher = Stylizer(cfg)(photo, StylizeParams(character=character, **factors)).image
+    faces = get_face_backend("mediapipe", cfg.perception).detect(photo)
+    assert faces
+    realtime = StudentStylizer(cfg, character, **factors)
+    inked = realtime(photo, faces)
+    alone = stylize_frame(realtime.engine, photo, faces, realtime.character.geometry, 0.5, realtime._factors)
+    x0, y0, x1, y1 = faces[0].box.as_int()
+    face = (slice(max(0, y0), y1), slice(max(0, x0), x1))
+    assert psnr(inked[face], teacher[face]) > psnr(alone[face], teacher[face]) + 0.1, character
+    changed = np.abs(inked.astype(int) - alone).max(axis=2) > 30
+    assert changed[face].mean() > 0.01  # strokes on the face ...
+    outside = np.ones(changed.shape, bool)
+    outside[face] = False
+    assert changed[outside].mean() < 0.002  # ... and nowhere else
+    no_line = StudentStylizer(cfg, character, **{**factors, "line": 0.0})
+    np.testing.assert_array_equal(no_line(photo, faces), stylize_frame(
+        no_line.engine, photo, faces, no_line.character.geometry, 0.5, no_line._factors))
