@@ -250,7 +250,8 @@ def convert_video(src: str | os.PathLike, dst: str | os.PathLike, stream: "Strea
 
 
 # ----------------------------------------------------------------------------------------------------- CLI
-def _assignment(value: str) -> tuple[int, str]:
+def parse_assignment(value: str) -> tuple[int, str]:
+    """"0=noir" -> (0, "noir"); ValueError (an argparse error on the command line) for anything else."""
     track, sep, name = value.partition("=")
     if not sep or not track.strip().isdigit() or not name.strip():
         raise argparse.ArgumentTypeError(f"{value!r} is not TRACK=NAME (e.g. 0=noir)")
@@ -262,7 +263,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("input", metavar="INPUT", help="a video file, or a folder of videos")
     ap.add_argument("output", metavar="OUTPUT", help="the output video (.mp4, .mov, .mkv), or a folder")
     ap.add_argument("--character", default=None, help="character for everyone (default: the config's)")
-    ap.add_argument("--assign", action="append", default=[], type=_assignment, metavar="TRACK=NAME",
+    ap.add_argument("--assign", action="append", default=[], type=parse_assignment, metavar="TRACK=NAME",
                     help="draw the person of this face track as another character; repeatable")
     ap.add_argument("--engine", default=None, help="student engine: torch, onnxruntime (default), tensorrt")
     ap.add_argument("--student", help="student folder for --character (default: students/<character>/ or "

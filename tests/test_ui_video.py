@@ -89,3 +89,19 @@ def test_convert_video_reports_frames_and_stops_between_frames(tmp_path, media_d
         convert_video(src, tmp_path / "b.mp4", stylize, max_frames=5, progress=False,
                       should_stop=lambda: len(seen) >= 5, on_frame=lambda done, total: seen.append(done))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4"]
+
+
+def test_a_person_can_be_drawn_as_another_character(app, media_dir):
+    """Track ids from a first run, then `0=noir`: the report names the assignment; a bad entry is refused."""
+    client, data = app
+    src = media_dir / "videos" / CLIP
+    if not src.is_file():
+        pytest.skip(f"{src} not found")
+    common = dict(video=handle_file(str(src)), character="classic", path="onnxruntime", line=0.5, texture=0.5,
+                  color=0.5, warp=0.5, frames=4, api_name="/convert_video")
+    status, _, _, report = client.predict(assign="0=noir", **common)
+    assert "done" in status, status
+    assert "track 0 as noir" in report and "Track ids seen: 0" in report
+    for bad, why in (("zero=noir", "is not TRACK=NAME"), ("0=nobody", "Unknown character 'nobody'")):
+        with pytest.raises(Exception, match=why):
+            client.predict(assign=bad, **common)

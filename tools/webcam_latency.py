@@ -49,7 +49,7 @@ MARK_BITS, MARK_PX = 16, 16
 INSTRUMENT_JS = """
 (() => {
   const BITS = %d, PX = %d;
-  const state = {grabs: [], loads: [], unread: 0, sent: {}};
+  const state = {grabs: [], loads: [], unread: 0, sent: {}, seen: new Set()};
   window.__webcam = state;
   const check = (k) => (k ^ (k >> 4) ^ (k >> 8)) & 15;
   const toDataURL = HTMLCanvasElement.prototype.toDataURL;
@@ -85,10 +85,13 @@ INSTRUMENT_JS = """
   document.addEventListener('load', (e) => {
     const im = e.target;
     if (im.tagName !== 'IMG' || !im.closest || !im.closest('#webcam-output')) return;
-    const t = performance.now();
+    const t = performance.now(), src = im.currentSrc || im.src;
+    // Each output frame has its own file; the page may load one twice (a re-render): count it once.
+    if (state.seen.has(src)) return;
+    state.seen.add(src);
     const k = read(im);
     if (k === null) { state.unread += 1; return; }
-    state.loads.push({t, k, src: im.currentSrc || im.src, w: im.naturalWidth, h: im.naturalHeight});
+    state.loads.push({t, k, src, w: im.naturalWidth, h: im.naturalHeight});
   }, true);
 })();
 """ % (MARK_BITS, MARK_PX)

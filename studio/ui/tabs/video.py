@@ -1,6 +1,7 @@
-"""Video tab: upload a video, pick the character, the path (a student engine, or the classic teacher: slow) and
-the line/texture/color/warp factors, convert it in the background with a progress bar and Cancel, then play
-and download the result with a short report (frames, fps achieved, audio kept, track ids seen).
+"""Video tab: upload a video, pick the character, the path (a student engine, or the classic teacher: slow), the
+line/texture/color/warp factors and optionally a character per tracked person (TRACK=NAME, the ids from a first
+run's report), convert it in the background with a progress bar and Cancel, then play and download the result
+with a short report (frames, fps achieved, audio kept, track ids seen).
 
 The conversion is `realtime.video.convert_video` in a `training.jobs.Job` (one video job at a time); the
 output goes to `<data_dir>/videos/<name>-<character>.mp4` (sanitised, numbered when taken), written under a
@@ -35,6 +36,7 @@ class VideoUI:
     path: gr.Radio
     factors: dict  # factor name -> slider
     frames: gr.Number
+    assign: gr.Textbox
     start: gr.Button
     cancel: gr.Button
     status: gr.Markdown
@@ -60,6 +62,9 @@ def render(ctx) -> VideoUI:
             factors = {name: gr.Slider(0.0, 1.0, value=start_at[name], step=0.05, label=name.capitalize())
                        for name in FACTORS}
             frames = gr.Number(0, precision=0, minimum=0, label="Frame limit (a preview; 0 = the whole video)")
+            assign = gr.Textbox("", label="Characters per person (optional)", placeholder="0=noir, 2=pastel",
+                                info="TRACK=CHARACTER, comma-separated. The track ids are in the report of a "
+                                     "first run; the same video and settings give the same ids.")
             with gr.Row():
                 start = gr.Button("Convert", variant="primary")
                 cancel = gr.Button("Cancel")
@@ -68,7 +73,7 @@ def render(ctx) -> VideoUI:
             result = gr.Video(label="Result", interactive=False)
             download = gr.File(label="Download", interactive=False)
             report = gr.Markdown()
-    return VideoUI(video, character, path, factors, frames, start, cancel, status, result, download, report)
+    return VideoUI(video, character, path, factors, frames, assign, start, cancel, status, result, download, report)
 
 
 def _defaults(cfg, chars) -> dict:
@@ -124,11 +129,33 @@ def report_text(r) -> str:
     return (f"**{r.frames} frames** · {r.fps:.2f} frames/s achieved (input {r.input_fps:g} fps) · "
             f"{r.width}×{r.height} · {r.seconds:.1f} s\n\n"
             f"Audio kept: {'yes' if r.audio else 'no (the input has none)'} · Track ids seen: {tracks} · "
-            f"Character: {r.character} · Path: {path}")
+            f"Character: {r.character}"
+            + (" · " + ", ".join(f"track {k} as {v}" for k, v in r.assign.items()) if r.assign else "")
+            + f" · Path: {path}")
+
+
+def parse_assignments(text: Optional[str], cfg) -> dict[int, str]:
+    """"0=noir, 2=pastel" -> {0: "noir", 2: "pastel"}; a one-line gr.Error for a malformed entry or an unknown
+    character."""
+    from realtime.video import parse_assignment
+
+    known = {c.name for c in list_characters(cfg)}
+    out: dict[int, str] = {}
+    for item in (text or "").replace(";", ",").split(","):
+        if not item.strip():
+            continue
+        try:
+            track, name = parse_assignment(item.strip())
+        except ValueError as exc:
+            raise gr.Error(str(exc)) from None
+        if name not in known:
+            raise gr.Error(f"Unknown character {name!r} for track {track}; choices: {', '.join(sorted(known))}.")
+        out[track] = name
+    return out
 
 
 def start_video_job(cfg, src: Path, dst: Path, character: str, path: str, factors: dict,
-                    frames: Optional[int]):
+                    frames: Optional[int], assign: Optional[dict] = None):
     """Convert in a background Job: progress is frames done / total; cancel stops between frames."""
     from training.jobs import Job
 
@@ -142,7 +169,7 @@ def start_video_job(cfg, src: Path, dst: Path, character: str, path: str, factor
         log("loading the " + ("teacher" if path == "classic" else "student"))
         teacher = "classic" if path == "classic" else None
         stream = Stream(cfg, StreamConfig(character=character, engine=path if not teacher else "onnxruntime",
-                                          teacher=teacher, **factors)).prepare()
+                                          teacher=teacher, assign=dict(assign or {}), **factors)).prepare()
 
         def on_frame(done, total):
             if total:
@@ -163,7 +190,7 @@ def start_video_job(cfg, src: Path, dst: Path, character: str, path: str, factor
 
 
 def listen(ctx, ui: VideoUI) -> None:
-    def run(video, character, path, line, texture, color, warp, frames, progress=gr.Progress()):
+    def run(video, character, path, line, texture, color, warp, frames, assign, progress=gr.Progress()):
         ensure_idle(ctx, "video")
         src = check_upload(video)
         if path not in {value for _, value in PATHS}:
@@ -173,7 +200,8 @@ def listen(ctx, ui: VideoUI) -> None:
             raise gr.Error("The frame limit cannot be negative.")
         dst = output_path(ctx.cfg, src, character)
         factors = dict(line=line, texture=texture, color=color, warp=warp)
-        job = start_video_job(ctx.cfg, src, dst, character, path, factors, limit or None)
+        cast = parse_assignments(assign, ctx.cfg)
+        job = start_video_job(ctx.cfg, src, dst, character, path, factors, limit or None, cast)
         ctx.jobs["video"] = job
         for line_, s in follow(job, progress, every=0.5):
             yield line_, gr.skip(), gr.skip(), gr.skip()
@@ -181,7 +209,7 @@ def listen(ctx, ui: VideoUI) -> None:
             out = str(Path(s.result))
             yield f"**done** · {s.message}", out, out, report_text(job.video_report["report"])
 
-    ui.start.click(run, [ui.video, ui.character, ui.path, *ui.factors.values(), ui.frames],
+    ui.start.click(run, [ui.video, ui.character, ui.path, *ui.factors.values(), ui.frames, ui.assign],
                    [ui.status, ui.result, ui.download, ui.report], api_name="convert_video")
     ui.cancel.click(lambda: cancel_job(ctx, "video", "Stopping after the current frame; nothing is written."),
                     None, ui.status, api_name=False)
