@@ -39,7 +39,7 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
     engine with `factors` ((1, 3), ordered as STUDENT_FACTORS), then, with `ink` = (line, weight, rgb), the
     teacher's own face strokes (eyes, brows, lips, nose; studio.stylize.cartoonizer.face_ink) drawn from the
     warped landmarks: geometry the teacher draws exactly and a small student only blurs."""
-    from studio.stylize.cartoonizer import apply_ink, face_ink
+    from studio.stylize.cartoonizer import apply_ink, face_box, face_ink
     from studio.stylize.face_warp import warp_field
 
     field = warp_field(image.shape, faces, geometry, warp)
@@ -48,23 +48,18 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
     y = engine(x, factors)[0].transpose(1, 2, 0)
     if ink is not None and faces and ink[0] > 0:
         line, weight, rgb = ink
-        h, w = image.shape[:2]
         for face in (field.move_faces(faces) if warp > 0 else faces):
-            if not face.has_mesh:
+            box = face_box(face, image.shape)
+            if box is None:
                 continue
-            # Each face inked in its own box (the strokes stay inside the landmarks' hull): a crowd costs a few
-            # small boxes, not a full-frame layer per face.
-            lo, hi = face.landmarks[:, :2].min(axis=0), face.landmarks[:, :2].max(axis=0)
-            pad = 0.1 * float(max(hi - lo)) + 4
-            x0, y0 = max(0, int(lo[0] - pad)), max(0, int(lo[1] - pad))
-            x1, y1 = min(w, int(hi[0] + pad) + 1), min(h, int(hi[1] + pad) + 1)
-            if x1 <= x0 or y1 <= y0:
-                continue
+            # Inked in the face's own box only: the rest of a 1080p frame has no strokes to blend.
+            rows, cols = box
             lm = face.landmarks.copy()
-            lm[:, 0] -= x0
-            lm[:, 1] -= y0
-            alpha = face_ink((y1 - y0, x1 - x0), [replace(face, landmarks=lm)], line, weight)
-            y[y0:y1, x0:x1] = apply_ink(y[y0:y1, x0:x1], alpha, rgb)
+            lm[:, 0] -= cols.start
+            lm[:, 1] -= rows.start
+            alpha = face_ink((rows.stop - rows.start, cols.stop - cols.start), [replace(face, landmarks=lm)],
+                             line, weight)
+            y[box] = apply_ink(y[box], alpha, rgb)
     return np.clip(y * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 

@@ -219,23 +219,39 @@ def mask_outline(mask: np.ndarray, line: float, weight: float = 1.0) -> np.ndarr
     return (stroke_alpha(border, radius) * smoothstep(0.0, 0.3, l)).astype(np.float32)
 
 
+def face_box(face: Face, shape: Sequence[int]) -> Optional[tuple[slice, slice]]:
+    """(rows, cols) around a face's mesh, padded by a tenth of its size + 4 px (room for its strokes) and clipped to
+    the image; None without a mesh or when nothing is left."""
+    if not face.has_mesh:
+        return None
+    lo, hi = face.landmarks[:, :2].min(axis=0), face.landmarks[:, :2].max(axis=0)
+    pad = 0.1 * float(max(hi - lo)) + 4
+    x0, y0 = max(0, int(lo[0] - pad)), max(0, int(lo[1] - pad))
+    x1, y1 = min(int(shape[1]), int(hi[0] + pad) + 1), min(int(shape[0]), int(hi[1] + pad) + 1)
+    return (slice(y0, y1), slice(x0, x1)) if x1 > x0 and y1 > y0 else None
+
+
 def face_ink(shape: Sequence[int], faces: Sequence[Face], line: float, weight: float = 1.0) -> np.ndarray:
-    """Clean strokes for face features from landmarks: eyes (heavier upper lid), brows, lips."""
+    """Clean strokes for face features from landmarks: eyes (heavier upper lid), brows, lips. Each face is drawn in
+    its own box (face_box), so a crowd costs a few small layers, not a full-frame layer per face."""
     h, w = shape[:2]
     l = float(np.clip(line, 0.0, 1.0))
     canvas = np.zeros((h, w), np.float32)
     if l <= 0.0:
         return canvas
     ss = 4  # draw at 4x sub-pixel precision
+    fade = float(smoothstep(0.0, 0.35, l))  # applied per layer: max(a, b) * k == max(a * k, b * k)
     for face in faces:
-        lm = face.landmarks
-        if not face.has_mesh:
+        box = face_box(face, shape)
+        if box is None:
             continue
         fw = face.box.width
         if fw < 24:
             continue
         base = max(1.0, fw / 110.0) * weight * (0.5 + l)
-        layer = np.zeros((h, w), np.float32)
+        rows, cols = box
+        lm = face.landmarks[:, :2] - np.array([cols.start, rows.start], np.float32)  # into the box
+        layer = np.zeros((rows.stop - rows.start, cols.stop - cols.start), np.float32)
 
         def stroke(idx, thick, closed=False, value=1.0):
             pts = np.round(lm[list(idx)] * (1 << ss)).astype(np.int32).reshape(-1, 1, 2)
@@ -254,8 +270,8 @@ def face_ink(shape: Sequence[int], faces: Sequence[Face], line: float, weight: f
         stroke(LIPS_INNER, 1.0 * base, closed=True, value=0.9)
         stroke(NOSE_BOTTOM, 0.9 * base, value=0.6)
         stroke(LIPS_OUTER[len(LIPS_OUTER) // 2:], 0.7 * base, value=0.35)
-        canvas = np.maximum(canvas, layer)
-    return (canvas * smoothstep(0.0, 0.35, l)).astype(np.float32)
+        canvas[box] = np.maximum(canvas[box], layer * fade)
+    return canvas
 
 
 def apply_ink(img: np.ndarray, alpha: np.ndarray, color_rgb: np.ndarray) -> np.ndarray:
