@@ -18,6 +18,7 @@ import base64
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,7 @@ class Browser:
             [executable, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}", f"--window-size={width},{height}",
              *extra_flags, "about:blank"],
             preexec_fn=wire_pipes, close_fds=False,  # our pipes are close-on-exec; 3 and 4 are not
+            start_new_session=True,  # its own process group: close() ends the renderers and network service too
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_chrome_r)
         os.close(from_chrome_w)
@@ -126,6 +128,8 @@ class Browser:
         out.write_bytes(base64.b64decode(data))
 
     def close(self) -> None:
+        """Close the browser; whatever of it is still running 10 s later (any of its processes) is killed, so
+        that its connections to the studio are surely gone (the studio frees a page's stream on that)."""
         try:
             self.call("Browser.close", timeout=5)
         except (RuntimeError, TimeoutError, OSError):
@@ -133,7 +137,17 @@ class Browser:
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # helpers that outlived the browser process, or all of it
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        for fd in (self._to_chrome, self._from_chrome):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
         shutil.rmtree(self.profile, ignore_errors=True)
 
 

@@ -2,7 +2,8 @@
 
 Nothing heavy happens at import or build time: the Stylizer (and its models) is created on first use. A tab
 module may also have `unload(ctx)`, returning a function run when a page is closed (the Webcam tab frees that
-page's stream).
+page's stream), and `HEAD`, HTML put into the page's <head> by `launch` (scripts that must run before the page can
+be used: the Webcam tab's camera watcher).
 """
 from __future__ import annotations
 
@@ -64,5 +65,6 @@ def launch(app: gr.Blocks, cfg: StudioConfig, **kwargs):
     Extra keyword arguments go to `Blocks.launch` (tests pass `prevent_thread_lock=True`, `quiet=True`).
     """
     options = dict(server_name=cfg.server.host, server_port=cfg.server.port,
-                   max_file_size=f"{cfg.server.max_upload_mb}mb", theme=gr.themes.Soft(), show_error=True)
+                   max_file_size=f"{cfg.server.max_upload_mb}mb", theme=gr.themes.Soft(), show_error=True,
+                   head="\n".join(tab.HEAD for tab in TABS if hasattr(tab, "HEAD")))
     return app.launch(**{**options, **kwargs})

@@ -11,10 +11,11 @@ gradio 6.31 anyway its page component does not load (the page stays on "Loading.
 
 Each browser session gets its own `realtime.stream.Stream` (`open_stream`), made on its first frame, run frame by
 frame in the handler's thread (`process`: the lowest latency), and closed when the page is closed (`unload`,
-wired by studio.ui.app) or, once it has had no frame for IDLE_S, when another session needs its place. At most
-MAX_SESSIONS stream at once (also gradio's concurrency limit for the event). Frames larger than 720p are
-downscaled first. Output frames are JPEGs written to a per-session folder inside gradio's cache (served from
-there without a copy) and deleted KEEP_FRAMES frames later, so a long session does not fill the disk.
+wired by studio.ui.app; a frame of that page still on its way then opens nothing) or, once it has had no frame
+for IDLE_S, when another session needs its place. At most MAX_SESSIONS stream at once (also gradio's
+concurrency limit for the event). Frames larger than 720p are downscaled first. Output frames are JPEGs written
+to a per-session folder inside gradio's cache (served from there without a copy) and deleted KEEP_FRAMES frames
+later, so a long session does not fill the disk.
 
 The browser test (tests/test_ui_webcam.py) and tools/webcam_latency.py drive it in headless Chromium with a
 fake camera, through the elem_ids set below.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -46,27 +48,32 @@ MAX_SIZE = (1280, 720)  # long side, short side: larger camera frames are downsc
 KEEP_FRAMES = 8  # output JPEGs kept per session (the page may still be fetching the last few)
 JPEG_QUALITY = 85
 STATS_EVERY = 0.5  # s between readout updates
+ENDED_KEPT = 1024  # closed pages remembered (a page's session hash is new on every load)
 HINT = ("Press the camera's record button and allow the camera when the browser asks. Browsers only give a page "
         "the camera on `http://127.0.0.1`, `http://localhost` or `https://`.")
-# Gradio's webcam says nothing when the camera cannot be opened. This runs in the page when the tab is first
-# shown: it watches the browser's camera requests and puts the reason for a failure in #webcam-camera-status.
-CAMERA_STATUS_JS = """
-window.__toonlabCameraSay = (msg) => { props.value = msg; };  // this element, also after the tab re-renders
-const say = (msg) => window.__toonlabCameraSay(msg);
-const reasons = {
-  NotAllowedError: 'The browser refused the camera. Allow it for this page (the camera icon in the address bar, '
-    + 'or the site settings), then click the camera box again.',
-  SecurityError: 'The browser refused the camera for this page. Allow it in the site settings, then click the '
-    + 'camera box again.',
-  NotFoundError: 'No camera was found. Connect one, then click the camera box again.',
-  OverconstrainedError: 'No camera here can give a picture the page asked for.',
-  NotReadableError: 'The camera could not be started: another program may be using it.',
-};
-if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-  say('This browser gives no camera to this page: browsers allow cameras only on http://127.0.0.1, '
-    + 'http://localhost or https://, and this page is ' + location.origin + '.');
-} else if (!window.__toonlabCameraWatch) {
-  window.__toonlabCameraWatch = true;
+# Gradio's webcam says nothing when the camera cannot be opened. HEAD goes into the page's <head> (studio.ui.app
+# collects each tab's HEAD), so it runs before the page can ask for the camera: it watches the browser's camera
+# requests and keeps the reason for a failure; CAMERA_STATUS_JS, run when the tab's status element is shown, puts
+# that reason (and any later one) in #webcam-camera-status. Installed at load rather than with the tab, a click
+# on the camera box that comes before the tab's scripts have run is still explained.
+HEAD = """<script>
+(() => {
+  const cam = window.__toonlabCamera = {message: '', say: null};
+  const say = (msg) => { cam.message = msg; if (cam.say) cam.say(msg); };
+  const reasons = {
+    NotAllowedError: 'The browser refused the camera. Allow it for this page (the camera icon in the address bar, '
+      + 'or the site settings), then click the camera box again.',
+    SecurityError: 'The browser refused the camera for this page. Allow it in the site settings, then click the '
+      + 'camera box again.',
+    NotFoundError: 'No camera was found. Connect one, then click the camera box again.',
+    OverconstrainedError: 'No camera here can give a picture the page asked for.',
+    NotReadableError: 'The camera could not be started: another program may be using it.',
+  };
+  if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    say('This browser gives no camera to this page: browsers allow cameras only on http://127.0.0.1, '
+      + 'http://localhost or https://, and this page is ' + location.origin + '.');
+    return;
+  }
   const open = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
   navigator.mediaDevices.getUserMedia = async (constraints) => {
     try {
@@ -78,6 +85,13 @@ if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevice
       throw e;
     }
   };
+})();
+</script>"""
+CAMERA_STATUS_JS = """
+const cam = window.__toonlabCamera;
+if (cam) {
+  cam.say = (msg) => { props.value = msg; };  // this element, also after the tab re-renders
+  if (cam.message) setTimeout(() => { props.value = cam.message; }, 0);  // after the element's own first value
 }
 """
 
@@ -157,15 +171,20 @@ class WebcamSessions:
         self.cfg, self.limit, self.idle_s = cfg, limit, idle_s
         self.root = Path(cache_dir) / "toonlab-webcam"
         self._sessions: dict[str, Session] = {}
+        self._ended: OrderedDict[str, None] = OrderedDict()  # pages closed lately (their late frames are dropped)
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def get(self, key: str, settings: dict) -> Session:
+    def get(self, key: str, settings: dict) -> Optional[Session]:
         """This session's stream, made (and its settings applied) on its first frame; settings changed since
-        the last frame are passed to the stream. Raises gr.Error when the studio is full or there is no student."""
+        the last frame are passed to the stream. None for a page that has been closed: a frame of it still on its
+        way must not open a new stream that nobody would close. Raises gr.Error when the studio is full or there
+        is no student."""
         with self._lock:
+            if key in self._ended:
+                return None
             session = self._sessions.get(key)
             if session is None:
                 self._reap_idle()
@@ -200,8 +219,12 @@ class WebcamSessions:
             self._close(self._sessions.pop(key))
 
     def close(self, key: str) -> None:
+        """The page `key` was closed: its stream is freed, and a frame of it that arrives later is dropped."""
         with self._lock:
             session = self._sessions.pop(key, None)
+            self._ended[key] = None
+            while len(self._ended) > ENDED_KEPT:
+                self._ended.popitem(last=False)
         if session is not None:
             self._close(session)
 
@@ -270,6 +293,8 @@ def listen(ctx, ui: WebcamUI) -> None:
             return gr.skip(), gr.skip()
         session = _sessions(ctx, ui.output).get(
             request.session_hash, dict(character=character, line=line, texture=texture, color=color, warp=warp))
+        if session is None:  # the page has been closed
+            return gr.skip(), gr.skip()
         t0 = time.perf_counter()
         image = bound_size(np.ascontiguousarray(image[..., :3]))
         result = session.stream.process(image)
