@@ -41,14 +41,15 @@ CONVERT_ERRORS = (ValueError, OSError)
 # ------------------------------------------------------------------------------------ shared with local mode
 def build_stylizer(cfg, args: argparse.Namespace):
     """The Stream that the CLI options describe (character, --engine/--student or --teacher, factors, --assign,
-    --detect-every, --no-temporal, --max-side), prepared: built once per process by the local mode and once per actor by
+    --detect-every, --no-temporal, --no-contours, --max-side), prepared: built once per process by the local mode and once per actor by
     the Ray mode."""
     from .stream import Stream, StreamConfig
 
     config = StreamConfig(character=args.character, engine=args.engine or "onnxruntime", teacher=args.teacher,
                           student=args.student, line=args.line, texture=args.texture, color=args.color,
                           warp=args.warp, assign=dict(args.assign), detect_every=args.detect_every,
-                          temporal=not args.no_temporal, max_side=args.max_side, live=False)
+                          temporal=not args.no_temporal, contours=not args.no_contours, max_side=args.max_side,
+                          live=False)
     return Stream(cfg, config).prepare()
 
 

@@ -87,6 +87,7 @@ def main(argv=None) -> int:
     ap.add_argument("--character", default="classic")
     ap.add_argument("--detect-every", type=int, default=5)
     ap.add_argument("--max-side", type=int, default=None, help="stylise at most this long side (StreamConfig)")
+    ap.add_argument("--no-contours", action="store_true", help="the student without its contour lines")
     ap.add_argument("--convert", action="store_true", help="also time video conversion end to end")
     ap.add_argument("--memory", type=int, default=0, metavar="N", help="also run N frames and watch the memory")
     ap.add_argument("--media", default=os.environ.get("TEST_MEDIA_DIR",
@@ -105,7 +106,8 @@ def main(argv=None) -> int:
 
     def stream(**kw) -> Stream:
         return Stream(cfg, StreamConfig(character=args.character, engine=args.engine,
-                                        detect_every=args.detect_every, max_side=args.max_side, **kw)).prepare()
+                                        detect_every=args.detect_every, max_side=args.max_side,
+                                        contours=not args.no_contours, **kw)).prepare()
 
     rows, conversions, memory = [], [], []
     for size in args.sizes:
@@ -154,12 +156,14 @@ def main(argv=None) -> int:
                                "seconds": round(time.perf_counter() - t0, 1)})
     machine = f"{platform.machine()}, {os.cpu_count()} cores"
     if args.json:
-        print(json.dumps({"machine": machine, "engine": args.engine, "clip": args.clip, "rows": rows,
+        print(json.dumps({"machine": machine, "engine": args.engine, "clip": args.clip,
+                          "contours": not args.no_contours, "rows": rows,
                           "conversions": conversions, "memory": memory}))
         return 0
     print(f"machine: {machine}; clip: {args.clip}, {len(clip)} frames; engine: {args.engine}; "
           f"character: {args.character}; faces detected every {args.detect_every} frames; "
-          f"stylised at {'full size' if not args.max_side else f'a long side of at most {args.max_side} px'}")
+          f"stylised at {'full size' if not args.max_side else f'a long side of at most {args.max_side} px'}; "
+          f"contour lines {'off' if args.no_contours else 'on'}")
     print()
     print("| size | sequential fps | pipelined fps | pipelined/sequential | latency (pipelined) | perceive ms | "
           "render ms | compose ms | sequential fps, no temporal |")

@@ -111,13 +111,15 @@ class StudentFrames:
     teacher = None
 
     def __init__(self, cfg, engine: str = "onnxruntime", student: Optional[str] = None,
-                 factors: Optional[dict] = None, default: Optional[str] = None, device: str = "auto"):
+                 factors: Optional[dict] = None, default: Optional[str] = None, device: str = "auto",
+                 contours: bool = True):
         from .student import StudentStylizer
 
-        self.cfg, self.engine_name, self.device = cfg, engine, device
+        self.cfg, self.engine_name, self.device, self.contours = cfg, engine, device, contours
         self.factors = dict(factors or {})
         default = default or cfg.default_character
-        self._students = {default: StudentStylizer(cfg, default, engine, student, device=device, **self.factors)}
+        self._students = {default: StudentStylizer(cfg, default, engine, student, device=device, contours=contours,
+                                                   **self.factors)}
         self.engine = self._students[default].engine
 
     def student(self, character: str):
@@ -125,7 +127,7 @@ class StudentFrames:
             from .student import StudentStylizer
 
             self._students[character] = StudentStylizer(self.cfg, character, self.engine_name, None,
-                                                        device=self.device, **self.factors)
+                                                        device=self.device, contours=self.contours, **self.factors)
         return self._students[character]
 
     def prepare(self, characters: Sequence[str]) -> None:
@@ -302,6 +304,7 @@ class StreamConfig:
     temporal: bool = True  # flow-guided blending against flicker (realtime.temporal)
     temporal_strength: float = 0.8
     max_side: Optional[int] = None  # stylise frames larger than this at this long side, then scale back up
+    contours: bool = True  # the student path draws the teacher's contour lines (realtime.student.contour_ink)
     live: bool = False  # True: drop the oldest frame when a stage falls behind (a camera); False: never drop
     queue_size: int = 2  # frames waiting between two stages
     device: str = "auto"
@@ -363,7 +366,8 @@ class Stream:
             if c.teacher:
                 self.renderer = TeacherFrames(self.cfg, c.teacher, c.factors(), self.character)
             else:
-                self.renderer = StudentFrames(self.cfg, c.engine, c.student, c.factors(), self.character, c.device)
+                self.renderer = StudentFrames(self.cfg, c.engine, c.student, c.factors(), self.character, c.device,
+                                              c.contours)
         self.renderer.prepare(sorted({self.character, *self._assign.values()}))
         self.follower = None
         if not self.renderer.finds_faces:

@@ -8,7 +8,8 @@ The face warp is geometry, done here from the face landmarks; the student draws 
 texture and colour factors (studio.models.STUDENT_FACTORS); the face strokes (eyes, brows, lips, nose) are
 drawn from the warped landmarks exactly as the teacher draws them, weighted by the line factor (measured:
 closer to the teacher on every shipped character and test photo, +0.15 to +2.3 dB over the faces, about 8 ms per
-512² frame; docs/PERFORMANCE.md). `python -m studio stylize --engine` and
+512² frame), and so are the contour lines, by the teacher's own line function on the warped frame (+1.0 dB on
+average over 21 held-out cases, about 12 ms per 512² frame; docs/PERFORMANCE.md, "Ink in the realtime path"). `python -m studio stylize --engine` and
 `python -m realtime.video` both go through `stylize_frame`, so a photo and a video frame are stylised alike.
 """
 from __future__ import annotations
@@ -33,22 +34,41 @@ def student_folder(cfg, character: str, given: Optional[str] = None) -> Path:
                      "train one: python -m training.make_pairs ... && python -m training.distill ...")
 
 
+def contour_ink(image: np.ndarray, faces: Sequence, line: float, weight: float) -> np.ndarray:
+    """Ink alpha (H, W) for the contours of an RGB uint8 frame: the teacher's own line function
+    (studio.stylize.cartoonizer.ink_lines) with its background settings (only long contours), the faces kept
+    quiet (only strong edges there) and their insides left to the face strokes, as the teacher does. The teacher
+    also knows skin, hair and the person's outline from its segmentation; this step has only the landmarks."""
+    from studio.compose import face_region
+    from studio.stylize.cartoonizer import ink_lines
+
+    if not faces:
+        return ink_lines(image, line, weight, min_length=120.0, sample=4)
+    alpha = ink_lines(image, line, weight, quiet=face_region(image.shape, faces), min_length=120.0, sample=4)
+    return alpha * (1.0 - face_region(image.shape, faces, shrink=0.88))
+
+
 def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: float,
-                  factors: np.ndarray, ink: Optional[tuple] = None) -> np.ndarray:
+                  factors: np.ndarray, ink: Optional[tuple] = None, contours: float = 0.0) -> np.ndarray:
     """RGB uint8 (H, W, 3) in, the student's RGB uint8 out: faces warped toward `geometry` by `warp`, then the
     engine with `factors` ((1, 3), ordered as STUDENT_FACTORS), then, with `ink` = (line, weight, rgb), the
-    teacher's own face strokes (eyes, brows, lips, nose; studio.stylize.cartoonizer.face_ink) drawn from the
-    warped landmarks: geometry the teacher draws exactly and a small student only blurs."""
+    teacher's own ink drawn over it: the contours of the warped frame at line factor `contours` (0: none;
+    `contour_ink`) and the face strokes (eyes, brows, lips, nose; studio.stylize.cartoonizer.face_ink) from the
+    warped landmarks. Thin lines are what a 1/4-resolution student only blurs (docs/PERFORMANCE.md, "Student
+    recipe"); the teacher draws them exactly and cheaply, so they are drawn, not learned."""
     from studio.stylize.cartoonizer import apply_ink, face_box, face_ink
     from studio.stylize.face_warp import warp_field
 
     field = warp_field(image.shape, faces, geometry, warp)
     warped = field.apply(image)
     x = (warped.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
-    y = engine(x, factors)[0].transpose(1, 2, 0)
+    y = np.ascontiguousarray(engine(x, factors)[0].transpose(1, 2, 0))  # ink and boxes on a strided view: slow
+    moved = field.move_faces(faces) if warp > 0 and faces else faces
+    if ink is not None and contours > 0:
+        y = apply_ink(y, contour_ink(warped, moved, contours, ink[1]), ink[2])
     if ink is not None and faces and ink[0] > 0:
         line, weight, rgb = ink
-        for face in (field.move_faces(faces) if warp > 0 else faces):
+        for face in moved:
             box = face_box(face, image.shape)
             if box is None:
                 continue
@@ -65,12 +85,14 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
 
 class StudentStylizer:
     """One character's student on one engine, with the character's geometry and factors resolved once.
+    `contours`: draw the teacher's contour lines over the student (`contour_ink`; about 10 ms per 512² frame,
+    45 per 720p one on 2 cores); off, only the face strokes are drawn.
 
     Raises ValueError (no such character or student) or EngineUnavailable (the engine cannot run here)."""
 
     def __init__(self, cfg, character: str, engine: str = "onnxruntime", student: Optional[str] = None,
                  line: Optional[float] = None, texture: Optional[float] = None, color: Optional[float] = None,
-                 warp: Optional[float] = None, device: str = "auto"):
+                 warp: Optional[float] = None, device: str = "auto", contours: bool = True):
         from studio.characters import hex_to_rgb, load_character
 
         from .engines import load_engine
@@ -79,6 +101,7 @@ class StudentStylizer:
         self._line_rgb = hex_to_rgb(self.character.line_color)[0]
         self.folder = student_folder(cfg, character, student)
         self.engine = load_engine(engine, self.folder, device)
+        self.contours = contours
         self.set_factors(line, texture, color, warp)
 
     def set_factors(self, line: Optional[float] = None, texture: Optional[float] = None,
@@ -94,4 +117,4 @@ class StudentStylizer:
     def __call__(self, image: np.ndarray, faces: Sequence) -> np.ndarray:
         ink = (self.factors["line"], self.character.line_weight, self._line_rgb)
         return stylize_frame(self.engine, image, faces, self.character.geometry, self.factors["warp"],
-                             self._factors, ink)
+                             self._factors, ink, self.factors["background_line"] if self.contours else 0.0)

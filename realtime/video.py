@@ -1,16 +1,17 @@
 """Convert video files: every frame stylised, the audio kept.
 
     python -m realtime.video INPUT OUTPUT [--character NAME] [--assign TRACK=NAME ...] [--engine NAME | --teacher T]
-        [--student DIR] [--line F --texture F --color F --warp F] [--no-temporal] [--detect-every N]
-        [--frames N] [--json]
+        [--student DIR] [--line F --texture F --color F --warp F] [--no-temporal] [--no-contours]
+        [--detect-every N] [--max-side PX] [--frames N] [--json]
     python -m realtime.video ../shared/data/videos/pedestrians_walking_faces_720p.mp4 out/walk.mp4 --json
     python -m realtime.video clips/ out/ --character pastel          # every video in clips/, one after another
     python -m realtime.video clips/ out/ --ray [--workers N]          # the same on Ray actors (realtime.batch)
 
 Frames go through a realtime.stream.Stream: faces are detected every `--detect-every` frames and followed by
 optical flow in between, each frame goes through the character's distilled student on `--engine`
-(onnxruntime; faces warped toward the character's geometry first, the same step as `python -m studio stylize
---engine`), and the result is blended with the previous one along the input's optical flow so the style does not
+(onnxruntime; faces warped toward the character's geometry first, the teacher's contour lines and face strokes
+drawn over it after: the same step as `python -m studio stylize --engine`; `--no-contours` for face strokes
+only, faster), and the result is blended with the previous one along the input's optical flow so the style does not
 flicker (`--no-temporal` to see each frame on its own). These stages run in their own threads while this one
 decodes and encodes. `--teacher classic|sd` runs the studio's Stylizer on each frame instead of a student: the
 quality path, seconds per frame.
@@ -251,7 +252,8 @@ def convert_video(src: str | os.PathLike, dst: str | os.PathLike, stream: "Strea
 
 # ----------------------------------------------------------------------------------------------------- CLI
 def parse_assignment(value: str) -> tuple[int, str]:
-    """"0=noir" -> (0, "noir"); ValueError (an argparse error on the command line) for anything else."""
+    """"0=noir" -> (0, "noir"); argparse.ArgumentTypeError (a clean error on the command line) for anything
+    else."""
     track, sep, name = value.partition("=")
     if not sep or not track.strip().isdigit() or not name.strip():
         raise argparse.ArgumentTypeError(f"{value!r} is not TRACK=NAME (e.g. 0=noir)")
@@ -274,6 +276,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         ap.add_argument(f"--{name}", type=unit_interval, default=None, help=f"{name} factor in [0, 1]")
     ap.add_argument("--no-temporal", action="store_true",
                     help="no flow-guided blending between frames (each frame stylised on its own: flickers)")
+    ap.add_argument("--no-contours", action="store_true",
+                    help="the student draws no contour lines, only the face strokes (faster: about 45 ms less per "
+                         "720p frame on 2 cores)")
     ap.add_argument("--detect-every", type=int, default=5, metavar="N",
                     help="full face detection every N frames, faces followed by optical flow between (default 5; "
                          "1: detect on every frame)")

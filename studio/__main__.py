@@ -47,6 +47,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     rt.add_argument("--engine", help="run the character's distilled student on this engine (torch, onnxruntime, "
                                      "tensorrt) instead of a teacher")
     rt.add_argument("--student", help="student folder (default: students/<character>/ or <data_dir>/students/<character>/)")
+    rt.add_argument("--no-contours", action="store_true",
+                    help="with --engine: no contour lines over the student, only the face strokes")
     sub.add_parser("characters", help="list the characters")
     for sp in (st,):  # also accepted after the command
         sp.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -116,7 +118,7 @@ def cmd_student(args, cfg, params) -> int:
 
     try:
         student = StudentStylizer(cfg, params.character, args.engine, args.student, params.line, params.texture,
-                                  params.color, params.warp)
+                                  params.color, params.warp, contours=not args.no_contours)
     except (ValueError, EngineUnavailable, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -139,7 +141,8 @@ def cmd_student(args, cfg, params) -> int:
         if args.json:
             print(json.dumps({"input": str(src), "output": str(dest), "faces": len(found), "engine": engine.name,
                               "device": engine.device, "student": str(student.folder), "character": params.character,
-                              "factors": f, "width": int(image.shape[1]), "height": int(image.shape[0]),
+                              "factors": f, "contours": student.contours,
+                              "width": int(image.shape[1]), "height": int(image.shape[0]),
                               "seconds": round(seconds, 3)}), flush=True)
         else:
             print(f"{src} -> {dest} ({engine.name}, {seconds:.3f}s)", flush=True)

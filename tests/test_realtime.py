@@ -86,6 +86,17 @@ def test_cli_engine_path(student, tmp_path, media_dir):
     diff = np.abs(outs["1"] - outs["0"]).max(axis=2)
     ys, xs = np.nonzero(diff > 10)
     assert len(xs) > 50 and (diff > 10).mean() < 0.2  # a local change: the face region only
+    # The teacher's contour lines are drawn over the student unless --no-contours: dark lines, not a wash
+    r = subprocess.run([sys.executable, "-m", "studio", "stylize", str(src), "--out", str(tmp_path / "nc"),
+                        "--engine", "onnxruntime", "--student", str(student), "--warp", "0", "--no-contours", "--json"],
+                       cwd=repo, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    row = json.loads(r.stdout.splitlines()[-1])
+    assert row["contours"] is False
+    plain = np.asarray(Image.open(row["output"])).astype(int)
+    lines = np.abs(outs["0"] - plain).max(axis=2) > 30
+    assert 0.005 < lines.mean() < 0.2, lines.mean()
+    assert (outs["0"][lines].sum(axis=1) < plain[lines].sum(axis=1)).mean() > 0.9  # darker where the lines are
     (tmp_path / "empty").mkdir()
     r = subprocess.run([sys.executable, "-m", "studio", "stylize", str(src), "--out", str(tmp_path / "p"),
                         "--engine", "torch", "--character", "noir", "--student", str(tmp_path / "empty")],

@@ -192,6 +192,22 @@ def test_update_changes_character_and_factors_from_the_next_frame(cfg, talking):
     assert stream.character == "noir"
 
 
+def test_contour_lines_are_drawn_unless_turned_off(cfg, talking):
+    """The student path draws the teacher's contour lines (realtime.student.contour_ink) by default;
+    StreamConfig(contours=False), which `python -m realtime.video --no-contours` sets, draws the strokes only."""
+    from realtime.batch import build_stylizer
+    from realtime.video import parse_args
+
+    on = rs.Stream(cfg, rs.StreamConfig(character="classic", temporal=False)).prepare().process(talking[0]).image
+    off = rs.Stream(cfg, rs.StreamConfig(character="classic", temporal=False, contours=False)).prepare()
+    plain = off.process(talking[0]).image
+    lines = np.abs(on.astype(int) - plain).max(axis=2) > 30
+    assert 0.005 < lines.mean() < 0.2, lines.mean()
+    assert (on[lines].astype(int).sum(axis=1) < plain[lines].astype(int).sum(axis=1)).mean() > 0.9  # dark lines
+    args = parse_args(["in.mp4", "out.mp4", "--character", "classic", "--no-contours"])
+    assert build_stylizer(cfg, args).config.contours is False
+
+
 # ----------------------------------------------------------------------------------------------- temporal
 def test_temporal_blending_halves_the_flicker_of_the_student_on_a_real_clip(cfg, talking):
     """The issue's target: at least 50 % lower warping error between consecutive outputs, on the talking-head
@@ -204,7 +220,9 @@ def test_temporal_blending_halves_the_flicker_of_the_student_on_a_real_clip(cfg,
     assert before.coverage > 0.8
     assert after.error <= 0.5 * before.error, (before, after)
     psnr = [10 * np.log10(255 ** 2 / np.mean((a.astype(float) - b) ** 2)) for a, b in zip(raw[1:], smooth[1:])]
-    assert min(psnr) > 33, psnr
+    # 33-35 dB with the face strokes only; the contour lines, which move by a pixel from frame to frame, are where
+    # the blend departs most from each frame (32-33 dB)
+    assert min(psnr) > 31, psnr
 
 
 def test_no_ghost_where_the_flow_cannot_follow():

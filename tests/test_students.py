@@ -96,7 +96,7 @@ def test_face_strokes_bring_the_realtime_path_closer_to_the_teacher(photo, chara
     teacher = Stylizer(cfg)(photo, StylizeParams(character=character, **factors)).image
     faces = get_face_backend("mediapipe", cfg.perception).detect(photo)
     assert faces
-    realtime = StudentStylizer(cfg, character, **factors)
+    realtime = StudentStylizer(cfg, character, contours=False, **factors)  # the contours: the next test
     inked = realtime(photo, faces)
     alone = stylize_frame(realtime.engine, photo, faces, realtime.character.geometry, 0.5, realtime._factors)
     x0, y0, x1, y1 = faces[0].box.as_int()
@@ -107,6 +107,38 @@ def test_face_strokes_bring_the_realtime_path_closer_to_the_teacher(photo, chara
     outside = np.ones(changed.shape, bool)
     outside[face] = False
     assert changed[outside].mean() < 0.002  # ... and nowhere else
-    no_line = StudentStylizer(cfg, character, **{**factors, "line": 0.0})
+    no_line = StudentStylizer(cfg, character, contours=False, **{**factors, "line": 0.0})
     np.testing.assert_array_equal(no_line(photo, faces), stylize_frame(
         no_line.engine, photo, faces, no_line.character.geometry, 0.5, no_line._factors))
+
+
+@pytest.mark.parametrize("character", BUILT_IN)
+def test_contour_lines_bring_the_realtime_path_closer_to_the_teacher(load_media, character):
+    """The realtime step draws the teacher's contour lines (its own line function, background settings) over the
+    student: on a held-out photo the whole image is closer to the teacher, the lines are dark strokes in the
+    character's line colour, they are off with contours=False and follow the line factor."""
+    from realtime.student import StudentStylizer, stylize_frame
+    from studio.characters import hex_to_rgb
+    from studio.perception.faces import get_face_backend
+
+    img = load_media("portrait_dark_skin_01.jpg")  # held out (non-commercial: not in the training set)
+    h, w = img.shape[:2]
+    f = 384 / max(h, w)
+    img = cv2.resize(img, (round(w * f) // 16 * 16, round(h * f) // 16 * 16), interpolation=cv2.INTER_AREA)
+    cfg = load_config()
+    factors = dict(line=0.6, texture=0.6, color=0.6)
+    teacher = Stylizer(cfg)(img, StylizeParams(character=character, **factors)).image
+    faces = get_face_backend("mediapipe", cfg.perception).detect(img)
+    realtime = StudentStylizer(cfg, character, **factors)
+    assert realtime.contours
+    lined, plain = realtime(img, faces), StudentStylizer(cfg, character, contours=False, **factors)(img, faces)
+    assert psnr(lined, teacher) > psnr(plain, teacher) + 0.3, character
+    changed = np.abs(lined.astype(int) - plain).max(axis=2) > 30
+    assert 0.01 < changed.mean() < 0.2  # lines, not a wash over the picture
+    ink = hex_to_rgb(realtime.character.line_color)[0] * 255
+    assert np.abs(lined[changed].astype(float).mean(axis=0) - ink).max() < 60  # drawn in the line colour
+    np.testing.assert_array_equal(plain, stylize_frame(realtime.engine, img, faces, realtime.character.geometry,
+                                                       realtime.factors["warp"], realtime._factors,
+                                                       (0.6, realtime.character.line_weight, realtime._line_rgb)))
+    thin = StudentStylizer(cfg, character, **{**factors, "line": 0.4})(img, faces)
+    assert (np.abs(thin.astype(int) - plain).max(axis=2) > 30).mean() < changed.mean()  # fewer, thinner lines

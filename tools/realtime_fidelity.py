@@ -1,0 +1,95 @@
+"""How close the realtime step (realtime.student) is to the classic teacher, on held-out photos: PSNR of the
+student alone, with the face strokes, and with the face strokes and the contour lines, against the teacher's
+output of the same photo and factors. Prints a table (and the ms the ink took per frame).
+
+    .venv/bin/python tools/realtime_fidelity.py                          # 3 characters x 7 held-out photos, 512 px
+    .venv/bin/python tools/realtime_fidelity.py --side 384 --photos portrait_dark_skin_01.jpg --save /tmp/fid
+
+For developers (docs/PERFORMANCE.md, "Ink in the realtime path"). The default photos are the test media's
+non-commercial ones, which training.photo_set leaves out of the students' training set: truly held out.
+`--save DIR` writes photo / student / realtime step / teacher side by side per case, to look at.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+PHOTOS = ["portrait_light_skin_asian_01.jpg", "portrait_dark_skin_01.jpg", "portrait_bangs_red_hair_01.jpg",
+          "portrait_medium_skin_01.jpg", "portrait_dark_background_01.jpg", "bg_street_night_01.jpg",
+          "bg_lake_mountains_01.jpg"]
+
+
+def psnr(a, b) -> float:
+    import numpy as np
+
+    return float(-10 * np.log10(np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2) / 255.0 ** 2))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--characters", nargs="+", default=["classic", "pastel", "noir"])
+    ap.add_argument("--photos", nargs="+", default=PHOTOS, help="file names in the media folder's images/")
+    ap.add_argument("--side", type=int, default=512, help="long side the photos are fitted to (multiple of 16)")
+    ap.add_argument("--factor", type=float, default=0.6, help="line, texture and color factor")
+    ap.add_argument("--media", type=Path, default=Path(os.environ.get("TEST_MEDIA_DIR", REPO.parent / "shared" / "data")))
+    ap.add_argument("--save", type=Path, help="write side-by-side PNGs here")
+    args = ap.parse_args(argv)
+
+    import cv2
+    import numpy as np
+
+    from realtime.student import StudentStylizer, stylize_frame
+    from studio import StylizeParams, Stylizer, load_config
+    from studio.io import load_image
+    from studio.perception.faces import get_face_backend
+
+    cfg = load_config()
+    teacher = Stylizer(cfg)
+    detector = get_face_backend(cfg.perception.face_backend, cfg.perception)
+    f = args.factor
+    rows = []
+    for name in args.characters:
+        step = StudentStylizer(cfg, name, "onnxruntime", line=f, texture=f, color=f)
+        for photo in args.photos:
+            img = load_image(args.media / "images" / photo)
+            h, w = img.shape[:2]
+            s = args.side / max(h, w)
+            img = np.ascontiguousarray(cv2.resize(img, (max(16, round(w * s) // 16 * 16), max(16, round(h * s) // 16 * 16)),
+                                                  interpolation=cv2.INTER_AREA))
+            target = teacher(img, StylizeParams(character=name, line=f, texture=f, color=f)).image
+            faces = detector.detect(img)
+            geo, warp, fac = step.character.geometry, step.factors["warp"], step._factors
+            ink = (step.factors["line"], step.character.line_weight, step._line_rgb)
+            alone = stylize_frame(step.engine, img, faces, geo, warp, fac)
+            strokes = stylize_frame(step.engine, img, faces, geo, warp, fac, ink)
+            t0 = time.perf_counter()
+            full = stylize_frame(step.engine, img, faces, geo, warp, fac, ink, step.factors["background_line"])
+            t_full = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            stylize_frame(step.engine, img, faces, geo, warp, fac, ink)
+            ms = (t_full - (time.perf_counter() - t0)) * 1e3
+            rows.append((name, photo, len(faces), psnr(img, target), psnr(alone, target), psnr(strokes, target),
+                         psnr(full, target), ms))
+            if args.save:
+                args.save.mkdir(parents=True, exist_ok=True)
+                sheet = np.hstack([img, alone, full, target])[..., ::-1]
+                cv2.imwrite(str(args.save / f"{name}_{Path(photo).stem}.png"), sheet)
+    print(f"PSNR against the classic teacher (dB), {args.side} px, line/texture/color {f:g}, each character's warp")
+    print("| character | photo | faces | photo itself | student | + face strokes | + contours | contours ms |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r[0]} | {Path(r[1]).stem} | {r[2]} | {r[3]:.2f} | {r[4]:.2f} | {r[5]:.2f} | {r[6]:.2f} | {r[7]:.0f} |")
+    mean = [sum(r[k] for r in rows) / len(rows) for k in (3, 4, 5, 6, 7)]
+    print(f"| mean of {len(rows)} | | | {mean[0]:.2f} | {mean[1]:.2f} | {mean[2]:.2f} | {mean[3]:.2f} | {mean[4]:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
