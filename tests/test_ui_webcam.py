@@ -99,6 +99,14 @@ def test_webcam_streams_stylised_frames_in_a_browser(studio, camera):
         seen = len(page_state(b)["loads"])
         b.wait_for(f"window.__webcam.loads.length >= {seen + 2}", "frames after the change", 20)
         assert len(list(session.folder.iterdir())) <= webcam.KEEP_FRAMES
+
+        # Characters per person: the person's number is in the readout; a list typed in reaches the stream
+        b.wait_for("/People in the picture: 0/.test(document.querySelector('#webcam-readout').innerText)",
+                   "the person's number in the readout", 20)
+        b.click("#webcam-assign textarea")
+        b.call("Input.insertText", text="0=pastel")
+        wait(lambda: session.settings.get("assign") == ((0, "pastel"),), "the list to reach the stream", 20)
+        assert session.stream.cast.by_track == {0: "pastel"}
     finally:
         b.close()
     # Closing the page ends its session: the stream and its frames are freed
@@ -194,6 +202,44 @@ def test_sessions_are_bounded_and_freed(tmp_path, monkeypatch):
     assert sessions.get("c", settings) is None and sorted(sessions._sessions) == ["b"]
     sessions.close_all()
     assert len(sessions) == 0
+
+
+def test_characters_per_person_reach_the_stream(tmp_path, monkeypatch):
+    """The "Characters per person" list: parsed with every frame (a list still being typed keeps the last valid
+    one), passed to the stream when it changes, and applied to a stream opened with it."""
+    monkeypatch.setattr(webcam, "open_stream", lambda cfg, character, factors: FakeStream(character))
+    cfg = load_config()
+    sessions = webcam.WebcamSessions(cfg, str(tmp_path), limit=2)
+    settings = dict(character="classic", line=0.5, texture=0.5, color=0.5, warp=0.5, assign=())
+    a = sessions.get("a", settings)
+    assert a.stream.updates == []
+    cast = webcam.parse_cast("2=noir; 0 = pastel", cfg)
+    assert cast == ((0, "pastel"), (2, "noir"))
+    assert webcam.parse_cast("2=noir, 0=", cfg, cast) == cast  # halfway through typing: the last valid list
+    assert webcam.parse_cast("1=nobody", cfg, cast) == cast
+    assert webcam.parse_cast("", cfg, cast) == ()  # emptied: everyone is the page's character again
+    sessions.get("a", {**settings, "assign": cast})
+    assert a.stream.updates == [{"assign": {0: "pastel", 2: "noir"}}]
+    assert sessions.settings("a")["assign"] == cast
+    b = sessions.get("b", {**settings, "assign": ((1, "noir"),)})  # a stream opened with a list gets it at once
+    assert b.stream.updates == [{"assign": {1: "noir"}}]
+
+
+def test_people_are_numbered_on_the_picture_and_in_the_readout():
+    from studio.perception.tracking import Track
+    from studio.types import Box, Face
+
+    img = np.full((240, 320, 3), 200, np.uint8)
+    tracks = [Track(3, Face(box=Box(100, 80, 160, 150), score=0.9)), Track(None, Face(box=Box(10, 10, 40, 40), score=0.9))]
+    out = webcam.label_people(img, tracks)
+    assert np.array_equal(img, np.full((240, 320, 3), 200, np.uint8))  # a copy
+    changed = np.abs(out.astype(int) - img).max(axis=2) > 0
+    ys, xs = np.nonzero(changed)
+    assert 90 <= xs.min() and xs.max() < 200 and ys.max() < 80  # just above the numbered face
+    assert not changed[:, :60].any()  # the unconfirmed track has no number yet
+    text = webcam.readout_text({"fps": 7.5, "stages": {}}, [120.0], (640, 360), [0, 3])
+    assert "People in the picture: **0**, **3**" in text and "7.5 fps" in text
+    assert "People" not in webcam.readout_text({"fps": 7.5, "stages": {}}, [120.0], (640, 360))
 
 
 def test_large_frames_are_downscaled_to_720p():

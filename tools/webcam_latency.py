@@ -11,8 +11,8 @@ from a clip in ../shared/data/videos (converted to .y4m in a temporary folder). 
 each size with the stylisation replaced by a copy of the frame: Gradio's own cost.
 
 How the round trip is taken: a script added to the page before it loads wraps `HTMLCanvasElement.toDataURL`,
-which Gradio's webcam calls to encode each frame it sends (a JPEG), stamps the frame's number into its top-left
-corner (16 black/white squares) and notes the time; when a stylised frame loads in the page, its stamp is read
+which Gradio's webcam calls to encode each frame it sends (a JPEG), stamps the frame's number into its
+bottom-left corner (away from the face, whose warp and strokes would redraw it) (16 black/white squares) and notes the time; when a stylised frame loads in the page, its stamp is read
 back, so each output is paired with the very frame it came from (the server keeps only the newest frame that
 arrived while it was busy, so most frames sent are never answered). Camera-to-grab (up to a camera frame, 33 ms
 at 30 fps) and the display (a screen frame) come on top: glass-to-glass-ish. Runs are meant to be short (the
@@ -42,7 +42,7 @@ from tools.screenshot_ui import Browser  # noqa: E402
 CLIP = "face_talking_glasses_vertical_720x1280.mp4"
 
 # Added to the page before it loads. Each frame Gradio's webcam sends is stamped with its number (a strip of
-# MARK_BITS black/white squares, MARK_PX wide, at its top left: 12 bits of number, 4 of check) just before it is
+# MARK_BITS black/white squares, MARK_PX wide, at its bottom left: 12 bits of number, 4 of check) just before it is
 # encoded; when an output image loads, its stamp is read back. A stamp that does not check (stylised beyond
 # reading) is counted, not paired.
 MARK_BITS, MARK_PX = 16, 16
@@ -60,7 +60,7 @@ INSTRUMENT_JS = """
     g.setTransform(1, 0, 0, 1, 0, 0);  // Gradio mirrors the camera with a transform; the stamp is not mirrored
     for (let i = 0; i < BITS; i++) {
       g.fillStyle = (code >> (BITS - 1 - i)) & 1 ? '#fff' : '#000';
-      g.fillRect(i * PX, 0, PX, PX);
+      g.fillRect(i * PX, this.height - PX, PX, PX);
     }
     const url = toDataURL.apply(this, args);
     state.grabs.push({t0, t1: performance.now(), w: this.width, h: this.height});
@@ -72,7 +72,7 @@ INSTRUMENT_JS = """
   canvas.width = BITS * PX; canvas.height = PX;
   const read = (im) => {
     const g = canvas.getContext('2d', {willReadFrequently: true});
-    g.drawImage(im, 0, 0, BITS * PX, PX, 0, 0, BITS * PX, PX);
+    g.drawImage(im, 0, im.naturalHeight - PX, BITS * PX, PX, 0, 0, BITS * PX, PX);
     const d = g.getImageData(0, 0, BITS * PX, PX).data;
     let code = 0;
     for (let i = 0; i < BITS; i++) {
@@ -158,7 +158,7 @@ def page_state(b: Browser) -> dict:
 
 
 def sent_vs_received(b: Browser) -> dict:
-    """For the latest output frame: the mean absolute difference (0-255, grey, 96 px wide, below the stamp) from
+    """For the latest output frame: the mean absolute difference (0-255, grey, 96 px wide, above the stamp) from
     the very frame that was sent for it, and from the frame sent just before that one (how much a frame of
     motion changes the picture)."""
     return b.js("""(async () => {
@@ -169,7 +169,7 @@ def sent_vs_received(b: Browser) -> dict:
         const c = document.createElement('canvas');
         c.width = 96; c.height = Math.round(96 * im.naturalHeight / im.naturalWidth);
         const g = c.getContext('2d'); g.drawImage(im, 0, 0, c.width, c.height);
-        const d = g.getImageData(0, 8, c.width, c.height - 8).data; const v = [];
+        const d = g.getImageData(0, 0, c.width, c.height - 8).data; const v = [];
         for (let i = 0; i < d.length; i += 4) v.push(0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2]);
         return v;
       };

@@ -12,6 +12,8 @@ temporary name and renamed when complete. Driven from gradio_client:
 """
 from __future__ import annotations
 
+import argparse
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -146,7 +148,7 @@ def parse_assignments(text: Optional[str], cfg) -> dict[int, str]:
             continue
         try:
             track, name = parse_assignment(item.strip())
-        except ValueError as exc:
+        except (ValueError, argparse.ArgumentTypeError) as exc:  # the latter is what the command line's parser wants
             raise gr.Error(str(exc)) from None
         if name not in known:
             raise gr.Error(f"Unknown character {name!r} for track {track}; choices: {', '.join(sorted(known))}.")

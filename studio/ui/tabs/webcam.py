@@ -1,6 +1,8 @@
 """Webcam tab: the camera in, the character's student out, frame by frame. The character and the
 line/texture/color/warp factors apply from the next frame; the achieved frames/s and the time per frame are
-shown while it streams.
+shown while it streams. Each person in the picture gets a number (the stream's face tracks; listed in the
+readout, and written on the picture when asked), and "Characters per person" (`0=noir, 2=pastel`) draws those
+people as other characters, as the Video tab and `python -m realtime.video --assign` do.
 
 Route (measured: docs/PERFORMANCE.md, "Webcam tab"): Gradio's own webcam streaming, `gr.Image(sources=["webcam"],
 streaming=True)` with `.stream(stream_every=STREAM_EVERY)`. The page grabs and sends a frame (a JPEG data URL)
@@ -28,7 +30,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import gradio as gr
 import numpy as np
@@ -105,6 +107,8 @@ class WebcamUI:
     readout: gr.Markdown
     notice: gr.Markdown
     camera_status: gr.HTML
+    assign: gr.Textbox
+    show_ids: gr.Checkbox
 
 
 def render(ctx) -> WebcamUI:
@@ -120,13 +124,18 @@ def render(ctx) -> WebcamUI:
                                     label="Character", elem_id="webcam-character")
             factors = {name: gr.Slider(0.0, 1.0, value=getattr(default.defaults, name), step=0.05,
                                        label=name.capitalize(), elem_id=f"webcam-{name}") for name in FACTORS}
+            assign = gr.Textbox("", label="Characters per person (optional)", placeholder="0=noir, 2=pastel",
+                                info="Person numbers as the readout lists them (tick the box below to see them "
+                                     "on the picture); the others are drawn as the character above.",
+                                elem_id="webcam-assign")
+            show_ids = gr.Checkbox(False, label="Show person numbers on the picture", elem_id="webcam-show-ids")
         with gr.Column(scale=1, min_width=320):
             # No download button: each frame's file lives for KEEP_FRAMES frames only
             output = gr.Image(label="Stylised", interactive=False, height=360, buttons=["fullscreen"],
                               elem_id="webcam-output")
             readout = gr.Markdown("Not streaming.", elem_id="webcam-readout")
             notice = gr.Markdown(_student_notice(ctx.cfg, default.name) or HINT, elem_id="webcam-notice")
-    return WebcamUI(camera, output, character, factors, readout, notice, camera_status)
+    return WebcamUI(camera, output, character, factors, readout, notice, camera_status, assign, show_ids)
 
 
 def _student_notice(cfg, character: str) -> Optional[str]:
@@ -193,6 +202,8 @@ class WebcamSessions:
                 session = self._sessions[key] = self._open(key, settings)
         if settings != session.settings:
             changed = {k: v for k, v in settings.items() if session.settings.get(k) != v}
+            if "assign" in changed:  # kept as sorted (track, character) pairs, so that settings compare
+                changed["assign"] = dict(changed["assign"])
             try:
                 session.stream.update(**changed)
             except ValueError as exc:  # no student for the character picked
@@ -204,9 +215,11 @@ class WebcamSessions:
     def _open(self, key: str, settings: dict) -> Session:
         from realtime.engines import EngineUnavailable
 
-        factors = {k: v for k, v in settings.items() if k != "character"}
+        factors = {k: v for k, v in settings.items() if k not in ("character", "assign")}
         try:
             stream = open_stream(self.cfg, settings["character"], factors)
+            if settings.get("assign"):
+                stream.update(assign=dict(settings["assign"]))
         except (ValueError, EngineUnavailable) as exc:
             raise gr.Error(str(exc)) from None
         folder = self.root / "".join(c for c in key if c.isalnum())[:64]
@@ -217,6 +230,11 @@ class WebcamSessions:
         now = time.monotonic()
         for key in [k for k, s in self._sessions.items() if now - s.last_seen > self.idle_s]:
             self._close(self._sessions.pop(key))
+
+    def settings(self, key: str) -> Optional[dict]:
+        """The settings the stream of page `key` runs with, or None."""
+        session = self._sessions.get(key)
+        return session.settings if session is not None else None
 
     def close(self, key: str) -> None:
         """The page `key` was closed: its stream is freed, and a frame of it that arrives later is dropped."""
@@ -271,12 +289,46 @@ def write_frame(session: Session, image: np.ndarray) -> Optional[str]:
     return str(path)
 
 
-def readout_text(stats: dict, server_ms: list, size: tuple) -> str:
-    """One line: frames/s achieved, the server's time per frame (decoded frame to JPEG written) and its stages."""
+def readout_text(stats: dict, server_ms: list, size: tuple, people: Sequence[int] = ()) -> str:
+    """Frames/s achieved, the server's time per frame (decoded frame to JPEG written) and its stages; the numbers
+    of the people in the picture (for "Characters per person")."""
     stages = " · ".join(f"{k} {v:.0f}" for k, v in stats.get("stages", {}).items() if v is not None)
     ms = float(np.median(server_ms)) if server_ms else 0.0
     return (f"**{stats.get('fps', 0.0):.1f} fps** · {ms:.0f} ms per frame on the server"
-            + (f" ({stages} ms)" if stages else "") + f" · {size[0]}×{size[1]}")
+            + (f" ({stages} ms)" if stages else "") + f" · {size[0]}×{size[1]}"
+            + ("\n\nPeople in the picture: " + ", ".join(f"**{i}**" for i in people) if people else ""))
+
+
+def label_people(image: np.ndarray, tracks: Sequence) -> np.ndarray:
+    """The frame with each tracked person's number written above their face (a copy; unconfirmed tracks are not
+    numbered yet)."""
+    import cv2
+
+    out = image.copy()
+    h = image.shape[0]
+    for t in tracks:
+        if t.id is None:
+            continue
+        x0, y0, x1, _ = t.box.as_int()
+        size = max(0.5, min(2.0, (x1 - x0) / 80.0))
+        text = str(t.id)
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, size, max(1, round(2 * size)))
+        x, y = max(0, x0), min(h - base, max(th + 4, y0 - base - 3))
+        cv2.rectangle(out, (x - 3, y - th - 4), (x + tw + 3, y + base), (20, 20, 20), -1)
+        cv2.putText(out, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, size, (255, 255, 255), max(1, round(2 * size)),
+                    cv2.LINE_AA)
+    return out
+
+
+def parse_cast(text: Optional[str], cfg, previous: tuple = ()) -> tuple:
+    """"0=noir, 2=pastel" as sorted (track, character) pairs; while the text is not (yet) valid, the previous
+    pairs (the box is read with every frame, also halfway through typing)."""
+    from .video import parse_assignments
+
+    try:
+        return tuple(sorted(parse_assignments(text, cfg).items()))
+    except gr.Error:
+        return previous
 
 
 # --------------------------------------------------------------------------------------------------- events
@@ -288,17 +340,20 @@ def _sessions(ctx, output: gr.Image) -> WebcamSessions:
 
 
 def listen(ctx, ui: WebcamUI) -> None:
-    def frame(image, character, line, texture, color, warp, request: gr.Request):
+    def frame(image, character, line, texture, color, warp, assign, show_ids, request: gr.Request):
         if image is None:
             return gr.skip(), gr.skip()
-        session = _sessions(ctx, ui.output).get(
-            request.session_hash, dict(character=character, line=line, texture=texture, color=color, warp=warp))
+        sessions = _sessions(ctx, ui.output)
+        before = sessions.settings(request.session_hash)
+        cast = parse_cast(assign, ctx.cfg, before.get("assign", ()) if before else ())
+        session = sessions.get(request.session_hash, dict(character=character, line=line, texture=texture,
+                                                          color=color, warp=warp, assign=cast))
         if session is None:  # the page has been closed
             return gr.skip(), gr.skip()
         t0 = time.perf_counter()
         image = bound_size(np.ascontiguousarray(image[..., :3]))
         result = session.stream.process(image)
-        out = write_frame(session, result.image)
+        out = write_frame(session, label_people(result.image, result.tracks) if show_ids else result.image)
         if out is None:
             return gr.skip(), gr.skip()
         session.server_ms = session.server_ms[-19:] + [(time.perf_counter() - t0) * 1e3]
@@ -306,9 +361,11 @@ def listen(ctx, ui: WebcamUI) -> None:
         if now - session.last_stats < STATS_EVERY:
             return out, gr.skip()
         session.last_stats = now
-        return out, readout_text(session.stream.stats(), session.server_ms, (image.shape[1], image.shape[0]))
+        people = sorted(t.id for t in result.tracks if t.id is not None)
+        return out, readout_text(session.stream.stats(), session.server_ms, (image.shape[1], image.shape[0]), people)
 
-    ui.camera.stream(frame, [ui.camera, ui.character, *ui.factors.values()], [ui.output, ui.readout],
+    ui.camera.stream(frame, [ui.camera, ui.character, *ui.factors.values(), ui.assign, ui.show_ids],
+                     [ui.output, ui.readout],
                      stream_every=STREAM_EVERY, time_limit=TIME_LIMIT, concurrency_limit=MAX_SESSIONS,
                      concurrency_id="webcam", show_progress="hidden", api_name=False)
 
@@ -317,6 +374,21 @@ def listen(ctx, ui: WebcamUI) -> None:
         return [gr.update(value=getattr(ch.defaults, n)) for n in FACTORS] + [_student_notice(ctx.cfg, name) or HINT]
 
     ui.character.change(on_character, ui.character, [*ui.factors.values(), ui.notice], api_name=False)
+
+    def on_assign(text, character):
+        """Say at once what is wrong with the list (the stream keeps the last valid one meanwhile)."""
+        from .video import parse_assignments
+
+        try:
+            cast = parse_assignments(text, ctx.cfg)
+        except gr.Error as exc:
+            return f"**Characters per person:** {exc.message} The last valid list stays in use."
+        missing = [f"{name} (person {t})" for t, name in cast.items() if _student_notice(ctx.cfg, name)]
+        if missing:
+            return f"**No student for:** {', '.join(missing)}; those people stay as the character above."
+        return _student_notice(ctx.cfg, character) or HINT
+
+    ui.assign.change(on_assign, [ui.assign, ui.character], ui.notice, api_name=False, show_progress="hidden")
 
 
 def unload(ctx):
