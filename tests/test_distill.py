@@ -131,3 +131,45 @@ def test_warped_pairs_keep_the_warped_photo_as_input(tmp_path, media_dir):
     diff = np.abs(ins[1.0] - ins[0.0]).max(axis=2)
     assert diff.max() > 40  # the face moved
     assert (diff > 8).mean() < 0.25  # and little else did: it is a local face warp, not a new crop
+
+
+def test_augmented_pairs_vary_pose_and_light_and_say_how(photos, tmp_path):
+    """--augment: each crop is mirrored and/or relit before the teacher sees it, reproducibly from the seed; the
+    manifest says how; without it the plan is the one it always was."""
+    import random
+
+    from PIL import Image
+
+    from training.datasets import ImageFolderDataset, augment_photo, sample_augment
+    from training.make_pairs import plan
+
+    base = PairsConfig(images=(str(photos),), out=str(tmp_path / "a"), pairs=6, size=48, seed=5, fixed=(("warp", 0.0),))
+    aug = PairsConfig(**{**base.__dict__, "augment": True})
+    ds = ImageFolderDataset([photos])
+    plain, varied = plan(base, ds), plan(aug, ds)
+    assert [s.augment for s in plain] == [None] * 6
+    assert [(s.crop, s.factors) for s in varied][:1] == [(s.crop, s.factors) for s in plain][:1]
+    assert plan(aug, ds) == varied and base.digest() != aug.digest()
+    draws = [sample_augment(random.Random(i)) for i in range(200)]
+    assert 0.35 < np.mean([d["flip"] for d in draws]) < 0.65 and 0.7 < np.mean(["gamma" in d for d in draws]) < 0.9
+
+    img = np.asarray(Image.open(photos / "portrait_dark_skin_01.jpg").convert("RGB").resize((64, 48)))
+    np.testing.assert_array_equal(augment_photo(img, {"flip": False}), img)  # nothing asked, nothing changed
+    np.testing.assert_array_equal(augment_photo(img, {"flip": True}), img[:, ::-1])
+    assert augment_photo(img, {"gamma": 0.7}).mean() > img.mean() + 5  # brighter
+    warm = augment_photo(img, {"warmth": 0.12}).astype(float)
+    assert warm[..., 0].mean() > img[..., 0].mean() and warm[..., 2].mean() < img[..., 2].mean()
+    grey = augment_photo(img, {"saturation": 0.0}).astype(int)
+    assert np.abs(grey[..., 0] - grey[..., 2]).max() <= 1
+
+    make_pairs(aug)
+    rows = [json.loads(l) for l in (tmp_path / "a" / "manifest.jsonl").read_text().splitlines()]
+    assert [r["augment"] for r in rows] == [s.augment for s in varied]
+    spec = varied[0]  # the pair's input is that crop with that variation
+    src = np.asarray(Image.open(spec.source).convert("RGB"))
+    import cv2
+
+    x, y, side = spec.crop
+    crop = cv2.resize(src[y:y + side, x:x + side], (48, 48), interpolation=cv2.INTER_AREA)
+    stored = np.asarray(Image.open(tmp_path / "a" / "000000_in.png")).astype(int)
+    assert np.abs(stored - augment_photo(crop, spec.augment)).max() <= 1

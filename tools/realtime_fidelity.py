@@ -4,6 +4,7 @@ output of the same photo and factors. Prints a table (and the ms the ink took pe
 
     .venv/bin/python tools/realtime_fidelity.py                          # 3 characters x 7 held-out photos, 512 px
     .venv/bin/python tools/realtime_fidelity.py --side 384 --photos portrait_dark_skin_01.jpg --save /tmp/fid
+    .venv/bin/python tools/realtime_fidelity.py --characters classic --student /tmp/student-classic   # another student
 
 For developers (docs/PERFORMANCE.md, "Ink in the realtime path"). The default photos are the test media's
 non-commercial ones, which training.photo_set leaves out of the students' training set: truly held out.
@@ -40,7 +41,10 @@ def main(argv=None) -> int:
     ap.add_argument("--factor", type=float, default=0.6, help="line, texture and color factor")
     ap.add_argument("--media", type=Path, default=Path(os.environ.get("TEST_MEDIA_DIR", REPO.parent / "shared" / "data")))
     ap.add_argument("--save", type=Path, help="write side-by-side PNGs here")
+    ap.add_argument("--student", help="student folder for the (single) character instead of students/<name>/")
     args = ap.parse_args(argv)
+    if args.student and len(args.characters) != 1:
+        ap.error("--student needs exactly one --characters")
 
     import cv2
     import numpy as np
@@ -56,7 +60,7 @@ def main(argv=None) -> int:
     f = args.factor
     rows = []
     for name in args.characters:
-        step = StudentStylizer(cfg, name, "onnxruntime", line=f, texture=f, color=f)
+        step = StudentStylizer(cfg, name, "onnxruntime", args.student, line=f, texture=f, color=f)
         for photo in args.photos:
             img = load_image(args.media / "images" / photo)
             h, w = img.shape[:2]

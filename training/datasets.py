@@ -45,6 +45,36 @@ class ImageFolderDataset:
         return rng.randrange(0, w - side + 1), rng.randrange(0, h - side + 1), side
 
 
+def sample_augment(rng: random.Random) -> dict:
+    """One crop's variation for make_pairs --augment: mirrored half the time; four crops in five get new light
+    (exposure as a gamma of 0.65-1.45, contrast 0.8-1.2, white balance from cool -0.12 to warm +0.12, saturation
+    0.7-1.3), the fifth keeps the photo's own."""
+    aug = {"flip": rng.random() < 0.5}
+    if rng.random() < 0.8:
+        aug.update(gamma=round(2 ** rng.uniform(-0.62, 0.54), 3), contrast=round(rng.uniform(0.8, 1.2), 3),
+                   warmth=round(rng.uniform(-0.12, 0.12), 3), saturation=round(rng.uniform(0.7, 1.3), 3))
+    return aug
+
+
+def augment_photo(img: np.ndarray, aug: dict) -> np.ndarray:
+    """RGB uint8 with `aug` (sample_augment's keys; a missing one changes nothing) applied: mirrored, then
+    exposure (gamma: < 1 brighter), contrast about the mean grey, white balance (warmth > 0: more red, less blue)
+    and saturation (about each pixel's grey)."""
+    out = img[:, ::-1] if aug.get("flip") else img
+    x = out.astype(np.float32) / 255.0
+    if "gamma" in aug:
+        x = np.power(x, float(aug["gamma"]))
+    if "contrast" in aug:
+        x = (x - x.mean()) * float(aug["contrast"]) + x.mean()
+    if "warmth" in aug:
+        w = float(aug["warmth"])
+        x = x * np.array([1.0 + w, 1.0, 1.0 - w], np.float32)
+    if "saturation" in aug:
+        grey = (x @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+        x = grey + (x - grey) * float(aug["saturation"])
+    return np.ascontiguousarray(np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8))
+
+
 def _held_out(key: str, fraction: float) -> bool:
     return (zlib.crc32(key.encode()) % 1000) < fraction * 1000
 

@@ -1,7 +1,7 @@
 """Teacher → paired data for the student: photo crops and their stylised targets, with sampled factors.
 
     python -m training.make_pairs --images ../shared/data/images --out pairs/classic --character classic \
-        --pairs 2000 [--size 256] [--teacher classic] [--seed 0] [--ray] [--workers 2] [--fix warp=0]
+        --pairs 2000 [--size 256] [--teacher classic] [--seed 0] [--ray] [--workers 2] [--fix warp=0] [--augment]
 
 Each pair is `<out>/<id>_in.png` (the photo crop, face-warped as the teacher warps it) and `<out>/<id>_out.png`
 (the teacher's result on it),
@@ -10,6 +10,11 @@ the hash of the config that made it. Factors are sampled per pair (uniform in [0
 them. A re-run skips the ids already in the manifest (resumable after a crash; the manifest line is
 written only after both PNGs). `--ray` spreads the work over Ray actors (one Stylizer per worker); the
 default runs locally with no Ray process, and both give the same files.
+
+Crops are squares of 45-100 % of the short side (scale: faces near and far). `--augment` also varies each crop
+before the teacher sees it (training.datasets.augment_photo, sampled per pair from the seed and written in the
+manifest): a mirror image (pose), exposure and contrast (lighting), white balance (warm to cool light) and
+saturation, so that a few dozen photos show the student more lighting than they hold.
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from typing import Callable, Optional
 
 import cv2
 
-from .datasets import ImageFolderDataset
+from .datasets import ImageFolderDataset, augment_photo, sample_augment
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class PairsConfig:
     ray: bool = False
     workers: int = 2
     fixed: tuple[tuple[str, float], ...] = ()  # factors held at a value instead of sampled, e.g. (("warp", 0.0),)
+    augment: bool = False  # vary each crop's pose and light before the teacher (training.datasets.augment_photo)
 
     def digest(self) -> str:
         keep = {k: v for k, v in asdict(self).items() if k not in ("out", "pairs", "ray", "workers")}
@@ -50,6 +56,7 @@ class PairSpec:
     source: str
     crop: tuple[int, int, int]  # x, y, side in source pixels
     factors: dict
+    augment: Optional[dict] = None  # training.datasets.augment_photo's parameters, when augmenting
 
 
 def plan(cfg: PairsConfig, dataset: ImageFolderDataset) -> list[PairSpec]:
@@ -62,7 +69,8 @@ def plan(cfg: PairsConfig, dataset: ImageFolderDataset) -> list[PairSpec]:
         crop = dataset.random_crop(w, h, rng)
         factors = {k: round(rng.random(), 3) for k in ("line", "texture", "color", "warp")}
         factors.update(dict(cfg.fixed))
-        specs.append(PairSpec(f"{i:06d}", str(path), crop, factors))
+        augment = sample_augment(rng) if cfg.augment else None  # drawn last: plans without it stay as they were
+        specs.append(PairSpec(f"{i:06d}", str(path), crop, factors, augment))
     return specs
 
 
@@ -73,6 +81,8 @@ def render_pair(stylizer, spec: PairSpec, cfg: PairsConfig, out: Path) -> dict:
     img = load_image(spec.source)
     x, y, side = spec.crop
     photo = cv2.resize(img[y:y + side, x:x + side], (cfg.size, cfg.size), interpolation=cv2.INTER_AREA)
+    if spec.augment:
+        photo = augment_photo(photo, spec.augment)
     params = StylizeParams(character=cfg.character, teacher=cfg.teacher, **spec.factors)
     result = stylizer(photo, params)
     # The student's input is the photo after the face warp: the realtime path warps faces geometrically before
@@ -88,7 +98,8 @@ def render_pair(stylizer, spec: PairSpec, cfg: PairsConfig, out: Path) -> dict:
     save_image(photo, out / f"{spec.id}_in.png")
     save_image(result.image, out / f"{spec.id}_out.png")
     return {"id": spec.id, "source": spec.source, "crop": list(spec.crop), "character": cfg.character,
-            "teacher": cfg.teacher, "factors": spec.factors, "faces": len(result.faces), "config": cfg.digest()}
+            "teacher": cfg.teacher, "factors": spec.factors, "faces": len(result.faces), "config": cfg.digest(),
+            **({"augment": spec.augment} if spec.augment else {})}
 
 
 def done_ids(out: Path) -> set[str]:
@@ -169,6 +180,9 @@ def parse_args(argv=None) -> PairsConfig:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ray", action="store_true", help="spread over Ray actors (pip install ray)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--augment", action="store_true",
+                    help="vary each crop's pose and light before the teacher: mirror, exposure, contrast, white "
+                         "balance, saturation (sampled per pair from the seed, written in the manifest)")
     ap.add_argument("--fix", action="append", default=[], metavar="FACTOR=VALUE",
                     help="hold a factor at a value instead of sampling it (e.g. warp=0), repeatable")
     a = ap.parse_args(argv)
@@ -179,7 +193,7 @@ def parse_args(argv=None) -> PairsConfig:
             ap.error(f"--fix {item!r}: expected line|texture|color|warp=VALUE")
         fixed.append((key, float(value)))
     return PairsConfig(images=tuple(a.images), out=a.out, character=a.character, teacher=a.teacher, pairs=a.pairs,
-                       size=a.size, seed=a.seed, ray=a.ray, workers=a.workers, fixed=tuple(fixed))
+                       size=a.size, seed=a.seed, ray=a.ray, workers=a.workers, fixed=tuple(fixed), augment=a.augment)
 
 
 def main(argv=None) -> int:
