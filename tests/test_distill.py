@@ -68,6 +68,7 @@ def test_distill_two_steps_saves_and_resumes(pairs, tmp_path):
     out = distill(cfg, log=logs.append)
     assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
     assert (out / "checkpoint" / "state.json").is_file() and (out / "distill_config.json").is_file()
+    assert (out / "pairs_config.json").read_text() == (pairs / "pairs_config.json").read_text()  # provenance
     assert StudentUNet.from_pretrained(out).config.width == 8
     report = json.loads((out / "report.json").read_text())
     assert report["n"] >= 1 and np.isfinite(report["psnr"]) and 0 < report["ssim"] <= 1

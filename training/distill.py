@@ -9,7 +9,7 @@ present); a checkpoint every `--val-every` steps keeps the student, optimiser an
 continues from it. Validation on the held-out pairs (10 % of the source photos; by pair id when the pairs come
 from fewer than 5 photos) reports PSNR and SSIM, also against the identity (photo vs teacher); the best
 student is written to `<out>/` as `config.json` + `model.safetensors` (+ `distill_config.json`,
-`report.json`). `on_progress(step, total, info)` feeds the studio's progress bar.
+`report.json`, and the pairs' own `pairs_config.json`). `on_progress(step, total, info)` feeds the studio's progress bar.
 """
 from __future__ import annotations
 
@@ -144,6 +144,9 @@ def distill(cfg: DistillConfig, on_progress: Optional[Callable[[int, int, dict],
         log(f"resumed at step {step}")
     model, opt = accelerator.prepare(model, opt)
     (out / "distill_config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    made_by = Path(cfg.pairs) / "pairs_config.json"  # how the pairs were made, kept beside the student too
+    if made_by.is_file():
+        (out / "pairs_config.json").write_text(made_by.read_text())
     multiple = accelerator.unwrap_model(model).config.multiple
     crop = max(multiple, cfg.crop // multiple * multiple)
     t0, report = time.perf_counter(), {}
