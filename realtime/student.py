@@ -9,8 +9,9 @@ texture and colour factors (studio.models.STUDENT_FACTORS); the face strokes (ey
 drawn from the warped landmarks exactly as the teacher draws them, weighted by the line factor (measured:
 closer to the teacher on every shipped character and test photo, +0.15 to +2.3 dB over the faces, about 8 ms per
 512² frame), and so are the contour lines, by the teacher's own line function on the warped frame (+1.0 dB on
-average over 21 held-out cases, about 12 ms per 512² frame; docs/PERFORMANCE.md, "Ink in the realtime path"). `python -m studio stylize --engine` and
-`python -m realtime.video` both go through `stylize_frame`, so a photo and a video frame are stylised alike.
+average over 21 held-out cases, about 12 ms per 512² frame; docs/PERFORMANCE.md, "Ink in the realtime path").
+`python -m studio stylize --engine` and `python -m realtime.video` both go through `stylize_frame`, so a photo
+and a video frame are stylised alike.
 """
 from __future__ import annotations
 
@@ -85,8 +86,8 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
 
 class StudentStylizer:
     """One character's student on one engine, with the character's geometry and factors resolved once.
-    `contours`: draw the teacher's contour lines over the student (`contour_ink`; about 10 ms per 512² frame,
-    45 per 720p one on 2 cores); off, only the face strokes are drawn.
+    `contours`: draw the teacher's contour lines over the student (`contour_ink`; about 12 ms per 512² frame and
+    45-60 per 720p one on 2 cores); off, only the face strokes are drawn.
 
     Raises ValueError (no such character or student) or EngineUnavailable (the engine cannot run here)."""
 

@@ -218,10 +218,14 @@ class WebcamSessions:
         factors = {k: v for k, v in settings.items() if k not in ("character", "assign")}
         try:
             stream = open_stream(self.cfg, settings["character"], factors)
-            if settings.get("assign"):
-                stream.update(assign=dict(settings["assign"]))
         except (ValueError, EngineUnavailable) as exc:
             raise gr.Error(str(exc)) from None
+        if settings.get("assign"):
+            try:
+                stream.update(assign=dict(settings["assign"]))
+            except ValueError as exc:  # a character without a student: this stream is not kept
+                stream.stop()
+                raise gr.Error(str(exc)) from None
         folder = self.root / "".join(c for c in key if c.isalnum())[:64]
         folder.mkdir(parents=True, exist_ok=True)
         return Session(stream, folder, dict(settings))
