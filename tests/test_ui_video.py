@@ -52,6 +52,21 @@ def test_convert_a_preview_through_the_student(app, media_dir):
     assert [p.name for p in saved] == ["child_glasses_chalkboard_720p-classic.mp4"]  # no temporary left
     assert time.time() - t0 < 120
 
+    # "Contour lines" off: the same first frame without the teacher's outlines (darker where they were drawn)
+    def first_frame(path):
+        with av.open(str(path)) as c:
+            return next(c.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+
+    lined = first_frame(played)
+    status, plain, _, _ = client.predict(
+        video=handle_file(str(src)), character="classic", path="onnxruntime", line=0.6, texture=0.5, color=0.5,
+        warp=0.3, frames=1, contours=False, api_name="/convert_video")
+    assert "done" in status, status
+    plain = first_frame(plain["video"] if isinstance(plain, dict) else plain)
+    lines = abs(lined - plain).max(axis=2) > 40
+    assert 0.003 < lines.mean() < 0.2, lines.mean()
+    assert (lined[lines].sum(axis=1) < plain[lines].sum(axis=1)).mean() > 0.8
+
 
 def test_a_text_file_is_refused(app, tmp_path):
     """A .txt is refused by the upload's file types; a text file named .mp4 by the tab's own check."""
