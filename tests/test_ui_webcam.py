@@ -218,6 +218,10 @@ def test_characters_per_person_reach_the_stream(tmp_path, monkeypatch):
     assert webcam.parse_cast("2=noir, 0=", cfg, cast) == cast  # halfway through typing: the last valid list
     assert webcam.parse_cast("1=nobody", cfg, cast) == cast
     assert webcam.parse_cast("", cfg, cast) == ()  # emptied: everyone is the page's character again
+    monkeypatch.setattr(webcam, "_student_notice", lambda cfg, name: "no student" if name == "noir" else None)
+    assert webcam.parse_cast("0=pastel, 1=noir", cfg, cast) == cast  # one the stream cannot draw: kept as it was
+    monkeypatch.undo()
+    monkeypatch.setattr(webcam, "open_stream", lambda cfg, character, factors: FakeStream(character))
     sessions.get("a", {**settings, "assign": cast})
     assert a.stream.updates == [{"assign": {0: "pastel", 2: "noir"}}]
     assert sessions.settings("a")["assign"] == cast

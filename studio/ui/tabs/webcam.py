@@ -325,14 +325,18 @@ def label_people(image: np.ndarray, tracks: Sequence) -> np.ndarray:
 
 
 def parse_cast(text: Optional[str], cfg, previous: tuple = ()) -> tuple:
-    """"0=noir, 2=pastel" as sorted (track, character) pairs; while the text is not (yet) valid, the previous
-    pairs (the box is read with every frame, also halfway through typing)."""
+    """"0=noir, 2=pastel" as sorted (track, character) pairs; while the text is not (yet) valid, or names a
+    character without a student, the previous pairs (the box is read with every frame, also halfway through
+    typing; a character the stream cannot draw would end the stream)."""
     from .video import parse_assignments
 
     try:
-        return tuple(sorted(parse_assignments(text, cfg).items()))
+        cast = parse_assignments(text, cfg)
     except gr.Error:
         return previous
+    if any(_student_notice(cfg, name) for name in cast.values()):
+        return previous
+    return tuple(sorted(cast.items()))
 
 
 # --------------------------------------------------------------------------------------------------- events
@@ -389,7 +393,7 @@ def listen(ctx, ui: WebcamUI) -> None:
             return f"**Characters per person:** {exc.message} The last valid list stays in use."
         missing = [f"{name} (person {t})" for t, name in cast.items() if _student_notice(ctx.cfg, name)]
         if missing:
-            return f"**No student for:** {', '.join(missing)}; those people stay as the character above."
+            return f"**No student for:** {', '.join(missing)}. The last valid list stays in use."
         return _student_notice(ctx.cfg, character) or HINT
 
     ui.assign.change(on_assign, [ui.assign, ui.character], ui.notice, api_name=False, show_progress="hidden")
