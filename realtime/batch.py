@@ -45,7 +45,7 @@ def build_stylizer(cfg, args: argparse.Namespace):
     the Ray mode."""
     from .stream import Stream, StreamConfig
 
-    config = StreamConfig(character=args.character, engine=args.engine or "onnxruntime", teacher=args.teacher,
+    config = StreamConfig(character=args.character, engine=args.engine or "auto", teacher=args.teacher,
                           student=args.student, line=args.line, texture=args.texture, color=args.color,
                           warp=args.warp, assign=dict(args.assign), detect_every=args.detect_every,
                           temporal=not args.no_temporal, contours=not args.no_contours, max_side=args.max_side,

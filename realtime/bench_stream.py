@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     ap.add_argument("--clip", default=CLIP)
     ap.add_argument("--sizes", nargs="+", default=["720p", "1080p"], choices=list(SIZES))
     ap.add_argument("--frames", type=int, default=60)
-    ap.add_argument("--engine", default="onnxruntime")
+    ap.add_argument("--engine", default="auto")
     ap.add_argument("--character", default="classic")
     ap.add_argument("--detect-every", type=int, default=5)
     ap.add_argument("--max-side", type=int, default=None, help="stylise at most this long side (StreamConfig)")

@@ -267,7 +267,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--character", default=None, help="character for everyone (default: the config's)")
     ap.add_argument("--assign", action="append", default=[], type=parse_assignment, metavar="TRACK=NAME",
                     help="draw the person of this face track as another character; repeatable")
-    ap.add_argument("--engine", default=None, help="student engine: torch, onnxruntime (default), tensorrt")
+    ap.add_argument("--engine", default=None, help="student engine: auto (default: the fastest that runs here, "
+                                                   "onnxruntime-int8 on a CPU), onnxruntime, onnxruntime-int8, torch, "
+                                                   "tensorrt")
     ap.add_argument("--student", help="student folder for --character (default: students/<character>/ or "
                                       "<data_dir>/students/<character>/)")
     ap.add_argument("--teacher", choices=("classic", "sd"), default=None,

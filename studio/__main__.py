@@ -44,8 +44,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     sd.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
     st.add_argument("--json", action="store_true", help="print one JSON object per input")
     rt = st.add_argument_group("student (realtime path)")
-    rt.add_argument("--engine", help="run the character's distilled student on this engine (torch, onnxruntime, "
-                                     "tensorrt) instead of a teacher")
+    rt.add_argument("--engine", help="run the character's distilled student on this engine (auto: the fastest "
+                                     "here; onnxruntime, onnxruntime-int8, torch, tensorrt) instead of a teacher")
     rt.add_argument("--student", help="student folder (default: students/<character>/ or <data_dir>/students/<character>/)")
     rt.add_argument("--no-contours", action="store_true",
                     help="with --engine: no contour lines over the student, only the face strokes")

@@ -26,7 +26,7 @@ def test_onnx_export_passes_parity(student):
     assert onnx.is_file() and report["parity_max_abs_diff"] < 1e-4 and len(report["model_hash"]) == 16
 
 
-@pytest.mark.parametrize("name", sorted(ENGINES))
+@pytest.mark.parametrize("name", sorted(n for n in ENGINES if not n.endswith("-int8")))  # int8: by PSNR, below
 def test_every_installed_engine_matches_torch(student, name):
     try:
         engine = load_engine(name, student, device="cpu")
@@ -174,3 +174,52 @@ def test_gpu_engines_match_onnxruntime(student, name):
         built = engine.plan_path.stat().st_mtime_ns
         again = load_engine("tensorrt", student, device="cuda")
         assert again.plan_path == engine.plan_path and again.plan_path.stat().st_mtime_ns == built  # reused
+
+
+def test_int8_engine_from_real_photos_and_refused_when_stale(student, media_dir):
+    """realtime.export's int8 model: calibrated on real photos, checked on the held-out ones, served by the
+    onnxruntime-int8 engine close to the float one; missing or older than the weights, the engine says how to make
+    it; a check it fails writes nothing."""
+    from realtime.export import INT8_ONNX, ParityError, main, quantize_int8
+    from studio.io import load_image
+
+    photos = sorted((media_dir / "images").glob("*.jpg"))[:8]
+    with pytest.raises(EngineUnavailable, match="is missing.*--int8 --calibrate"):
+        load_engine("onnxruntime-int8", student, device="cpu")
+    with pytest.raises(ParityError):
+        quantize_int8(student, photos, side=128, min_psnr=200.0)
+    assert not (student / INT8_ONNX).exists() and not list(student.glob(".tmp-*"))
+    quantize_int8(student, photos, side=128)
+    report = json.loads((student / "int8.json").read_text())
+    assert len(report["calibration_photos"]) == 6 and len(report["parity_photos"]) == 2
+    assert report["parity_psnr_min"] > 40
+    fast, ref = load_engine("onnxruntime-int8", student, "cpu"), load_engine("onnxruntime", student, "cpu")
+    assert (fast.name, fast.precision, ref.precision) == ("onnxruntime-int8", "int8", "fp32")
+    img = load_image(photos[0])[:96, :160]
+    x = (img.astype(np.float32) / 255.0).transpose(2, 0, 1)[None].copy()
+    f = np.array([[0.3, 0.6, 0.9]], np.float32)
+    a, b = fast(x, f), ref(x, f)
+    assert a.shape == b.shape == x.shape and 10 * np.log10(1.0 / np.mean((a - b) ** 2)) > 40
+    model = StudentUNet.from_pretrained(student)
+    with torch.no_grad():
+        model.out.bias.add_(0.1)
+    model.save_pretrained(student)
+    with pytest.raises(EngineUnavailable, match="older than the weights"):
+        load_engine("onnxruntime-int8", student, device="cpu")
+    with pytest.raises(SystemExit):
+        main([str(student), "--int8"])  # the activation ranges need photos
+
+
+def test_auto_takes_the_fastest_engine_that_runs_and_says_what_it_passed_over(student, media_dir):
+    """`auto` is the explicit fallback: on this CPU the int8 model when the student has a current one, else the
+    float onnxruntime engine, which then names the int8 engine it passed over and why."""
+    from realtime.engines import auto_order
+    from realtime.export import quantize_int8
+
+    if auto_order("cpu")[:2] != ["onnxruntime-int8", "onnxruntime"]:
+        pytest.skip("not the CPU order")
+    plain = load_engine("auto", student, device="cpu")
+    assert plain.name == "onnxruntime" and "is missing" in plain.passed_over["onnxruntime-int8"]
+    quantize_int8(student, sorted((media_dir / "images").glob("*.jpg"))[:8], side=128)
+    fast = load_engine("auto", student, device="cpu")
+    assert fast.name == "onnxruntime-int8" and fast.passed_over == {}

@@ -114,3 +114,4 @@ def test_distill_tab_makes_a_student_and_reports(app, media_dir):
     assert len(gallery) % 3 == 0 and len(gallery) >= 3
     student = data / "students" / "classic"
     assert (student / "model.safetensors").is_file() and (student / "student.onnx").is_file()
+    assert (student / "student.int8.onnx").is_file() and "onnxruntime-int8" in report  # the fast CPU engine

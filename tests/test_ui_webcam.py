@@ -241,7 +241,9 @@ def test_people_are_numbered_on_the_picture_and_in_the_readout():
     ys, xs = np.nonzero(changed)
     assert 90 <= xs.min() and xs.max() < 200 and ys.max() < 80  # just above the numbered face
     assert not changed[:, :60].any()  # the unconfirmed track has no number yet
-    text = webcam.readout_text({"fps": 7.5, "stages": {}}, [120.0], (640, 360), [0, 3])
+    text = webcam.readout_text({"fps": 7.5, "stages": {}, "engine": "onnxruntime-int8 on CPUExecutionProvider"},
+                               [120.0], (640, 360), [0, 3])
+    assert "onnxruntime-int8 on CPUExecutionProvider" in text
     assert "People in the picture: **0**, **3**" in text and "7.5 fps" in text
     assert "People" not in webcam.readout_text({"fps": 7.5, "stages": {}}, [120.0], (640, 360))
 

@@ -99,7 +99,8 @@ def test_student_keeps_size_rate_timestamps_and_audio(walk):
     # The preview's audio is cut where its video ends (to within one AAC packet of 1024 samples).
     assert got["audio_start"] == pytest.approx(ref["audio_start"], abs=1e-3)
     assert got["audio_end"] == pytest.approx(PREVIEW / 25, abs=1024 / 48000 + 1e-3)
-    assert report["engine"] == "onnxruntime" and report["teacher"] is None and report["character"] == "classic"
+    # The default engine is auto: on a CPU the shipped student's int8 model, named in the report
+    assert report["engine"] == "onnxruntime-int8" and report["teacher"] is None and report["character"] == "classic"
     assert report["fps"] > 0 and report["seconds"] > 0
     assert "frame" in err  # the tqdm progress bar went to stderr
 

@@ -1,6 +1,8 @@
-"""The onnxruntime engine: the exported student (student.onnx, exported on first use if missing).
+"""The onnxruntime engines: the exported student (student.onnx, exported on first use if missing), and its int8
+quantisation (student.int8.onnx, made by `python -m realtime.export STUDENT --int8 --calibrate PHOTOS`).
 
-Providers: TensorRT and CUDA execution providers first when onnxruntime-gpu offers them, else the CPU.
+Providers: TensorRT and CUDA execution providers first when onnxruntime-gpu offers them, else the CPU. The int8
+model is for CPUs: on the 2-core machine it runs the network 1.8x faster, 48-50 dB from the float one.
 """
 from __future__ import annotations
 
@@ -13,13 +15,14 @@ import numpy as np
 
 class OrtEngine:
     name = "onnxruntime"
+    precision = "fp32"
 
     def __init__(self, student_dir: Path, device: str = "auto"):
         import onnxruntime as ort
 
-        from realtime.export import current_onnx
+        from studio.models.student_unet import StudentConfig
 
-        onnx_path = current_onnx(student_dir)
+        onnx_path = self._model(student_dir)
         available = ort.get_available_providers()
         wanted = ["CPUExecutionProvider"] if device == "cpu" else [
             p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available] + ["CPUExecutionProvider"]
@@ -31,9 +34,13 @@ class OrtEngine:
                                       os.environ.get("TOONLAB_ORT_SPIN", "0"))
         self.session = ort.InferenceSession(str(onnx_path), opts, providers=wanted)
         self.device = self.session.get_providers()[0]
-        from studio.models.student_unet import StudentConfig
-
         self.multiple = StudentConfig(**json.loads((student_dir / "config.json").read_text())).multiple
+
+    @staticmethod
+    def _model(student_dir: Path) -> Path:
+        from realtime.export import current_onnx
+
+        return current_onnx(student_dir)
 
     def __call__(self, image: np.ndarray, factors: np.ndarray) -> np.ndarray:
         from . import padded
@@ -43,3 +50,24 @@ class OrtEngine:
     def _run(self, image: np.ndarray, factors: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"image": np.ascontiguousarray(image, np.float32),
                                        "factors": np.ascontiguousarray(factors, np.float32)})[0]
+
+
+class OrtInt8Engine(OrtEngine):
+    """The student quantised to int8 (student.int8.onnx), when it was made from the current weights."""
+
+    name = "onnxruntime-int8"
+    precision = "int8"
+
+    @staticmethod
+    def _model(student_dir: Path) -> Path:
+        from realtime.export import INT8_ONNX, current_int8
+
+        from . import EngineUnavailable
+
+        path = current_int8(student_dir)
+        if path is None:
+            state = "is older than the weights" if (student_dir / INT8_ONNX).is_file() else "is missing"
+            raise EngineUnavailable(
+                f"{student_dir / INT8_ONNX} {state}; make it from real photos: python -m realtime.export "
+                f"{student_dir} --int8 --calibrate PHOTOS (or use the onnxruntime engine)")
+        return path

@@ -22,6 +22,7 @@ class TorchEngine:
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         on_gpu = self.device.startswith("cuda")
         self.dtype = torch.float16 if on_gpu else torch.float32
+        self.precision = "fp16" if on_gpu else "fp32"
         self.mode = "cuda-graph" if on_gpu else "eager"
         self.model = StudentUNet.from_pretrained(student_dir).to(self.device, self.dtype).eval()
         self.multiple = self.model.config.multiple

@@ -2,7 +2,7 @@
 
 Runs `training.jobs.start_distill_job` in the background (progress, cancel; a re-run continues: pairs
 already made are skipped and training resumes from its checkpoint), then exports with `realtime.export`
-and times the student with the onnxruntime engine.
+(the float ONNX, and its int8 model calibrated on the pairs' photos) and times the student on both.
 """
 from __future__ import annotations
 
@@ -55,26 +55,41 @@ def render(ctx) -> DistillUI:
     return DistillUI(character, files, pairs, steps, start, cancel, status, report, samples)
 
 
-def _report_and_samples(student: Path, pairs: Path) -> tuple[str, list]:
-    from realtime.engines import load_engine
-    from realtime.export import export_onnx
-
-    export = json.loads((export_onnx(student).parent / "export.json").read_text())
-    engine = load_engine("onnxruntime", student)
+def _ms_per_frame(engine) -> float:
     x = np.random.default_rng(0).random((1, 3, 512, 512), dtype=np.float32)
     f = np.full((1, len(STUDENT_FACTORS)), 0.5, np.float32)
     engine(x, f)
     t0 = time.perf_counter()
     for _ in range(5):
         engine(x, f)
-    ms = (time.perf_counter() - t0) / 5 * 1000
+    return (time.perf_counter() - t0) / 5 * 1000
+
+
+def _report_and_samples(student: Path, pairs: Path) -> tuple[str, list]:
+    from realtime.engines import load_engine
+    from realtime.export import ParityError, calibration_photos, export_onnx, quantize_int8
+
+    export = json.loads((export_onnx(student).parent / "export.json").read_text())
+    engine = load_engine("onnxruntime", student)
+    ms = _ms_per_frame(engine)
+    # The fast CPU engine's model, calibrated on the photos the student learned from (the pairs' inputs)
+    try:
+        quantize_int8(student, calibration_photos(pairs, limit=48, pattern="*_in.png"))
+        int8 = json.loads((student / "int8.json").read_text())
+        fast = _ms_per_frame(load_engine("onnxruntime-int8", student))
+        int8_line = (f"; int8 (onnxruntime-int8, the default on a CPU): {fast:.1f} ms, PSNR ≥ "
+                     f"{int8['parity_psnr_min']:.1f} dB against the float student on {len(int8['parity_photos'])} "
+                     "held-out photos")
+    except (ValueError, ParityError) as exc:
+        int8_line = f"; no int8 model: {exc}"
     rep = json.loads((student / "report.json").read_text()) if (student / "report.json").is_file() else {}
     lines = [f"**Fidelity** (student vs teacher, {rep.get('pairs', 'held-out')} pairs, n={rep.get('n', 0)}): "
              f"PSNR {rep.get('psnr', float('nan')):.2f} dB · SSIM {rep.get('ssim', float('nan')):.4f} "
              f"(the photo itself: {rep.get('identity_psnr', float('nan')):.2f} dB · "
              f"{rep.get('identity_ssim', float('nan')):.4f})",
-             f"**Speed**: {ms:.1f} ms per 512² frame with onnxruntime on {engine.device} ({1000 / ms:.0f} fps); "
-             f"ONNX parity max |diff| {export['parity_max_abs_diff']:.1e}", "", "| factor setting | PSNR | SSIM | n |",
+             f"**Speed**: {ms:.1f} ms per 512² frame with onnxruntime on {engine.device} ({1000 / ms:.0f} fps)"
+             f"{int8_line}; ONNX parity max |diff| {export['parity_max_abs_diff']:.1e}", "",
+             "| factor setting | PSNR | SSIM | n |",
              "|---|---|---|---|"]
     for k, v in rep.get("by_factor", {}).items():
         lines.append(f"| {k.replace('_', ' ')} | {v['psnr']:.2f} | {v['ssim']:.4f} | {v['n']} |")

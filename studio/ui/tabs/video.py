@@ -27,8 +27,8 @@ from . import cancel_job, ensure_idle, follow
 TITLE = "Video"
 MAX_VIDEO_MB = 500  # the tab's own bound; the server's upload limit (server.max_upload_mb, 500) applies first
 FACTORS = ("line", "texture", "color", "warp")
-PATHS = [("Student · onnxruntime (fast)", "onnxruntime"), ("Student · torch", "torch"),
-         ("Classic teacher (slow: about a second per frame)", "classic")]
+PATHS = [("Student · fastest engine here (fast)", "auto"), ("Student · onnxruntime, float", "onnxruntime"),
+         ("Student · torch", "torch"), ("Classic teacher (slow: about a second per frame)", "classic")]
 
 
 @dataclass
@@ -58,7 +58,7 @@ def render(ctx) -> VideoUI:
                             file_types=list(VIDEO_SUFFIXES))
             character = gr.Dropdown([(c.display_name, c.name) for c in chars], value=ctx.cfg.default_character,
                                     label="Character")
-            path = gr.Radio(PATHS, value="onnxruntime", label="Path",
+            path = gr.Radio(PATHS, value="auto", label="Path",
                             info="A student draws each frame in milliseconds; the classic teacher is the quality "
                                  "path, seconds per frame")
             start_at = _defaults(ctx.cfg, chars)  # the default character's own factors
@@ -175,7 +175,7 @@ def start_video_job(cfg, src: Path, dst: Path, character: str, path: str, factor
 
         log("loading the " + ("teacher" if path == "classic" else "student"))
         teacher = "classic" if path == "classic" else None
-        stream = Stream(cfg, StreamConfig(character=character, engine=path if not teacher else "onnxruntime",
+        stream = Stream(cfg, StreamConfig(character=character, engine=path if not teacher else "auto",
                                           teacher=teacher, assign=dict(assign or {}), contours=contours,
                                           **factors)).prepare()
 
