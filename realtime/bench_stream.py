@@ -1,7 +1,7 @@
 """Benchmark the realtime stream on a real clip: pipelined vs sequential, per-stage time, flicker with and without
 temporal blending, end-to-end video conversion, and memory over many frames.
 
-    python -m realtime.bench_stream [--clip NAME] [--sizes 720p 1080p] [--frames 60] [--engine onnxruntime]
+    python -m realtime.bench_stream [--clip NAME] [--sizes 720p 1080p] [--frames 60] [--engine auto]
         [--max-side PX] [--convert] [--memory 10000] [--json]
 
 The clip's first `--frames` frames are decoded once and scaled to each size (1080p from a 720p clip is an
@@ -10,7 +10,7 @@ upscale: the work per frame is what matters). Per size:
 - sequential: `Stream.process` frame after frame, every stage in one thread;
 - pipelined: `Stream.run`, one thread per stage (perceive, render, compose) with bounded queues;
 - flicker: the warping error between consecutive output frames (realtime.temporal.flicker) without and with
-  temporal blending, and the input clip's own, for scale.
+  temporal blending, and the input clip's own, for scale; frame pairs across a cut are not scored (counted).
 
 `--convert` also times `python -m realtime.video`'s path end to end (decode, stream, encode, mux) on a file of
 each size written first (H.264, the clip's frames), sequential and pipelined. `--memory N` runs N frames (the
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
                                         detect_every=args.detect_every, max_side=args.max_side,
                                         contours=not args.no_contours, **kw)).prepare()
 
-    rows, conversions, memory = [], [], []
+    rows, conversions, memory, resolved = [], [], [], args.engine
     for size in args.sizes:
         frames = scaled(clip, SIZES[size])
         raw_stream = stream(temporal=False)
@@ -117,6 +117,7 @@ def main(argv=None) -> int:
         raw = [raw_stream.process(f).image for f in frames]
         seq_raw = len(frames) / (time.perf_counter() - t0)
         s = stream()
+        resolved = s.name  # what `--engine auto` took
         t0 = time.perf_counter()
         smooth = [s.process(f).image for f in frames]
         seq = len(frames) / (time.perf_counter() - t0)
@@ -132,7 +133,8 @@ def main(argv=None) -> int:
                      "speedup": pip / seq, "sequential_no_temporal_fps": seq_raw, "pipelined_latency_ms": latency,
                      **{f"{k}_ms": v for k, v in stages.items()},
                      "flicker_input": f_in.error, "flicker_per_frame": f_raw.error, "flicker_temporal": f_smooth.error,
-                     "flicker_reduction": 1 - f_smooth.error / f_raw.error, "flow_coverage": f_raw.coverage})
+                     "flicker_reduction": 1 - f_smooth.error / f_raw.error, "flow_coverage": f_raw.coverage,
+                     "flicker_cuts": f_raw.cuts})
         if args.convert:
             with tempfile.TemporaryDirectory() as tmp:
                 src = write_clip(frames, Path(tmp) / f"in-{size}.mp4")
@@ -156,11 +158,11 @@ def main(argv=None) -> int:
                                "seconds": round(time.perf_counter() - t0, 1)})
     machine = f"{platform.machine()}, {os.cpu_count()} cores"
     if args.json:
-        print(json.dumps({"machine": machine, "engine": args.engine, "clip": args.clip,
+        print(json.dumps({"machine": machine, "engine": resolved, "clip": args.clip,
                           "contours": not args.no_contours, "rows": rows,
                           "conversions": conversions, "memory": memory}))
         return 0
-    print(f"machine: {machine}; clip: {args.clip}, {len(clip)} frames; engine: {args.engine}; "
+    print(f"machine: {machine}; clip: {args.clip}, {len(clip)} frames; engine: {resolved}; "
           f"character: {args.character}; faces detected every {args.detect_every} frames; "
           f"stylised at {'full size' if not args.max_side else f'a long side of at most {args.max_side} px'}; "
           f"contour lines {'off' if args.no_contours else 'on'}")
@@ -173,11 +175,12 @@ def main(argv=None) -> int:
               f"{r['pipelined_latency_ms']:.0f} ms | {r['perceive_ms']:.1f} | {r['render_ms']:.1f} | "
               f"{r['compose_ms']:.1f} | {r['sequential_no_temporal_fps']:.2f} |")
     print()
-    print("| size | flicker: input | per-frame student | with temporal blending | reduction | flow coverage |")
-    print("|---|---|---|---|---|---|")
+    print("| size | flicker: input | per-frame student | with temporal blending | reduction | flow coverage | "
+          "cuts (not scored) |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['size']} | {r['flicker_input']:.2f} | {r['flicker_per_frame']:.2f} | {r['flicker_temporal']:.2f} | "
-              f"{100 * r['flicker_reduction']:.0f} % | {100 * r['flow_coverage']:.0f} % |")
+              f"{100 * r['flicker_reduction']:.0f} % | {100 * r['flow_coverage']:.0f} % | {r['flicker_cuts']} |")
     if conversions:
         print()
         print("| size | conversion | frames | fps end to end |")
