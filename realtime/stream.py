@@ -670,7 +670,7 @@ class Stream:
     # ------------------------------------------------------------------ numbers
     def stats(self) -> dict:
         """Frames per second out (over the last ~2 s), median ms per stage and latency over the last 120 frames,
-        frames in/out, frames dropped, full face detections run, and what draws the frames (`name`)."""
+        frames in/out, frames dropped, full face detections run, and what draws the frames ("engine": `name`)."""
         times = list(self._out_times)
         recent = [t for t in times if t >= (times[-1] - 2.0)] if times else []
         fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else 0.0

@@ -106,8 +106,9 @@ def to_rgb8(chw: np.ndarray) -> np.ndarray:
 
 class StudentStylizer:
     """One character's student on one engine, with the character's geometry and factors resolved once.
-    `contours`: draw the teacher's contour lines over the student (`contour_ink`; about 12 ms per 512² frame and
-    45-60 per 720p one on 2 cores); off, only the face strokes are drawn.
+    `contours`: draw the teacher's contour lines over the student (`contour_ink`; about 18 ms per 720p frame and
+    40 per 1080p one on 2 cores, mostly hidden behind the network, which runs meanwhile in this stylizer's thread);
+    off, only the face strokes are drawn.
 
     Raises ValueError (no such character or student) or EngineUnavailable (the engine cannot run here)."""
 
