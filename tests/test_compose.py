@@ -104,3 +104,17 @@ def test_skin_ramp_position_keeps_order():
     ramp = rgb_to_lab(ch.skin_ramp_rgb().reshape(1, -1, 3)).reshape(-1, 3)
     Ls = [compose.ramp_color(ramp, compose.tone_position(SkinTone(L, 12, 18, 0)))[0] for L in (30, 45, 60, 72)]
     assert all(a < b for a, b in zip(Ls, Ls[1:]))
+
+
+def test_dark_suits_before_a_bright_wall_are_not_backlight(load_media):
+    """two_people_01: the person mask is mostly dark suits (median L* under 25) before a bright wall, which the
+    backlight rule took for a person in shadow: lifted at gamma 0.4, both men came out with near-white faces. Their
+    face skin (L* 44-47) is lit, and it decides now."""
+    img = load_media("two_people_01.jpg")
+    p = perceive(img, load_config().perception)
+    f = img.astype(np.float32) / 255
+    L = rgb_to_lab(f)[..., 0]
+    assert np.median(L[p.person > 0.5]) < 25 and np.median(L[p.person < 0.5]) > 45  # the old rule's case
+    assert all(t is not None and 35 < t.L < 55 for t in p.skin_tones), p.skin_tones
+    out, info = compose.normalize_light(f, p.person, p.skin_tones)
+    assert "backlight_gamma" not in info and np.array_equal(out, f), info
