@@ -216,6 +216,20 @@ def test_hair_estimate(perceived):
     assert (p.skin[p.hair > 0.5] > 0.5).mean() < 0.1, "hair is taken out of the skin"
 
 
+def test_blond_hair_is_hair_not_scalp(perceived):
+    """The third woman of the group photo is blond: her hair above the forehead has nearly her skin's colour
+    (L*a*b* 9.6 apart) but four times its fine texture. It is hair, taken out of the skin (it was painted as
+    skin, a bald head)."""
+    img, p = perceived("group_4faces_diverse_skin_01.jpg")
+    f = sorted(p.faces, key=lambda f: f.box.x0)[2]
+    b = f.box
+    above = (slice(max(0, int(b.y0 - 0.35 * b.height)), int(b.y0 - 0.05 * b.height)),
+             slice(int(b.x0 + 0.2 * b.width), int(b.x1 - 0.2 * b.width)))
+    hair, skin = p.hair[above] > 0.5, p.skin[above] > 0.5
+    assert hair.mean() > 0.3, hair.mean()  # measured 0.60 (0 before)
+    assert skin[hair].mean() < 0.1
+
+
 def test_no_hair_on_bald_heads(perceived):
     # A collage of mostly bald men (measured 1.3% of the photo; 13% on the red-haired portrait).
     _, p = perceived("collage_many_faces_01.jpg")

@@ -215,15 +215,18 @@ def _head_hair(image: np.ndarray, face: Face, person: np.ndarray) -> Optional[tu
         return None
     skin_mu = np.median(lab[skin_small], axis=0)
     # A bald or shaved head: what is above the forehead is the face's own skin, not hair. Either it has
-    # the face's colour, or (shine and shadow change a scalp's colour) it is as smooth as the face's
-    # cheeks or smoother, not much darker, and of a skin-like chroma; hair strands have fine texture.
+    # the face's colour and no more texture than the face, or (shine and shadow change a scalp's colour) it is
+    # as smooth as the face's cheeks or smoother, not much darker, and of a skin-like chroma; hair strands have
+    # fine texture. (Blond hair can have a light skin's colour: on group_4faces_diverse_skin_01 it was taken
+    # for a scalp by its colour alone, with four times the cheeks' texture, and painted as skin.)
     L = lab[..., 0]
     fine = np.abs(L - cv2.GaussianBlur(L, (0, 0), max(0.7, fws / 60.0)))
     tex_hair = float(np.median(fine[by0:by1, bx0:bx1][on_person]))
     tex_skin = float(np.median(fine[skin_small]))
     smooth = tex_hair < 0.75 * max(tex_skin, 0.05)
+    textured = tex_hair > 2.0 * max(tex_skin, 0.05)
     skin_like = mu[0] > skin_mu[0] - 20.0 and float(np.linalg.norm(mu[1:] - skin_mu[1:])) < 15.0
-    if np.linalg.norm(mu - skin_mu) < 10.0 or (smooth and skin_like):
+    if (np.linalg.norm(mu - skin_mu) < 10.0 and not textured) or (smooth and skin_like):
         return None
     scale = 2.5 * np.clip(np.percentile(np.abs(sample - mu), 80, axis=0), [8.0, 4.0, 4.0], [18.0, 9.0, 9.0])
     d = np.sqrt((((lab - mu) / scale) ** 2).sum(-1))
