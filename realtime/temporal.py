@@ -21,8 +21,8 @@ one where the flow is trustworthy:
   crowd half of the remaining flicker sat on such edges, which the blending then left alone.)
 - Output = stylised + strength × confidence × (warped previous output − stylised). The previous *output*
   is carried, so stable regions average over about 1 / (1 − strength) frames; moving ones follow the flow.
-- A cut starts again from the new frame: the colour content changes more than `CUT_THRESHOLD`
-  (`scene_change`), or less than `cut_confidence` of the frame is confident.
+- A cut starts again from the new frame: the colour content changes more than `CUT_THRESHOLD` (PySceneDetect's
+  content score), or less than `cut_confidence` of the frame is confident.
 
 `flicker(inputs, outputs)` is the warping error of Lai et al. (ECCV 2018, "Learning blind video temporal
 consistency"): each output frame against the previous output warped by the flow of the inputs, averaged over
@@ -60,20 +60,17 @@ CUT_THRESHOLD = 27.0
 
 
 def _hsv_small(frame: np.ndarray, side: int = 256) -> np.ndarray:
-    step = -(-max(frame.shape[:2]) // side)  # every step-th pixel: a mean change needs no filtering (0.1 ms at 1080p,
-    frame = np.ascontiguousarray(frame[::step, ::step])  # INTER_AREA took 3.5)
+    """The frame in OpenCV's 8-bit HSV, every step-th pixel so the long side is about `side`: a mean change needs
+    no filtering (0.1 ms at 1080p, where resizing with INTER_AREA took 3.5)."""
+    step = -(-max(frame.shape[:2]) // side)
+    frame = np.ascontiguousarray(frame[::step, ::step])
     if frame.ndim == 2:
         frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
     return cv2.cvtColor(frame, cv2.COLOR_RGB2HSV).astype(np.float32)
 
 
-def scene_change(a: np.ndarray, b: np.ndarray) -> float:
-    """How much the colour content changed from RGB frame `a` to `b` (PySceneDetect's content score, on frames
-    subsampled to about 256 px); above CUT_THRESHOLD it is a cut."""
-    return _content_delta(_hsv_small(a), _hsv_small(b))
-
-
 def _content_delta(a_hsv: np.ndarray, b_hsv: np.ndarray) -> float:
+    """PySceneDetect's content score between two `_hsv_small` frames; above CUT_THRESHOLD it is a cut."""
     if a_hsv.shape != b_hsv.shape:
         return float("inf")
     return float(cv2.absdiff(a_hsv, b_hsv).mean())
@@ -192,7 +189,7 @@ def flicker(inputs: Iterable[np.ndarray], outputs: Iterable[np.ndarray], flow_si
     """Mean |O_t − warp(O_{t−1})| over reliable pixels (see the module doc). Flow is computed on `inputs` at a
     long side of `flow_side` px, both ways; a pixel counts when the forward-backward round trip returns within
     `consistency` px (of the flow scale) and stays inside the image. `outputs` are compared at full size. A pair
-    across a cut (`scene_change` above CUT_THRESHOLD) is not scored, and counted in `cuts`."""
+    across a cut (content score above CUT_THRESHOLD) is not scored, and counted in `cuts`."""
     total, pixels, cover, pairs, cuts = 0.0, 0, 0.0, 0, 0
     prev_g = prev_o = prev_hsv = None
     for frame, out in zip(inputs, outputs):
