@@ -204,7 +204,7 @@ def main(argv=None) -> int:
         try:
             print(quantize_int8(a.student, calibration_photos(a.calibrate), min_psnr=a.min_psnr))
         except (ValueError, ParityError) as exc:
-            print(f"error: {exc}")
+            print(f"error: {a.calibrate}: {exc}")
             return 1
     return 0
 
