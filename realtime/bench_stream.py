@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     from studio import load_config
 
     from .stream import Stream, StreamConfig
-    from .temporal import flicker
+    from .temporal import flickers
     from .video import convert_video
 
     cfg = load_config()
@@ -128,7 +128,7 @@ def main(argv=None) -> int:
         pip = len(frames) / (time.perf_counter() - t0)
         latency = s.stats()["latency_ms"]
         assert all(np.array_equal(a, b) for a, b in zip(smooth, piped)), "pipelined frames differ from sequential"
-        f_in, f_raw, f_smooth = flicker(frames, frames), flicker(frames, raw), flicker(frames, smooth)
+        f_in, f_raw, f_smooth = flickers(frames, frames, raw, smooth)
         rows.append({"size": size, "frames": len(frames), "sequential_fps": seq, "pipelined_fps": pip,
                      "speedup": pip / seq, "sequential_no_temporal_fps": seq_raw, "pipelined_latency_ms": latency,
                      **{f"{k}_ms": v for k, v in stages.items()},
