@@ -36,7 +36,7 @@ that Lai et al. adopt; both directions, on the inputs only. The input clip's own
 part of a frame change that no flow explains (motion blur, compression, things appearing) is in it too, and the
 lower it is, the better the metric's flow. Farnebäck's flow, used here before, failed on the stage clip's dark
 close-up: it underestimated the moving face's motion in both directions alike, so the forward-backward check let
-it through, and the input's own error was 1.89 grey levels, against 0.76 with DeepFlow and 0.59 with TV-L1 (five
+it through, and the input's own error was 1.89 grey levels, against 0.76 with DeepFlow and 0.59 with TV-L1 (seven
 times slower); on the other clips the three agree within 0.4. Pairs across a cut are not scored
 (Lai et al. score single shots): a cut is a change no flow explains, in the input as in any output, and one
 such pair outweighed twenty ordinary ones on the stage clip.
