@@ -48,6 +48,7 @@ MAX_SESSIONS = 4  # webcam sessions streaming at once (2 CPU cores: more would o
 IDLE_S = 30.0  # a session with no frame for this long is closed when another one needs its place
 MAX_SIZE = (1280, 720)  # long side, short side: larger camera frames are downscaled before processing
 KEEP_FRAMES = 8  # output JPEGs kept per session (the page may still be fetching the last few)
+FILES_GRACE_S = 5.0  # a closed session's JPEGs stay this long: the closing page may still fetch the last one
 JPEG_QUALITY = 85
 STATS_EVERY = 0.5  # s between readout updates
 ENDED_KEPT = 1024  # closed pages remembered (a page's session hash is new on every load)
@@ -254,14 +255,23 @@ class WebcamSessions:
         with self._lock:
             sessions, self._sessions = list(self._sessions.values()), {}
         for s in sessions:
-            self._close(s)
+            self._close(s, grace=0.0)
 
     @staticmethod
-    def _close(session: Session) -> None:
+    def _close(session: Session, grace: Optional[float] = None) -> None:
+        """Stop the session's stream at once; its frames go `grace` seconds later (FILES_GRACE_S): the page sends
+        its unload while a fetch of its last frame may still be on its way, and gradio's file route raised on
+        the missing file (a RuntimeError in the log)."""
         with session.lock:  # a frame still being processed for it is not written (write_frame)
             session.closed = True
             session.stream.stop()  # ends stage threads if any were started; the models go with the session
+        grace = FILES_GRACE_S if grace is None else grace
+        if grace <= 0:
             shutil.rmtree(session.folder, ignore_errors=True)
+            return
+        timer = threading.Timer(grace, shutil.rmtree, args=(session.folder,), kwargs=dict(ignore_errors=True))
+        timer.daemon = True
+        timer.start()
 
 
 def bound_size(frame: np.ndarray, limit=MAX_SIZE) -> np.ndarray:
