@@ -94,7 +94,13 @@ CAMERA_STATUS_JS = """
 const cam = window.__toonlabCamera;
 if (cam) {
   cam.say = (msg) => { props.value = msg; };  // this element, also after the tab re-renders
-  if (cam.message) setTimeout(() => { props.value = cam.message; }, 0);  // after the element's own first value
+  // The element's own first value ('') can land after a first timeout and wipe a reason given before the tab showed
+  // (seen in about one run in four): for two seconds, put the reason back whenever the element does not show it.
+  const keep = (left) => {
+    if (cam.message && !element.innerText.includes(cam.message)) props.value = cam.message;
+    if (left > 0) setTimeout(() => keep(left - 1), 100);
+  };
+  setTimeout(() => keep(20), 0);
 }
 """
 
