@@ -50,6 +50,8 @@ from typing import Iterable, Optional, Sequence
 import cv2
 import numpy as np
 
+from studio.imageops import gradient_magnitude
+
 
 def _grey(frame: np.ndarray, side: int) -> tuple[np.ndarray, float]:
     """The frame in grey, scaled down so its long side is at most `side`; and the scale used."""
@@ -87,7 +89,8 @@ def _content_delta(a_hsv: np.ndarray, b_hsv: np.ndarray) -> float:
 def _gradient(grey: np.ndarray) -> np.ndarray:
     """|∇| of a grey uint8 frame in grey levels per pixel (a 3x3 Sobel sums 8 times the slope)."""
     g = grey.astype(np.float32)
-    return cv2.magnitude(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)) / 8.0
+    # Not cv2.magnitude, whose last bit depends on where its output lands (studio.imageops).
+    return gradient_magnitude(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)) / 8.0
 
 
 @functools.lru_cache(maxsize=4)
