@@ -1,7 +1,8 @@
 """Many video files at once: `python -m realtime.video FOLDER OUTDIR --ray [--workers N] [--ray-address ADDR]`.
 
-The files go to Ray actors (VideoWorker). Each actor builds one stylizer, the same way the local mode does
-(`build_stylizer`), then converts the files it is handed one after another with `realtime.video.convert_video`.
+The files go to Ray actors (realtime.video.VideoWorker, handed in by the video CLI: this module does not import
+it). Each actor builds one stream, the same way the local mode does, then converts the files it is handed one
+after another.
 A file goes to whichever actor is free next, so short and long clips balance out. Default actors: one per GPU
 when the Ray cluster has GPUs (`num_gpus=1` each; Ray gives each actor its own CUDA_VISIBLE_DEVICES), else one
 per CPU_CORES_PER_WORKER cores of the cluster. Each actor claims its share of the CPUs and runs onnxruntime
@@ -19,60 +20,21 @@ Nothing here imports Ray at module level: `import realtime.video` and the local 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import os
 import sys
-from dataclasses import asdict
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 # Cores per actor when there is no GPU. On the 2-core CPU machine (docs/PERFORMANCE.md, "Video folders (Ray)"),
 # 4 clips x 60 frames took 35 s with 2 actors of 1 core and 38 s with 1 actor of 2 cores: a file's pipeline
 # does not keep two cores busy on its own.
 CPU_CORES_PER_WORKER = 1
 
-# What convert_video raises for a file that cannot be converted (VideoError, FFmpeg and file errors, a frame the
-# stylizer refuses): that file is reported and the others go on.
-CONVERT_ERRORS = (ValueError, OSError)
-
-
-# ------------------------------------------------------------------------------------ shared with local mode
-def build_stylizer(cfg, args: argparse.Namespace):
-    """The Stream that the CLI options describe (character, --engine/--student or --teacher, factors, --assign,
-    --detect-every, --no-temporal, --no-contours, --max-side), prepared: built once per process by the local mode and once per actor by
-    the Ray mode."""
-    from .stream import Stream, StreamConfig
-
-    config = StreamConfig(character=args.character, engine=args.engine or "auto", teacher=args.teacher,
-                          student=args.student, line=args.line, texture=args.texture, color=args.color,
-                          warp=args.warp, assign=dict(args.assign), detect_every=args.detect_every,
-                          temporal=not args.no_temporal, contours=not args.no_contours, max_side=args.max_side,
-                          live=False)
-    return Stream(cfg, config).prepare()
-
-
-def stylizer_errors() -> tuple[type[BaseException], ...]:
-    """What build_stylizer raises when the options cannot work here (unknown character, missing student or
-    model, unavailable engine): one `error:` line and exit status 2, not a traceback."""
-    from studio.stylize.sd_teacher import SDModelMissing
-
-    from .engines import EngineUnavailable
-    from .export import ParityError
-
-    return (ValueError, EngineUnavailable, ParityError, SDModelMissing, FileNotFoundError, ImportError)
-
-
 def error_line(src, why) -> str:
+    """The one line printed for an input that could not be done."""
     return f"error: {src}: {why}".replace("\n", " ")
-
-
-def report_line(src, dst, report, as_json: bool) -> str:
-    """The line printed when a file is done: its JSON report with `--json`, else a short summary."""
-    if as_json:
-        return json.dumps(asdict(report))
-    return f"{src} -> {dst} ({report.frames} frames, {report.fps:.2f} frames/s, tracks {report.tracks})"
 
 
 # ------------------------------------------------------------------------------------------------ planning
@@ -96,40 +58,6 @@ def plan_workers(workers: Optional[int], gpus: float, cpus: float, files: int) -
     return workers, _share(cpus, workers), (min(1.0, _share(gpus, workers)) if gpus else 0.0)
 
 
-# ---------------------------------------------------------------------------------------------- the actor
-class VideoWorker:
-    """One stylizer, built once; converts the files handed to it. Run as a Ray actor by convert_on_ray.
-
-    `cwd` is the driver's working folder (relative paths in the options and the config mean the same here);
-    `threads` is this actor's CPU share, given to onnxruntime (unless TOONLAB_ORT_THREADS is set) and OpenCV."""
-
-    def __init__(self, cfg, args: argparse.Namespace, cwd: str, threads: int):
-        if os.path.isdir(cwd):
-            os.chdir(cwd)
-        os.environ.setdefault("TOONLAB_ORT_THREADS", str(threads))
-        import cv2
-
-        cv2.setNumThreads(threads)
-        self.error: Optional[str] = None
-        try:
-            self.stylize = build_stylizer(cfg, args)
-        except stylizer_errors() as exc:
-            self.error = str(exc)
-
-    def ready(self) -> Optional[str]:
-        """None when the stylizer is built, else why it could not be."""
-        return self.error
-
-    def convert(self, src: str, dst: str, max_frames: Optional[int]):
-        """(report, None) for a converted file, (None, why) for one that could not be."""
-        from .video import convert_video
-
-        try:
-            return convert_video(src, dst, self.stylize, max_frames=max_frames, progress=False), None
-        except CONVERT_ERRORS as exc:
-            return None, str(exc)
-
-
 # --------------------------------------------------------------------------------------------- the driver
 def _why(exc: BaseException) -> str:
     """One line for an error that came back from Ray: the actor's own exception, not Ray's traceback."""
@@ -143,8 +71,12 @@ def _why(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def convert_on_ray(jobs: Sequence[tuple[Path, Path]], cfg, args: argparse.Namespace) -> int:
-    """Convert `jobs` (input, output) on Ray actors; print as the local mode does; return the exit status."""
+def convert_on_ray(jobs: Sequence[tuple[Path, Path]], worker: type, worker_args: tuple, args: argparse.Namespace,
+                   report_line: Callable) -> int:
+    """Convert `jobs` (input, output) on Ray actors of class `worker`, each made as
+    `worker(*worker_args, cwd, threads)` (it has `ready()`: None or why it cannot work, and `convert(src, dst,
+    max_frames)`: (report, None) or (None, why)); print `report_line(src, dst, report, as_json)` per file done as
+    the local mode does; return the exit status. `args`: ray_address, workers, frames, json, no_progress."""
     try:
         import ray
     except ImportError as exc:
@@ -169,8 +101,8 @@ def convert_on_ray(jobs: Sequence[tuple[Path, Path]], cfg, args: argparse.Namesp
         resources = ray.cluster_resources()
         workers, cpus, gpus = plan_workers(args.workers, resources.get("GPU", 0), resources.get("CPU", 1),
                                            len(jobs))
-        actor = ray.remote(num_cpus=cpus, num_gpus=gpus)(VideoWorker)
-        pool = [actor.remote(cfg, args, os.getcwd(), max(1, int(cpus))) for _ in range(workers)]
+        actor = ray.remote(num_cpus=cpus, num_gpus=gpus)(worker)
+        pool = [actor.remote(*worker_args, os.getcwd(), max(1, int(cpus))) for _ in range(workers)]
         try:
             problems = [p for p in ray.get([w.ready.remote() for w in pool]) if p]
         except ray.exceptions.RayError as exc:
@@ -178,13 +110,13 @@ def convert_on_ray(jobs: Sequence[tuple[Path, Path]], cfg, args: argparse.Namesp
         if problems:
             print(f"error: {problems[0]}".replace("\n", " "), file=sys.stderr)
             return 2
-        return _dispatch(jobs, pool, args)
+        return _dispatch(jobs, pool, args, report_line)
     finally:
         if started:
             ray.shutdown()
 
 
-def _dispatch(jobs, pool: list, args: argparse.Namespace) -> int:
+def _dispatch(jobs, pool: list, args: argparse.Namespace, report_line: Callable) -> int:
     import ray
     from tqdm import tqdm
 

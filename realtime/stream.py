@@ -45,6 +45,8 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, Sequen
 import cv2
 import numpy as np
 
+from studio.color import shrink
+
 STAGES = ("perceive", "render", "compose")
 
 
@@ -186,16 +188,6 @@ class TeacherFrames:
 
 
 # ------------------------------------------------------------------------------------------------ perceive
-def shrink(frame: np.ndarray, side: Optional[int]) -> tuple[np.ndarray, float]:
-    """The frame area-averaged down so its long side is at most `side` (None or 0: no limit), and the scale used
-    (1.0: the frame itself)."""
-    h, w = frame.shape[:2]
-    if not side or max(h, w) <= side:
-        return frame, 1.0
-    k = side / max(h, w)
-    return cv2.resize(frame, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA), k
-
-
 def scale_face(face, s: float):
     """The face with its box, landmarks (x, y) and keypoints scaled by `s` (a frame resized by `s`)."""
     from studio.types import Box

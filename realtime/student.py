@@ -115,7 +115,8 @@ class StudentStylizer:
     def __init__(self, cfg, character: str, engine: str = "auto", student: Optional[str] = None,
                  line: Optional[float] = None, texture: Optional[float] = None, color: Optional[float] = None,
                  warp: Optional[float] = None, device: str = "auto", contours: bool = True):
-        from studio.characters import hex_to_rgb, load_character
+        from studio.characters import load_character
+        from studio.color import hex_to_rgb
 
         from .engines import load_engine
 

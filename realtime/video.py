@@ -37,10 +37,11 @@ teacher, tracks (the ids seen), seconds.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional
@@ -48,6 +49,8 @@ from typing import TYPE_CHECKING, Callable, Optional
 import numpy as np
 
 from studio.config import unit_interval
+
+from .batch import convert_on_ray, error_line
 
 if TYPE_CHECKING:
     from .stream import Stream
@@ -314,6 +317,75 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+# ------------------------------------------------------------------ the CLI's stream, its lines, its Ray actor
+# What convert_video raises for a file that cannot be converted (VideoError, FFmpeg and file errors, a frame the
+# stylizer refuses): that file is reported and the others go on.
+CONVERT_ERRORS = (ValueError, OSError)
+
+
+def build_stream(cfg, args: argparse.Namespace) -> "Stream":
+    """The Stream that the CLI options describe (character, --engine/--student or --teacher, factors, --assign,
+    --detect-every, --no-temporal, --no-contours, --max-side), prepared: built once per process by the local
+    mode and once per actor by the Ray mode."""
+    from .stream import Stream, StreamConfig
+
+    config = StreamConfig(character=args.character, engine=args.engine or "auto", teacher=args.teacher,
+                          student=args.student, line=args.line, texture=args.texture, color=args.color,
+                          warp=args.warp, assign=dict(args.assign), detect_every=args.detect_every,
+                          temporal=not args.no_temporal, contours=not args.no_contours, max_side=args.max_side,
+                          live=False)
+    return Stream(cfg, config).prepare()
+
+
+def build_errors() -> tuple[type[BaseException], ...]:
+    """What build_stream raises when the options cannot work here (unknown character, missing student or
+    model, unavailable engine): one `error:` line and exit status 2, not a traceback."""
+    from studio.stylize.sd_teacher import SDModelMissing
+
+    from .engines import EngineUnavailable
+    from .export import ParityError
+
+    return (ValueError, EngineUnavailable, ParityError, SDModelMissing, FileNotFoundError, ImportError)
+
+
+def report_line(src, dst, report, as_json: bool) -> str:
+    """The line printed when a file is done: its JSON report with `--json`, else a short summary."""
+    if as_json:
+        return json.dumps(asdict(report))
+    return f"{src} -> {dst} ({report.frames} frames, {report.fps:.2f} frames/s, tracks {report.tracks})"
+
+
+class VideoWorker:
+    """One stream, built once; converts the files handed to it. Run as a Ray actor by realtime.batch.convert_on_ray.
+
+    `cwd` is the driver's working folder (relative paths in the options and the config mean the same here);
+    `threads` is this actor's CPU share, given to onnxruntime (unless TOONLAB_ORT_THREADS is set) and OpenCV."""
+
+    def __init__(self, cfg, args: argparse.Namespace, cwd: str, threads: int):
+        if os.path.isdir(cwd):
+            os.chdir(cwd)
+        os.environ.setdefault("TOONLAB_ORT_THREADS", str(threads))
+        import cv2
+
+        cv2.setNumThreads(threads)
+        self.error: Optional[str] = None
+        try:
+            self.stylize = build_stream(cfg, args)
+        except build_errors() as exc:
+            self.error = str(exc)
+
+    def ready(self) -> Optional[str]:
+        """None when the stream is built, else why it could not be."""
+        return self.error
+
+    def convert(self, src: str, dst: str, max_frames: Optional[int]):
+        """(report, None) for a converted file, (None, why) for one that could not be."""
+        try:
+            return convert_video(src, dst, self.stylize, max_frames=max_frames, progress=False), None
+        except CONVERT_ERRORS as exc:
+            return None, str(exc)
+
+
 def video_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
 
@@ -322,8 +394,6 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from studio.config import ConfigError, load_config
     from studio.io import unique_output
-
-    from .batch import CONVERT_ERRORS, build_stylizer, error_line, report_line, stylizer_errors
 
     try:
         cfg = load_config(args.config, args.set)
@@ -341,13 +411,11 @@ def main(argv=None) -> int:
     else:
         into_folder = dst.is_dir() or args.output.endswith(("/", os.sep)) or not dst.suffix
         jobs = [(src, dst / f"{src.stem or 'video'}.mp4" if into_folder else dst)]
-    if args.ray:  # the same stylizer and reports, one stylizer per Ray actor
-        from .batch import convert_on_ray
-
-        return convert_on_ray(jobs, cfg, args)
+    if args.ray:  # the same stream and reports, one stream per Ray actor
+        return convert_on_ray(jobs, VideoWorker, (cfg, args), args, report_line)
     try:
-        stylize = build_stylizer(cfg, args)
-    except stylizer_errors() as exc:
+        stylize = build_stream(cfg, args)
+    except build_errors() as exc:
         print(f"error: {exc}".replace("\n", " "), file=sys.stderr)
         return 2
     failed = 0

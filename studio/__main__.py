@@ -60,7 +60,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def cmd_stylize(args, cfg) -> int:
     from . import Stylizer
     from .io import ImageLoadError, iter_image_files, load_image, save_image, unique_output
-    from .stylize.sd_teacher import SDModelMissing, parse_lora
+    from .stylize.lora import SDModelMissing, parse_lora
     from .types import StylizeParams
 
     params = StylizeParams(

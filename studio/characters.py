@@ -16,7 +16,9 @@ from typing import Optional
 import numpy as np
 import yaml
 
+from .color import hex_to_rgb, lab_to_rgb, rgb_to_lab
 from .config import ConfigError, StudioConfig, from_dict
+from .stylize.lora import check_safetensors
 
 
 @dataclass(frozen=True)
@@ -86,19 +88,6 @@ class Character:
 
     def skin_ramp_rgb(self) -> np.ndarray:
         return hex_to_rgb(self.skin_ramp)
-
-
-def hex_to_rgb(colors) -> np.ndarray:
-    """('#rrggbb', ...) → float32 (N, 3) in [0, 1]."""
-    if isinstance(colors, str):
-        colors = [colors]
-    out = []
-    for c in colors:
-        s = c.lstrip("#")
-        if len(s) != 6:
-            raise ConfigError(f"colour {c!r} is not #rrggbb")
-        out.append([int(s[i:i + 2], 16) / 255.0 for i in (0, 2, 4)])
-    return np.asarray(out, dtype=np.float32).reshape(-1, 3)
 
 
 def _character_dirs(cfg: StudioConfig) -> list[Path]:
@@ -192,8 +181,6 @@ def fit_profile(images: list[np.ndarray], cfg: StudioConfig, faces_per_image: Op
     """Measure palette, skin colour, line weight, detail and face geometry on RGB uint8 reference images."""
     import cv2
 
-    from .stylize.cartoonizer import lab_to_rgb, rgb_to_lab
-
     if not images:
         raise ValueError("no reference images")
     rng = np.random.default_rng(0)
@@ -265,8 +252,6 @@ PHOTO_EYE_TO_FACE = 0.2  # eye width / face width of a photographed adult face (
 
 def character_from_profile(name: str, profile: StyleProfile, base: Character, description: str = "") -> Character:
     """A preset whose palette, skin ramp, line weight, default factors and geometry follow the profile."""
-    from .stylize.cartoonizer import lab_to_rgb, rgb_to_lab
-
     skin = rgb_to_lab(hex_to_rgb(profile.skin).reshape(1, 1, 3)).reshape(3)
     ramp = []
     for dl, da in ((-32, 6), (-16, 3), (0, 0), (10, -1), (18, -2)):  # dark → light, warmer in the shadows
@@ -322,8 +307,6 @@ def _write_character(tmp: Path, final: Path, name: str, character: Character, pr
     data["name"] = name
     data["palette"], data["skin_ramp"] = list(character.palette), list(character.skin_ramp)
     if lora:
-        from .stylize.sd_teacher import check_safetensors
-
         shutil.copy(check_safetensors(lora), tmp / "lora.safetensors")
         data["lora"] = "lora.safetensors"
     (tmp / "character.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")

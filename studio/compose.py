@@ -15,9 +15,9 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-from .characters import Character, hex_to_rgb
+from .characters import Character
+from .color import hex_to_rgb, image_scale, lab_to_rgb, rgb_to_lab, smoothstep
 from .perception.faces import FACE_OVAL
-from .stylize.cartoonizer import image_scale, lab_to_rgb, rgb_to_lab, smoothstep
 from .types import Face, SkinTone
 
 SKIN_HUE_BAND = (35.0, 75.0)  # degrees in the a*b* plane: skin of all tones under neutral light

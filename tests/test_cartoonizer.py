@@ -64,7 +64,7 @@ def test_color_reduces_colour_count_monotonically(photos, classic, name):
 
 def test_color_pulls_toward_the_palette(photos, classic):
     """At color=1 the image's colours sit closer to the character's palette than the photo's did."""
-    from studio.stylize.cartoonizer import rgb_to_lab
+    from studio.color import rgb_to_lab
     pal = rgb_to_lab(classic.palette_rgb().reshape(1, -1, 3)).reshape(-1, 3)
 
     def mean_dist(img):

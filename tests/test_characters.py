@@ -5,7 +5,7 @@ import pytest
 
 from studio import StylizeParams, Stylizer, load_config
 from studio.characters import character_from_profile, fit_profile, list_characters, load_character, save_character
-from studio.stylize.cartoonizer import rgb_to_lab
+from studio.color import rgb_to_lab
 
 PHOTOS = ["portrait_light_skin_asian_01.jpg", "portrait_medium_skin_01.jpg", "portrait_glasses_beard_brown_skin_01.jpg",
           "portrait_dark_skin_01.jpg", "group_4faces_diverse_skin_01.jpg", "two_people_01.jpg"]

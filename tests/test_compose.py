@@ -7,7 +7,7 @@ from studio import compose
 from studio.characters import load_character
 from studio.config import load_config
 from studio.perception import perceive
-from studio.stylize.cartoonizer import rgb_to_lab
+from studio.color import rgb_to_lab
 from studio.types import SkinTone
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from studio import StylizeParams, Stylizer, load_config
 from studio.perception.skin import skin_tone
-from studio.stylize.cartoonizer import rgb_to_lab
+from studio.color import rgb_to_lab
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,8 +12,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
 from studio import StylizeParams, Stylizer, load_config  # noqa: E402
-from studio.stylize.sd_teacher import (SDModelMissing, check_safetensors, face_condition, lineart_condition,  # noqa: E402
-                                       parse_lora)
+from studio.stylize.lora import check_safetensors, parse_lora  # noqa: E402
+from studio.stylize.sd_teacher import SDModelMissing, face_condition, lineart_condition  # noqa: E402
 from studio.tiny_sd import write_tiny_sd  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -314,7 +314,7 @@ def test_update_changes_character_and_factors_from_the_next_frame(cfg, talking):
 def test_contour_lines_are_drawn_unless_turned_off(cfg, talking):
     """The student path draws the teacher's contour lines (realtime.student.contour_ink) by default;
     StreamConfig(contours=False), which `python -m realtime.video --no-contours` sets, draws the strokes only."""
-    from realtime.batch import build_stylizer
+    from realtime.video import build_stream
     from realtime.video import parse_args
 
     on = rs.Stream(cfg, rs.StreamConfig(character="classic", temporal=False)).prepare().process(talking[0]).image
@@ -324,7 +324,7 @@ def test_contour_lines_are_drawn_unless_turned_off(cfg, talking):
     assert 0.005 < lines.mean() < 0.2, lines.mean()
     assert (on[lines].astype(int).sum(axis=1) < plain[lines].astype(int).sum(axis=1)).mean() > 0.9  # dark lines
     args = parse_args(["in.mp4", "out.mp4", "--character", "classic", "--no-contours"])
-    assert build_stylizer(cfg, args).config.contours is False
+    assert build_stream(cfg, args).config.contours is False
 
 
 # ----------------------------------------------------------------------------------------------- temporal

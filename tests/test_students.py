@@ -173,7 +173,7 @@ def test_contour_lines_bring_the_realtime_path_closer_to_the_teacher(load_media,
     student: on a held-out photo the whole image is closer to the teacher, the lines are dark strokes in the
     character's line colour, they are off with contours=False and follow the line factor."""
     from realtime.student import StudentStylizer, stylize_frame
-    from studio.characters import hex_to_rgb
+    from studio.color import hex_to_rgb
     from studio.perception.faces import get_face_backend
 
     img = load_media("portrait_dark_skin_01.jpg")  # held out (non-commercial: not in the training set)

@@ -17,7 +17,8 @@ from ..config import PerceptionConfig
 from ..timing import Laps
 from ..types import Box, Perception
 from .faces import FACE_BACKENDS, FaceBackend, FaceModelMissing, check_image, get_face_backend
-from .person import estimate_pose, hair_mask, segment_person
+from .hair import hair_mask
+from .person import estimate_pose, segment_person
 from .skin import face_skin_samples, skin_mask, skin_tone
 from .tracking import CharacterAssignments, FaceTracker, Track
 

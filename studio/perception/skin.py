@@ -21,6 +21,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
+from ..color import rgb_to_lab
 from ..types import Face, Mask, SkinTone
 from .faces import FACE_OVAL, LEFT_BROW, LEFT_EYE, LIPS_OUTER, RIGHT_BROW, RIGHT_EYE, check_image
 from .person import guided_refine, remove_small_blobs
@@ -30,11 +31,6 @@ MAHA_FULL, MAHA_ZERO = 2.2, 3.2  # chroma distance (in standard deviations) wher
 L_STEP = 4  # lightness bins of the lookup table, in OpenCV 8-bit L units (1.6 L*)
 _L_CENTRES = ((np.arange(0, 256, L_STEP) + (L_STEP - 1) / 2.0) * 100.0 / 255.0).astype(np.float32)
 _AB = np.arange(256, dtype=np.float32) - 128.0
-
-
-def to_lab(image: np.ndarray) -> np.ndarray:
-    """RGB uint8 → CIE L*a*b* float32 in standard units (L 0..100)."""
-    return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
 
 
 def face_skin_roi(shape: Sequence[int], face: Face) -> tuple[int, int, np.ndarray]:
@@ -85,7 +81,7 @@ def face_skin_samples(image: np.ndarray, face: Face, lab: Optional[np.ndarray] =
     if m.size == 0 or not m.any():
         return np.zeros((0, 3), np.float32)
     sl = (slice(y0, y0 + m.shape[0]), slice(x0, x0 + m.shape[1]))
-    pts = (lab[sl] if lab is not None else to_lab(np.ascontiguousarray(image[sl])))[m]
+    pts = (lab[sl] if lab is not None else rgb_to_lab(np.ascontiguousarray(image[sl])))[m]
     if not trim or len(pts) < 10:
         return pts.reshape(-1, 3)
     lo, hi = np.percentile(pts[:, 0], [15, 92])

@@ -19,37 +19,13 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-from ..characters import Character, hex_to_rgb
+from ..characters import Character
+from ..color import hex_to_rgb, image_scale, lab_to_rgb, rgb_to_lab, smoothstep, to_u8
 from ..imageops import gradient_magnitude
 from ..perception.faces import LEFT_BROW, LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_BROW, RIGHT_EYE
 from ..types import Face
 
 NOSE_BOTTOM = (98, 97, 2, 326, 327)  # face-mesh points along the base of the nose
-
-REFERENCE_SIDE = 768.0  # factor settings are tuned at this long side and scaled with the image
-
-
-def image_scale(shape: Sequence[int]) -> float:
-    return max(shape[0], shape[1]) / REFERENCE_SIDE
-
-
-def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """float RGB [0,1] → CIE L*a*b* (L in [0, 100])."""
-    return cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.float32), cv2.COLOR_RGB2Lab)
-
-
-def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
-    return np.clip(cv2.cvtColor(np.ascontiguousarray(lab, dtype=np.float32), cv2.COLOR_Lab2RGB), 0.0, 1.0)
-
-
-def _u8(img: np.ndarray) -> np.ndarray:
-    return np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
-
-
-def smoothstep(e0: float, e1: float, x: np.ndarray | float) -> np.ndarray | float:
-    t = np.clip((np.asarray(x, dtype=np.float32) - e0) / (e1 - e0 + 1e-12), 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
-
 
 # --------------------------------------------------------------------------------------------- texture
 def abstract(img: np.ndarray, texture: float) -> np.ndarray:
@@ -58,7 +34,7 @@ def abstract(img: np.ndarray, texture: float) -> np.ndarray:
     if t <= 0.0:
         return img.astype(np.float32, copy=True)
     scale = image_scale(img.shape)
-    u8 = _u8(img)
+    u8 = to_u8(img)
     # 1. Edge-preserving global smoothing; lambda grows with the factor (and with the square of scale).
     lam = (15.0 + 600.0 * min(1.0, 2.0 * t) ** 2) * scale * scale
     smooth = cv2.ximgproc.fastGlobalSmootherFilter(u8, u8, lam, 4.0 + 3.0 * t).astype(np.float32) / 255.0
@@ -70,7 +46,7 @@ def abstract(img: np.ndarray, texture: float) -> np.ndarray:
     h, w = img.shape[:2]
     side = 400.0
     f = min(1.0, side / max(h, w))
-    small = cv2.resize(_u8(smooth), (max(8, int(w * f)), max(8, int(h * f))), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(to_u8(smooth), (max(8, int(w * f)), max(8, int(h * f))), interpolation=cv2.INTER_AREA)
     flat = cv2.ximgproc.l0Smooth(small, None, 0.004 + 0.02 * (t - 0.5) * 2.0, 3.0)
     flat = cv2.resize(flat, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
     flat = cv2.ximgproc.guidedFilter(smooth, flat, max(1, int(round(2 * scale))), 1e-3)
@@ -193,7 +169,7 @@ def ink_lines(img: np.ndarray, line: float, weight: float = 1.0, quiet: Optional
         return np.zeros((h, w), np.float32)
     scale = image_scale(img.shape)
     # Lines come from a fixed, smoothed image, so they stay clean whatever the texture factor.
-    u8 = img if img.dtype == np.uint8 else _u8(img)
+    u8 = img if img.dtype == np.uint8 else to_u8(img)
     # The smoother's weights come from the colour guide and it is linear in its source, so smoothing the grey
     # alone gives the grey of the smoothed colour image (to a grey level of rounding) in half the time.
     gray = cv2.ximgproc.fastGlobalSmootherFilter(u8, cv2.cvtColor(u8, cv2.COLOR_RGB2GRAY), 80.0 * scale * scale,

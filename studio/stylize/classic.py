@@ -14,7 +14,8 @@ from .. import compose
 from ..characters import Character
 from ..timing import Laps
 from ..types import Perception
-from .cartoonizer import Cartoonizer, LayerSettings, apply_ink, face_ink, image_scale, mask_outline, smoothstep
+from ..color import image_scale, smoothstep
+from .cartoonizer import Cartoonizer, LayerSettings, apply_ink, face_ink, mask_outline
 from .face_warp import warp_field
 
 

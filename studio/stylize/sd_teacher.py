@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,44 +36,11 @@ from ..io import safe_name
 from ..perception import scale_perception
 from ..types import Face, Perception
 from .cartoonizer import face_ink, ink_lines
-
-
-class SDModelMissing(RuntimeError):
-    """A base model, ControlNet or LoRA is not available; the message names it and how to get it."""
+from .lora import SDModelMissing, check_safetensors
 
 
 def is_offline(cfg: SDConfig) -> bool:
     return cfg.local_files_only or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-
-
-def check_safetensors(path: os.PathLike | str) -> Path:
-    """Refuse anything that is not a readable .safetensors file (never unpickle user files)."""
-    p = Path(path)
-    if not p.is_file():
-        raise SDModelMissing(f"{p}: no such file")
-    if p.suffix.lower() != ".safetensors":
-        raise ValueError(f"{p.name}: only .safetensors files are accepted (pickle formats such as .ckpt, .bin, "
-                         ".pt are refused: they can run code when loaded)")
-    with open(p, "rb") as fh:
-        head = fh.read(9)
-    size = p.stat().st_size
-    if len(head) < 9:
-        raise ValueError(f"{p.name}: not a safetensors file (too short)")
-    (n,) = struct.unpack("<Q", head[:8])
-    if n <= 0 or n > size - 8 or head[8:9] != b"{":
-        raise ValueError(f"{p.name}: not a safetensors file (bad header)")
-    return p
-
-
-def parse_lora(spec: str) -> tuple[str, float]:
-    """'FILE[:WEIGHT]' → (FILE, WEIGHT); the weight defaults to 1.0."""
-    path, sep, weight = spec.rpartition(":")
-    if sep and path and not weight.startswith(("/", "\\")):
-        try:
-            return path, float(weight)
-        except ValueError:
-            pass
-    return spec, 1.0
 
 
 def _family(base: str, offline: bool) -> str:
