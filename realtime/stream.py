@@ -12,15 +12,16 @@
 
 Stages, each in its own thread when pipelined, joined by bounded queues (`queue_size` frames each):
 
-1. perceive: faces. Full detection (the face backend) every `detect_every` frames, or sooner when a face is
-   lost; in between, each face's landmarks are followed by pyramidal Lucas-Kanade optical flow from the previous
-   frame (`FaceFollower`), a few ms instead of ~100. Frames longer than `perceive_side` (1280) are searched at
-   that size and the faces scaled back. (The teacher path finds faces itself: nothing here.)
-2. render: the frame as the default character: its student through the engine (faces warped toward the
-   character's geometry first; realtime.student), or the teacher.
-3. compose: face tracks (ByteTrack; studio.perception.tracking), assigned tracks redrawn as their own character
-   over their share of the person mask, then temporal blending along the input's optical flow
-   (realtime.temporal) so the style does not flicker.
+1. perceive: faces, found every `detect_every` frames and followed by optical flow in between
+   (studio.perception.tracking.FaceFollower) on a copy at most `perceive_side` long. (The teacher finds its own.)
+2. render: the frame as the default character (realtime.renderers: its student on an engine, or the teacher).
+3. compose: face tracks (ByteTrack), assigned tracks redrawn as their own character over their share of the
+   person mask (studio.compose.person_regions), then blending along the input's optical flow (realtime.temporal)
+   so the style does not flicker.
+
+Every stage gives the same result in the pipelined and the sequential mode: a stage reads only its packet and its
+own state (the follower, the tracker, the blender), and no call in it depends on where its buffers land
+(tests/test_stream.py).
 
 `max_side` (say 1280 for 1080p input on a small CPU): frames larger than that are stylised at that long side
 and scaled back up at the end: every stage costs what it costs at 720p, and the output keeps the input's size
@@ -40,256 +41,22 @@ import statistics
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import cv2
 import numpy as np
 
 from studio.color import shrink
+from studio.compose import person_regions
+from studio.perception.faces import get_face_backend
+from studio.perception.tracking import CharacterAssignments, FaceFollower, FaceTracker
+
+from .renderers import FrameRenderer, StudentFrames, TeacherFrames
+from .temporal import TemporalBlender
 
 STAGES = ("perceive", "render", "compose")
 
 
-# ----------------------------------------------------------------------------------------------- per person
-def person_regions(shape: Sequence[int], boxes: Sequence, person: np.ndarray, scale: int = 4) -> list[np.ndarray]:
-    """One soft mask (H, W) float32 per face box: the part of the person mask that belongs to that face's person.
-
-    Each pixel goes to the nearest face in face units (a face width sideways, a face height above, three face
-    heights below: the body hangs under the face), within 2.5 of those units (about the shoulders sideways and
-    the feet below). The face's own ellipse is always in, as the person mask can miss a face. Computed at
-    1/`scale` resolution, feathered, and resized back."""
-    h, w = shape[:2]
-    hs, ws = max(1, -(-h // scale)), max(1, -(-w // scale))
-    small = cv2.resize(person.astype(np.float32), (ws, hs), interpolation=cv2.INTER_AREA)
-    ys = ((np.arange(hs, dtype=np.float32) + 0.5) * h / hs)[:, None]
-    xs = ((np.arange(ws, dtype=np.float32) + 0.5) * w / ws)[None, :]
-    best = np.full((hs, ws), np.inf, np.float32)
-    label = np.full((hs, ws), -1, np.int32)
-    ellipses = []
-    for i, b in enumerate(boxes):
-        cx, cy = b.center
-        fw, fh = max(b.width, 1.0), max(b.height, 1.0)
-        dx = (xs - cx) / fw
-        dy = (ys - cy) / fh
-        d = dx * dx + np.where(dy > 0, dy / 3.0, dy) ** 2
-        take = (d < best) & (d <= 2.5 ** 2)
-        best[take], label[take] = d[take], i
-        ellipses.append((dx / 0.65) ** 2 + (dy / 0.75) ** 2 <= 1.0)  # the face box, a little larger
-    out = []
-    for i, b in enumerate(boxes):
-        m = np.maximum(np.where(label == i, small, 0.0), ellipses[i].astype(np.float32))
-        sigma = max(0.8, 0.08 * max(b.width, 1.0) / (w / ws))
-        m = cv2.GaussianBlur(m, (0, 0), sigma)
-        out.append(np.clip(cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0))
-    return out
-
-
-# ------------------------------------------------------------------------------------------------ renderers
-class FrameRenderer(Protocol):
-    """What a Stream draws with (StudentFrames, TeacherFrames). `engine` (or None) and `teacher` (or None) name
-    it in reports; `finds_faces` says that `render` finds the faces itself (the perceive stage then skips)."""
-
-    engine: object
-    teacher: Optional[str]
-    finds_faces: bool
-
-    def prepare(self, characters: Sequence[str]) -> None:
-        """Load what these characters need now, so a missing one fails before the first frame."""
-
-    def set_factors(self, factors: dict) -> None:
-        """New line/texture/color/warp values (None: the character's default), from the next frame on."""
-
-    def render(self, frame: np.ndarray, faces: Optional[list], character: str
-               ) -> tuple[np.ndarray, list, Optional[np.ndarray]]:
-        """The frame drawn as `character`; the faces (those given, or found); its person mask when known."""
-
-    def person(self, frame: np.ndarray, faces: list) -> np.ndarray:
-        """The soft person mask (H, W), when `render` did not give it."""
-
-
-class StudentFrames:
-    """The realtime path: each needed character's student on one engine; faces come from the stream."""
-
-    finds_faces = False
-    teacher = None
-
-    def __init__(self, cfg, engine: str = "auto", student: Optional[str] = None,
-                 factors: Optional[dict] = None, default: Optional[str] = None, device: str = "auto",
-                 contours: bool = True):
-        from .student import StudentStylizer
-
-        self.cfg, self.engine_name, self.device, self.contours = cfg, engine, device, contours
-        self.factors = dict(factors or {})
-        default = default or cfg.default_character
-        self._students = {default: StudentStylizer(cfg, default, engine, student, device=device, contours=contours,
-                                                   **self.factors)}
-        self.engine = self._students[default].engine
-
-    def student(self, character: str):
-        if character not in self._students:  # another character: its own student from students/<name>/
-            from .student import StudentStylizer
-
-            self._students[character] = StudentStylizer(self.cfg, character, self.engine_name, None,
-                                                        device=self.device, contours=self.contours, **self.factors)
-        return self._students[character]
-
-    def prepare(self, characters: Sequence[str]) -> None:
-        for c in characters:
-            self.student(c)
-
-    def set_factors(self, factors: dict) -> None:
-        self.factors = dict(factors)
-        for s in list(self._students.values()):
-            s.set_factors(**self.factors)
-
-    def render(self, frame: np.ndarray, faces, character: str):
-        return self.student(character)(frame, faces), faces, None
-
-    def person(self, frame: np.ndarray, faces) -> np.ndarray:
-        from studio.perception import segment_person
-
-        return segment_person(frame, faces)
-
-
-class TeacherFrames:
-    """The quality path: the studio's Stylizer on each frame (it finds faces and people itself)."""
-
-    finds_faces = True
-    engine = None
-
-    def __init__(self, cfg, teacher: str = "classic", factors: Optional[dict] = None, default: Optional[str] = None):
-        from studio import Stylizer
-
-        self.stylizer = Stylizer(cfg)
-        self.teacher = teacher
-        self.factors = dict(factors or {})
-        self.prepare([default or cfg.default_character])
-
-    def _params(self, character: str):
-        from studio import StylizeParams
-
-        return StylizeParams(character=character, teacher=self.teacher, **self.factors)
-
-    def prepare(self, characters: Sequence[str]) -> None:
-        for c in characters:
-            self.stylizer.prepare(self._params(c))
-
-    def set_factors(self, factors: dict) -> None:
-        self.factors = dict(factors)
-
-    def render(self, frame: np.ndarray, faces, character: str):
-        result = self.stylizer(frame, self._params(character))
-        return result.image, result.faces, result.perception.person
-
-    def person(self, frame: np.ndarray, faces) -> np.ndarray:  # not called: `render` gives the teacher's mask
-        from studio.perception import segment_person
-
-        return segment_person(frame, faces)
-
-
-# ------------------------------------------------------------------------------------------------ perceive
-def scale_face(face, s: float):
-    """The face with its box, landmarks (x, y) and keypoints scaled by `s` (a frame resized by `s`)."""
-    from studio.types import Box
-
-    b = face.box
-    lm = None
-    if face.landmarks is not None:
-        lm = face.landmarks.astype(np.float32).copy()
-        lm[:, :2] *= s
-    kp = None if face.keypoints is None else face.keypoints * s
-    return replace(face, box=Box(b.x0 * s, b.y0 * s, b.x1 * s, b.y1 * s), landmarks=lm, keypoints=kp)
-
-
-class FaceFollower:
-    """Faces on every frame for the price of a detection every `every` frames.
-
-    In between, each face's points (its landmarks, or a 5×5 grid over its box when it has none) are followed
-    from the previous frame by pyramidal Lucas-Kanade flow, checked backwards (a point counts when the round
-    trip returns within `max_error` px); lost points move with the median of the kept ones, and the box follows
-    their median motion and spread. A face with fewer than `min_kept` of its points kept is lost. When a lost
-    face was prominent (at least `prominent` of the frame's shorter side wide: its warp would visibly snap
-    back), the frame is detected again at once; a small lost face is dropped until the next detection (the
-    tracker keeps its id meanwhile), so a crowd does not force a detection on every frame."""
-
-    def __init__(self, backend, every: int = 5, min_kept: float = 0.5, max_error: float = 1.5,
-                 prominent: float = 0.12):
-        if every < 1:
-            raise ValueError(f"detect_every must be at least 1, got {every}")
-        self.backend, self.every = backend, int(every)
-        self.min_kept, self.max_error, self.prominent = float(min_kept), float(max_error), float(prominent)
-        self.reset()  # also zeroes `detections`: the full detections run since, for stats and tests
-
-    def reset(self) -> None:
-        self._grey = None
-        self._faces: list = []
-        self._since = 0
-        self.detections = 0
-
-    def __call__(self, frame: np.ndarray) -> list:
-        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-        faces = None
-        if self._grey is not None and self._since < self.every and self._grey.shape == grey.shape:
-            faces = self._follow(self._grey, grey)
-        if faces is None:
-            faces = self.backend.detect(frame)
-            self.detections += 1
-            self._since = 0
-        self._since += 1
-        self._grey, self._faces = grey, faces
-        return faces
-
-    @staticmethod
-    def _points(face) -> np.ndarray:
-        if face.landmarks is not None:
-            return np.ascontiguousarray(face.landmarks[:, :2], np.float32)
-        b = face.box
-        gx, gy = np.meshgrid(np.linspace(b.x0 + b.width * 0.2, b.x1 - b.width * 0.2, 5),
-                             np.linspace(b.y0 + b.height * 0.2, b.y1 - b.height * 0.2, 5))
-        return np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
-
-    def _follow(self, prev: np.ndarray, cur: np.ndarray) -> Optional[list]:
-        """The previous faces moved onto `cur` (small lost ones left out), or None when a prominent face is lost
-        or there were no faces."""
-        from studio.types import Box
-
-        if not self._faces:
-            return None  # nothing to follow: new faces only come from a detection
-        sets = [self._points(f) for f in self._faces]
-        pts = np.concatenate(sets).reshape(-1, 1, 2)
-        params = dict(winSize=(15, 15), maxLevel=3,
-                      criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
-        nxt, st, _ = cv2.calcOpticalFlowPyrLK(prev, cur, pts, None, **params)
-        back, st2, _ = cv2.calcOpticalFlowPyrLK(cur, prev, nxt, None, **params)
-        ok = (st.ravel() == 1) & (st2.ravel() == 1) & (np.linalg.norm((back - pts).reshape(-1, 2), axis=1)
-                                                       < self.max_error)
-        nxt = nxt.reshape(-1, 2)
-        out, start = [], 0
-        for face, p in zip(self._faces, sets):
-            k = len(p)
-            good, q = ok[start:start + k], nxt[start:start + k]
-            start += k
-            if good.mean() < self.min_kept:
-                if face.box.width >= self.prominent * min(cur.shape[:2]):
-                    return None
-                continue
-            shift = np.median(q[good] - p[good], axis=0)
-            q = np.where(good[:, None], q, p + shift)
-            spread0, spread1 = p[good].std(axis=0).mean(), q[good].std(axis=0).mean()
-            scale = float(np.clip(spread1 / spread0, 0.8, 1.25)) if spread0 > 1e-3 else 1.0
-            (cx, cy), (hw, hh) = face.box.center, (face.box.width * scale / 2, face.box.height * scale / 2)
-            cx, cy = cx + float(shift[0]), cy + float(shift[1])
-            box = Box(cx - hw, cy - hh, cx + hw, cy + hh)
-            lm = None
-            if face.landmarks is not None:
-                lm = face.landmarks.astype(np.float32).copy()
-                lm[:, :2] = q
-            kp = None if face.keypoints is None else face.keypoints + np.asarray(shift, face.keypoints.dtype)
-            out.append(replace(face, box=box, landmarks=lm, keypoints=kp))
-        return out
-
-
-# --------------------------------------------------------------------------------------------------- stream
 @dataclass
 class StreamConfig:
     """How a Stream draws. Factors left None take the character's defaults."""
@@ -327,12 +94,12 @@ class StreamResult:
 
 
 class _Packet:
-    __slots__ = ("index", "frame", "meta", "t_in", "faces", "image", "person", "timings", "size")
+    __slots__ = ("index", "frame", "meta", "t_in", "faces", "image", "person", "tracks", "timings", "size")
 
     def __init__(self, index: int, frame: np.ndarray, meta):
         self.index, self.frame, self.meta = index, frame, meta
         self.t_in = time.perf_counter()
-        self.faces = self.image = self.person = self.size = None
+        self.faces = self.image = self.person = self.tracks = self.size = None
         self.timings: dict[str, float] = {}
 
 
@@ -351,7 +118,18 @@ class Stream:
         self._count_lock = threading.Lock()
         self._assign = dict(self.config.assign)
         self._prepared = False
+        self.follower: Optional[FaceFollower] = None  # made by prepare(): faces found and followed (student path)
+        self.tracker: Optional[FaceTracker] = None
+        self.cast: Optional[CharacterAssignments] = None
+        self.blender: Optional[TemporalBlender] = None
+        self._stages: dict[str, Callable[[_Packet], None]] = {
+            "perceive": self._perceive, "render": self._render, "compose": self._compose}
+        # Pipelined mode (start ... close): one queue before each stage and one for the results.
         self._threads: list[threading.Thread] = []
+        self._queues: list[queue.Queue] = []
+        self._stop = threading.Event()
+        self._error: Optional[BaseException] = None  # a stage's exception, raised to the consumer
+        self._closed = False
         self._history: dict[str, collections.deque] = {k: collections.deque(maxlen=120)
                                                        for k in (*STAGES, "latency")}
         self._out_times: collections.deque = collections.deque(maxlen=240)
@@ -361,10 +139,6 @@ class Stream:
     def prepare(self) -> "Stream":
         """Load the student (or teacher), the face backend and the tracker; warm the engine up. Raises what the
         loaders raise (ValueError for no such character/student, EngineUnavailable, SDModelMissing, ...)."""
-        from studio.perception.tracking import CharacterAssignments, FaceTracker
-
-        from .temporal import TemporalBlender
-
         c = self.config
         if self.renderer is None:
             if c.teacher:
@@ -375,8 +149,6 @@ class Stream:
         self.renderer.prepare(sorted({self.character, *self._assign.values()}))
         self.follower = None
         if not self.renderer.finds_faces:
-            from studio.perception.faces import get_face_backend
-
             backend = get_face_backend(self.cfg.perception.face_backend, self.cfg.perception)
             self.follower = FaceFollower(backend, c.detect_every)
         self.tracker = FaceTracker()
@@ -435,14 +207,14 @@ class Stream:
             small, k = shrink(p.frame, self.config.perceive_side)
             p.faces = self.follower(small)
             if k < 1.0:
-                p.faces = [scale_face(f, 1.0 / k) for f in p.faces]
+                p.faces = [f.scaled(1.0 / k) for f in p.faces]
 
     def _render(self, p: _Packet) -> None:
         with self._lock:
             character = self.character
             p.image, p.faces, p.person = self.renderer.render(p.frame, p.faces, character)
 
-    def _compose(self, p: _Packet) -> list:
+    def _compose(self, p: _Packet) -> None:
         tracks = self.tracker.update(p.faces or [])
         with self._lock:
             redraw: dict[str, list[int]] = {}
@@ -464,24 +236,23 @@ class Stream:
         if p.size is not None:  # back to the input's size; faces and tracks in its pixels too
             s = p.size[0] / p.frame.shape[1]
             p.image = cv2.resize(p.image, p.size, interpolation=cv2.INTER_LINEAR)
-            tracks = [replace(t, face=scale_face(t.face, s)) for t in tracks]
-        return tracks
+            tracks = [replace(t, face=t.face.scaled(s)) for t in tracks]
+        p.tracks = tracks
 
-    def _run_stage(self, name: str, fn: Callable, p: _Packet):
+    def _run_stage(self, name: str, p: _Packet) -> None:
         t0 = time.perf_counter()
-        out = fn(p)
+        self._stages[name](p)
         ms = (time.perf_counter() - t0) * 1000.0
         p.timings[name] = ms
         self._history[name].append(ms)
-        return out
 
-    def _finish(self, p: _Packet, tracks: list) -> StreamResult:
+    def _finish(self, p: _Packet) -> StreamResult:
         now = time.perf_counter()
         p.timings["latency"] = (now - p.t_in) * 1000.0
         self._history["latency"].append(p.timings["latency"])
         self._out_times.append(now)
         self.frames_out += 1
-        return StreamResult(image=p.image, tracks=tracks, index=p.index, timings=dict(p.timings), meta=p.meta)
+        return StreamResult(image=p.image, tracks=p.tracks, index=p.index, timings=dict(p.timings), meta=p.meta)
 
     def process(self, frame: np.ndarray, meta=None) -> StreamResult:
         """One frame through every stage in this thread (no queues, no drops): the lowest latency."""
@@ -489,10 +260,9 @@ class Stream:
             self.prepare()
         p = _Packet(self.frames_in, frame, meta)
         self.frames_in += 1
-        self._run_stage("perceive", self._perceive, p)
-        self._run_stage("render", self._render, p)
-        tracks = self._run_stage("compose", self._compose, p)
-        return self._finish(p, tracks)
+        for name in STAGES:
+            self._run_stage(name, p)
+        return self._finish(p)
 
     __call__ = process  # StreamDiffusion's shape: prepare() once, stream(frame) per frame
 
@@ -506,31 +276,27 @@ class Stream:
         n = max(1, int(self.config.queue_size))
         self._queues = [queue.Queue(n) for _ in range(len(STAGES) + 1)]
         self._stop = threading.Event()
-        self._error: Optional[BaseException] = None
+        self._error = None
         self._closed = False
 
-        def worker(i: int, name: str, fn: Callable):
+        def worker(i: int, name: str):
             q_in, q_out = self._queues[i], self._queues[i + 1]
+            last = i == len(STAGES) - 1  # its packets leave as results
             while True:
                 p = q_in.get()
                 if p is _END or self._stop.is_set():
                     self._offer(q_out, _END, force=self._stop.is_set())
                     return
                 try:
-                    if name == "compose":
-                        tracks = self._run_stage(name, fn, p)
-                        self._offer(q_out, self._finish(p, tracks))
-                    else:
-                        self._run_stage(name, fn, p)
-                        self._offer(q_out, p)
+                    self._run_stage(name, p)
+                    self._offer(q_out, self._finish(p) if last else p)
                 except BaseException as exc:  # noqa: BLE001 - handed to the consumer
                     self._error = exc
                     self._stop.set()
                     self._offer(q_out, _END, force=True)
                     return
 
-        fns = {"perceive": self._perceive, "render": self._render, "compose": self._compose}
-        self._threads = [threading.Thread(target=worker, args=(i, s, fns[s]), name=f"stream-{s}", daemon=True)
+        self._threads = [threading.Thread(target=worker, args=(i, s), name=f"stream-{s}", daemon=True)
                          for i, s in enumerate(STAGES)]
         for t in self._threads:
             t.start()
@@ -629,7 +395,7 @@ class Stream:
         self._threads = []
 
     def _raise(self) -> None:
-        if getattr(self, "_error", None) is not None:
+        if self._error is not None:
             exc, self._error = self._error, None
             raise exc  # the stage's own exception, with its traceback
 
@@ -678,5 +444,5 @@ class Stream:
 
         return {"fps": round(fps, 2), "latency_ms": med("latency"), "stages": {s: med(s) for s in STAGES},
                 "frames": self.frames_out, "frames_in": self.frames_in, "dropped": self.dropped,
-                "detections": self.follower.detections if getattr(self, "follower", None) is not None else None,
+                "detections": self.follower.detections if self.follower is not None else None,
                 "engine": self.name if self._prepared else None}

@@ -333,3 +333,36 @@ def face_region(shape: Sequence[int], faces: Sequence[Face], shrink: float = 1.0
         pts = np.round((c + (oval - c) * shrink) * 4).astype(np.int32).reshape(-1, 1, 2)
         cv2.fillPoly(m, [pts], 1.0, cv2.LINE_AA, shift=2)
     return m
+
+
+def person_regions(shape: Sequence[int], boxes: Sequence, person: np.ndarray, scale: int = 4) -> list[np.ndarray]:
+    """One soft mask (H, W) float32 per face box: the part of the person mask that belongs to that face's person.
+
+    Each pixel goes to the nearest face in face units (a face width sideways, a face height above, three face
+    heights below: the body hangs under the face), within 2.5 of those units (about the shoulders sideways and
+    the feet below). The face's own ellipse is always in, as the person mask can miss a face. Computed at
+    1/`scale` resolution, feathered, and resized back."""
+    h, w = shape[:2]
+    hs, ws = max(1, -(-h // scale)), max(1, -(-w // scale))
+    small = cv2.resize(person.astype(np.float32), (ws, hs), interpolation=cv2.INTER_AREA)
+    ys = ((np.arange(hs, dtype=np.float32) + 0.5) * h / hs)[:, None]
+    xs = ((np.arange(ws, dtype=np.float32) + 0.5) * w / ws)[None, :]
+    best = np.full((hs, ws), np.inf, np.float32)
+    label = np.full((hs, ws), -1, np.int32)
+    ellipses = []
+    for i, b in enumerate(boxes):
+        cx, cy = b.center
+        fw, fh = max(b.width, 1.0), max(b.height, 1.0)
+        dx = (xs - cx) / fw
+        dy = (ys - cy) / fh
+        d = dx * dx + np.where(dy > 0, dy / 3.0, dy) ** 2
+        take = (d < best) & (d <= 2.5 ** 2)
+        best[take], label[take] = d[take], i
+        ellipses.append((dx / 0.65) ** 2 + (dy / 0.75) ** 2 <= 1.0)  # the face box, a little larger
+    out = []
+    for i, b in enumerate(boxes):
+        m = np.maximum(np.where(label == i, small, 0.0), ellipses[i].astype(np.float32))
+        sigma = max(0.8, 0.08 * max(b.width, 1.0) / (w / ws))
+        m = cv2.GaussianBlur(m, (0, 0), sigma)
+        out.append(np.clip(cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0))
+    return out

@@ -55,6 +55,11 @@ class Box:
     def clip(self, width: int, height: int) -> "Box":
         return Box(max(0.0, self.x0), max(0.0, self.y0), min(float(width), self.x1), min(float(height), self.y1))
 
+    def scaled(self, kx: float, ky: Optional[float] = None) -> "Box":
+        """The box in an image resized by (kx, ky) (ky: kx when None)."""
+        ky = kx if ky is None else ky
+        return Box(self.x0 * kx, self.y0 * ky, self.x1 * kx, self.y1 * ky)
+
     def as_int(self) -> tuple[int, int, int, int]:
         return int(round(self.x0)), int(round(self.y0)), int(round(self.x1)), int(round(self.y1))
 
@@ -89,6 +94,17 @@ class Face:
 
     def with_landmarks(self, landmarks: Optional[np.ndarray]) -> "Face":
         return replace(self, landmarks=landmarks)
+
+    def scaled(self, kx: float, ky: Optional[float] = None) -> "Face":
+        """The face in an image resized by (kx, ky) (ky: kx when None): box, landmarks (x, y; a depth column is
+        kept) and keypoints, as new arrays."""
+        k = np.array([kx, kx if ky is None else ky], np.float32)
+        lm = None
+        if self.landmarks is not None:
+            lm = self.landmarks.astype(np.float32)  # a copy
+            lm[:, :2] *= k
+        kp = None if self.keypoints is None else self.keypoints * k
+        return replace(self, box=self.box.scaled(kx, ky), landmarks=lm, keypoints=kp)
 
 
 @dataclass

@@ -12,6 +12,7 @@ pytest.importorskip("onnxruntime")
 from realtime import stream as rs  # noqa: E402
 from realtime.temporal import TemporalBlender, flicker, flickers  # noqa: E402
 from studio import load_config  # noqa: E402
+from studio.perception.tracking import FaceFollower  # noqa: E402
 from test_imageops import at_offset  # noqa: E402
 
 TALKING = "face_talking_glasses_vertical_720x1280.mp4"  # one face, 720x1280, 30 fps
@@ -104,8 +105,8 @@ def jitter(stream, seed: int, delay: float = 0.012):
     rng = np.random.default_rng(seed)
     lock = threading.Lock()
     stream.confidences = {}
-    for name in ("_perceive", "_render", "_compose"):
-        stage = getattr(stream, name)
+    for name in rs.STAGES:
+        stage = stream._stages[name]
 
         def jittered(p, stage=stage, name=name):
             with lock:
@@ -115,11 +116,11 @@ def jitter(stream, seed: int, delay: float = 0.012):
             held = [np.ones(int(n) * 8, np.uint8) for n in sizes]  # the stage's buffers start elsewhere
             out = stage(p)
             del held
-            if name == "_compose" and stream.blender is not None and stream.blender.confidence is not None:
+            if name == "compose" and stream.blender is not None and stream.blender.confidence is not None:
                 stream.confidences[p.index] = stream.blender.confidence.copy()
             return out
 
-        setattr(stream, name, jittered)  # start() reads the stages from the instance
+        stream._stages[name] = jittered
     return stream
 
 
@@ -215,7 +216,7 @@ def test_followed_landmarks_stay_on_the_face(cfg, talking):
     from studio.perception.faces import get_face_backend
 
     backend = get_face_backend("mediapipe", cfg.perception)
-    follower = rs.FaceFollower(backend, every=8)
+    follower = FaceFollower(backend, every=8)
     errors = []
     for i, frame in enumerate(talking[:8]):
         faces = follower(frame)
@@ -234,7 +235,7 @@ def test_followed_landmarks_stay_on_the_face(cfg, talking):
 def test_a_lost_face_is_detected_again_at_once(cfg, talking):
     from studio.perception.faces import get_face_backend
 
-    follower = rs.FaceFollower(get_face_backend("mediapipe", cfg.perception), every=30)
+    follower = FaceFollower(get_face_backend("mediapipe", cfg.perception), every=30)
     follower(talking[0])
     assert follower.detections == 1
     blank = np.zeros_like(talking[1])  # the face vanishes: its points cannot be followed

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..config import PerceptionConfig
 from ..timing import Laps
-from ..types import Box, Perception
+from ..types import Perception
 from .faces import FACE_BACKENDS, FaceBackend, FaceModelMissing, check_image, get_face_backend
 from .hair import hair_mask
 from .person import estimate_pose, segment_person
@@ -30,11 +30,8 @@ __all__ = ["perceive", "scale_perception", "FACE_BACKENDS", "FaceBackend", "Face
 def scale_perception(p: Perception, kx: float, ky: float, shape: tuple[int, int]) -> Perception:
     """The same perception for the image resized by (kx, ky) to `shape` (h, w): boxes, points and masks."""
     h, w = shape
-    k = np.array([kx, ky], np.float32)
     rs = lambda m: None if m is None else cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)  # noqa: E731
-    faces = [replace(f, box=Box(f.box.x0 * kx, f.box.y0 * ky, f.box.x1 * kx, f.box.y1 * ky),
-                     landmarks=None if f.landmarks is None else f.landmarks * k,
-                     keypoints=None if f.keypoints is None else f.keypoints * k) for f in p.faces]
+    faces = [f.scaled(kx, ky) for f in p.faces]
     pose = None if p.pose is None else p.pose * np.array([kx, ky, 1.0], np.float32)
     return replace(p, faces=faces, person=rs(p.person), skin=rs(p.skin), hair=rs(p.hair), pose=pose)
 

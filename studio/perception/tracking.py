@@ -15,14 +15,18 @@ two people who cross keep their ids. `trackers` is imported when the first track
         cast.assign(tracks[0].id, "hero")                 # e.g. when the user picks a character
         characters = [cast.character_for(t.id) for t in tracks]
 
+Between two full detections `FaceFollower` carries each face's landmarks to the next frame by optical flow
+(a few ms instead of a detection), so a video needs a detection only every few frames.
+
 A face gets its id on its second consecutive frame; on the first its `id` is None (a face seen in one frame
 only is most often a false detection). Ids count from 0 and are never reused within one tracker.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional, Sequence
 
+import cv2
 import numpy as np
 
 from ..types import Box, Face
@@ -111,3 +115,89 @@ class CharacterAssignments:
 
     def character_for(self, track_id: Optional[int]) -> str:
         return self.default if track_id is None else self.by_track.get(int(track_id), self.default)
+
+
+class FaceFollower:
+    """Faces on every frame for the price of a detection every `every` frames.
+
+    In between, each face's points (its landmarks, or a 5×5 grid over its box when it has none) are followed
+    from the previous frame by pyramidal Lucas-Kanade flow, checked backwards (a point counts when the round
+    trip returns within `max_error` px); lost points move with the median of the kept ones, and the box follows
+    their median motion and spread. A face with fewer than `min_kept` of its points kept is lost. When a lost
+    face was prominent (at least `prominent` of the frame's shorter side wide: its warp would visibly snap
+    back), the frame is detected again at once; a small lost face is dropped until the next detection (the
+    tracker keeps its id meanwhile), so a crowd does not force a detection on every frame."""
+
+    def __init__(self, backend, every: int = 5, min_kept: float = 0.5, max_error: float = 1.5,
+                 prominent: float = 0.12):
+        if every < 1:
+            raise ValueError(f"detect_every must be at least 1, got {every}")
+        self.backend, self.every = backend, int(every)
+        self.min_kept, self.max_error, self.prominent = float(min_kept), float(max_error), float(prominent)
+        self.reset()  # also zeroes `detections`: the full detections run since, for stats and tests
+
+    def reset(self) -> None:
+        self._grey = None
+        self._faces: list = []
+        self._since = 0
+        self.detections = 0
+
+    def __call__(self, frame: np.ndarray) -> list:
+        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        faces = None
+        if self._grey is not None and self._since < self.every and self._grey.shape == grey.shape:
+            faces = self._follow(self._grey, grey)
+        if faces is None:
+            faces = self.backend.detect(frame)
+            self.detections += 1
+            self._since = 0
+        self._since += 1
+        self._grey, self._faces = grey, faces
+        return faces
+
+    @staticmethod
+    def _points(face) -> np.ndarray:
+        if face.landmarks is not None:
+            return np.ascontiguousarray(face.landmarks[:, :2], np.float32)
+        b = face.box
+        gx, gy = np.meshgrid(np.linspace(b.x0 + b.width * 0.2, b.x1 - b.width * 0.2, 5),
+                             np.linspace(b.y0 + b.height * 0.2, b.y1 - b.height * 0.2, 5))
+        return np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
+
+    def _follow(self, prev: np.ndarray, cur: np.ndarray) -> Optional[list]:
+        """The previous faces moved onto `cur` (small lost ones left out), or None when a prominent face is lost
+        or there were no faces."""
+        if not self._faces:
+            return None  # nothing to follow: new faces only come from a detection
+        sets = [self._points(f) for f in self._faces]
+        pts = np.concatenate(sets).reshape(-1, 1, 2)
+        params = dict(winSize=(15, 15), maxLevel=3,
+                      criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
+        nxt, st, _ = cv2.calcOpticalFlowPyrLK(prev, cur, pts, None, **params)
+        back, st2, _ = cv2.calcOpticalFlowPyrLK(cur, prev, nxt, None, **params)
+        ok = (st.ravel() == 1) & (st2.ravel() == 1) & (np.linalg.norm((back - pts).reshape(-1, 2), axis=1)
+                                                       < self.max_error)
+        nxt = nxt.reshape(-1, 2)
+        out, start = [], 0
+        for face, p in zip(self._faces, sets):
+            k = len(p)
+            good, q = ok[start:start + k], nxt[start:start + k]
+            start += k
+            if good.mean() < self.min_kept:
+                if face.box.width >= self.prominent * min(cur.shape[:2]):
+                    return None
+                continue
+            shift = np.median(q[good] - p[good], axis=0)
+            q = np.where(good[:, None], q, p + shift)
+            spread0, spread1 = p[good].std(axis=0).mean(), q[good].std(axis=0).mean()
+            scale = float(np.clip(spread1 / spread0, 0.8, 1.25)) if spread0 > 1e-3 else 1.0
+            (cx, cy), (hw, hh) = face.box.center, (face.box.width * scale / 2, face.box.height * scale / 2)
+            cx, cy = cx + float(shift[0]), cy + float(shift[1])
+            box = Box(cx - hw, cy - hh, cx + hw, cy + hh)
+            lm = None
+            if face.landmarks is not None:
+                lm = face.landmarks.astype(np.float32).copy()
+                lm[:, :2] = q
+            kp = None if face.keypoints is None else face.keypoints + np.asarray(shift, face.keypoints.dtype)
+            out.append(replace(face, box=box, landmarks=lm, keypoints=kp))
+        return out

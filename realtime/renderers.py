@@ -1,0 +1,106 @@
+"""What a realtime Stream draws frames with: a character's student on an engine (the realtime path) or the
+studio's teacher (the quality path), behind one small Protocol.
+
+    renderer = StudentFrames(cfg, engine="auto", default="classic")
+    image, faces, person = renderer.render(frame_rgb_uint8, faces, "classic")
+"""
+from __future__ import annotations
+
+from typing import Optional, Protocol, Sequence
+
+import numpy as np
+
+from studio import StylizeParams, Stylizer
+from studio.perception import segment_person
+
+from .student import StudentStylizer
+
+
+class FrameRenderer(Protocol):
+    """What a Stream draws with (StudentFrames, TeacherFrames). `engine` (or None) and `teacher` (or None) name
+    it in reports; `finds_faces` says that `render` finds the faces itself (the perceive stage then skips)."""
+
+    engine: object
+    teacher: Optional[str]
+    finds_faces: bool
+
+    def prepare(self, characters: Sequence[str]) -> None:
+        """Load what these characters need now, so a missing one fails before the first frame."""
+
+    def set_factors(self, factors: dict) -> None:
+        """New line/texture/color/warp values (None: the character's default), from the next frame on."""
+
+    def render(self, frame: np.ndarray, faces: Optional[list], character: str
+               ) -> tuple[np.ndarray, list, Optional[np.ndarray]]:
+        """The frame drawn as `character`; the faces (those given, or found); its person mask when known."""
+
+    def person(self, frame: np.ndarray, faces: list) -> np.ndarray:
+        """The soft person mask (H, W), when `render` did not give it."""
+
+
+class StudentFrames:
+    """The realtime path: each needed character's student on one engine; faces come from the stream."""
+
+    finds_faces = False
+    teacher = None
+
+    def __init__(self, cfg, engine: str = "auto", student: Optional[str] = None,
+                 factors: Optional[dict] = None, default: Optional[str] = None, device: str = "auto",
+                 contours: bool = True):
+        self.cfg, self.engine_name, self.device, self.contours = cfg, engine, device, contours
+        self.factors = dict(factors or {})
+        default = default or cfg.default_character
+        self._students = {default: StudentStylizer(cfg, default, engine, student, device=device, contours=contours,
+                                                   **self.factors)}
+        self.engine = self._students[default].engine
+
+    def student(self, character: str):
+        if character not in self._students:  # another character: its own student from students/<name>/
+            self._students[character] = StudentStylizer(self.cfg, character, self.engine_name, None,
+                                                        device=self.device, contours=self.contours, **self.factors)
+        return self._students[character]
+
+    def prepare(self, characters: Sequence[str]) -> None:
+        for c in characters:
+            self.student(c)
+
+    def set_factors(self, factors: dict) -> None:
+        self.factors = dict(factors)
+        for s in list(self._students.values()):
+            s.set_factors(**self.factors)
+
+    def render(self, frame: np.ndarray, faces, character: str):
+        return self.student(character)(frame, faces), faces, None
+
+    def person(self, frame: np.ndarray, faces) -> np.ndarray:
+        return segment_person(frame, faces)
+
+
+class TeacherFrames:
+    """The quality path: the studio's Stylizer on each frame (it finds faces and people itself)."""
+
+    finds_faces = True
+    engine = None
+
+    def __init__(self, cfg, teacher: str = "classic", factors: Optional[dict] = None, default: Optional[str] = None):
+        self.stylizer = Stylizer(cfg)
+        self.teacher = teacher
+        self.factors = dict(factors or {})
+        self.prepare([default or cfg.default_character])
+
+    def _params(self, character: str):
+        return StylizeParams(character=character, teacher=self.teacher, **self.factors)
+
+    def prepare(self, characters: Sequence[str]) -> None:
+        for c in characters:
+            self.stylizer.prepare(self._params(c))
+
+    def set_factors(self, factors: dict) -> None:
+        self.factors = dict(factors)
+
+    def render(self, frame: np.ndarray, faces, character: str):
+        result = self.stylizer(frame, self._params(character))
+        return result.image, result.faces, result.perception.person
+
+    def person(self, frame: np.ndarray, faces) -> np.ndarray:  # not called: `render` gives the teacher's mask
+        return segment_person(frame, faces)
