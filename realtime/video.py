@@ -44,7 +44,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
 import numpy as np
 
@@ -110,13 +110,107 @@ def _open_input(src: Path):
     return container
 
 
-def _first_frame(frame, vout) -> int:
-    """The quarter turns that make the frames upright (their display rotation), copied onto the output."""
-    rotation = int(getattr(frame, "rotation", 0) or 0)
-    turns = round(rotation / 90) % 4
-    if turns:
-        vout.set_display_rotation(turns * 90 if turns < 3 else -90)
-    return turns
+class _Writer:
+    """The output file as the frames come: H.264 at the input's size and timestamps, the audio copied packet for
+    packet, a phone clip's display rotation undone for the stylizer (`upright`) and redone on the way out."""
+
+    def __init__(self, out, vin, ain: list, rate: Fraction, total: Optional[int], bar,
+                 on_frame: Optional[Callable[[int, Optional[int]], None]]):
+        import av
+
+        self.out, self.rate, self.total, self.bar, self.on_frame = out, rate, total, bar, on_frame
+        self._video_frame = av.VideoFrame
+        self.vout = out.add_stream("libx264", rate=rate, options=dict(X264_OPTIONS))
+        self.vout.width, self.vout.height = vin.codec_context.width, vin.codec_context.height
+        # 4:2:0 needs even sizes; odd-sized inputs keep their size in 4:4:4.
+        even = self.vout.width % 2 == 0 and self.vout.height % 2 == 0
+        self.vout.pix_fmt = "yuv420p" if even else "yuv444p"
+        self.vout.time_base = self.vout.codec_context.time_base = vin.time_base  # frames keep their timestamps
+        self._audio = {a.index: out.add_stream_from_template(a) for a in ain}
+        self.turns, self.frames, self.faces, self.track_ids = 0, 0, 0, set()
+
+    def first_frame(self, frame) -> None:
+        """The quarter turns that make the frames upright (their display rotation), copied onto the output."""
+        rotation = int(getattr(frame, "rotation", 0) or 0)
+        self.turns = round(rotation / 90) % 4
+        if self.turns:
+            self.vout.set_display_rotation(self.turns * 90 if self.turns < 3 else -90)
+
+    def upright(self, frame) -> np.ndarray:
+        """The decoded frame as RGB uint8, turned upright: faces are found upright."""
+        image = frame.to_ndarray(format="rgb24")
+        return np.ascontiguousarray(np.rot90(image, self.turns)) if self.turns else image
+
+    def audio(self, packet) -> None:
+        packet.stream = self._audio[packet.stream.index]
+        self.out.mux(packet)
+
+    def write(self, res) -> None:
+        """A stream result (its meta: the input frame's pts and time base) as the next output frame."""
+        image = np.ascontiguousarray(np.rot90(res.image, -self.turns)) if self.turns else res.image
+        self.faces += len(res.tracks)
+        self.track_ids.update(t.id for t in res.tracks if t.id is not None)
+        new = self._video_frame.from_ndarray(image, format="rgb24")
+        pts, time_base = res.meta
+        if pts is not None:
+            new.pts, new.time_base = pts, time_base
+        else:
+            new.pts, new.time_base = self.frames, 1 / self.rate
+        self.out.mux(self.vout.encode(new))
+        self.frames += 1
+        self.bar.update(1)
+        if self.on_frame is not None:
+            self.on_frame(self.frames, self.total)
+
+    def finish(self) -> None:
+        self.out.mux(self.vout.encode(None))
+
+
+def _decoded(inp, vin, ain: list, writer: _Writer, max_frames: Optional[int],
+             should_stop: Optional[Callable[[], bool]]) -> Iterator[tuple[np.ndarray, tuple]]:
+    """(upright RGB frame, (pts, time base)) for each decoded frame, in order; the audio packets met on the way
+    go to `writer`. With `max_frames`, stops after that many frames, the audio cut at the same time."""
+    sent, end, audio_done = 0, None, set()
+    for packet in inp.demux(vin, *ain):
+        if packet.stream.type == "audio":
+            if packet.dts is None:  # the demuxer's end-of-stream marker
+                continue
+            if end is not None and packet.pts is not None and packet.pts * packet.time_base >= end:
+                audio_done.add(packet.stream.index)
+            else:
+                writer.audio(packet)
+            continue
+        if max_frames is None or sent < max_frames:
+            for frame in packet.decode():  # the end-of-stream packet drains the decoder
+                if max_frames is not None and sent >= max_frames:
+                    break
+                if should_stop is not None and should_stop():
+                    raise VideoCancelled(f"stopped after {writer.frames} frames; nothing was written")
+                if sent == 0:
+                    writer.first_frame(frame)
+                    if max_frames is not None:  # the audio ends where the preview does
+                        end = (frame.time or 0.0) + max_frames / float(writer.rate)
+                sent += 1
+                yield writer.upright(frame), (frame.pts, frame.time_base)
+        if max_frames is not None and sent >= max_frames and len(audio_done) == len(ain):
+            break
+
+
+def _pipelined(stream: "Stream", frames: Iterator, writer: _Writer, should_stop: Optional[Callable[[], bool]]):
+    """The frames through the stream's stage threads, written as the results come, then the rest drained."""
+    stream.start()
+    try:
+        for image, meta in frames:
+            stream.put(image, meta)
+            for res in stream.ready():
+                writer.write(res)
+        stream.close()
+        while (res := stream.get()) is not None:
+            if should_stop is not None and should_stop():
+                raise VideoCancelled(f"stopped after {writer.frames} frames; nothing was written")
+            writer.write(res)
+    finally:
+        stream.stop()
 
 
 def convert_video(src: str | os.PathLike, dst: str | os.PathLike, stream: "Stream",
@@ -147,94 +241,26 @@ def convert_video(src: str | os.PathLike, dst: str | os.PathLike, stream: "Strea
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".tmp-{dst.name}")
     stream.reset()
-    n, faces_seen, track_ids, end, turns = 0, 0, set(), None, 0
     try:
         vin = inp.streams.video[0]
         vin.thread_type = "AUTO"
         ain = list(inp.streams.audio)
         rate = vin.average_rate or vin.guessed_rate or Fraction(25)
-        with av.open(str(tmp), "w", format=fmt) as out:
-            vout = out.add_stream("libx264", rate=rate, options=dict(X264_OPTIONS))
-            vout.width, vout.height = vin.codec_context.width, vin.codec_context.height
-            # 4:2:0 needs even sizes; odd-sized inputs keep their size in 4:4:4.
-            vout.pix_fmt = "yuv420p" if vout.width % 2 == 0 and vout.height % 2 == 0 else "yuv444p"
-            vout.time_base = vout.codec_context.time_base = vin.time_base  # frames keep their own timestamps
-            aout = {a.index: out.add_stream_from_template(a) for a in ain}
-            total = vin.frames or None
-            if max_frames is not None:
-                total = min(total or max_frames, max_frames)
-            audio_done: set[int] = set()  # audio streams past the preview's end (--frames)
-            bar = tqdm(total=total, unit="frame", desc=src.name, file=sys.stderr, disable=not progress, leave=False)
-
-            def write(res) -> None:
-                nonlocal n, faces_seen
-                image = res.image
-                if turns:
-                    image = np.ascontiguousarray(np.rot90(image, -turns))
-                faces_seen += len(res.tracks)
-                track_ids.update(t.id for t in res.tracks if t.id is not None)
-                new = av.VideoFrame.from_ndarray(image, format="rgb24")
-                pts, time_base = res.meta
-                if pts is not None:
-                    new.pts, new.time_base = pts, time_base
-                else:
-                    new.pts, new.time_base = n, 1 / rate
-                out.mux(vout.encode(new))
-                n += 1
-                bar.update(1)
-                if on_frame is not None:
-                    on_frame(n, total)
-
+        total = vin.frames or None
+        if max_frames is not None:
+            total = min(total or max_frames, max_frames)
+        with av.open(str(tmp), "w", format=fmt) as out, \
+                tqdm(total=total, unit="frame", desc=src.name, file=sys.stderr, disable=not progress,
+                     leave=False) as bar:
+            writer = _Writer(out, vin, ain, rate, total, bar, on_frame)
+            frames = _decoded(inp, vin, ain, writer, max_frames, should_stop)
             if pipelined:
-                stream.start()
-            sent = 0
-            try:
-                for packet in inp.demux(vin, *ain):
-                    if packet.stream.type == "audio":
-                        if packet.dts is None:  # the demuxer's end-of-stream marker
-                            continue
-                        if end is not None and packet.pts is not None and packet.pts * packet.time_base >= end:
-                            audio_done.add(packet.stream.index)
-                        else:
-                            packet.stream = aout[packet.stream.index]
-                            out.mux(packet)
-                    elif max_frames is None or sent < max_frames:
-                        for frame in packet.decode():  # the end-of-stream packet drains the decoder
-                            if max_frames is not None and sent >= max_frames:
-                                break
-                            if should_stop is not None and should_stop():
-                                raise VideoCancelled(f"stopped after {n} frames; nothing was written")
-                            if sent == 0:
-                                turns = _first_frame(frame, vout)
-                                if max_frames is not None:  # cut the audio where the preview ends
-                                    end = (frame.time or 0.0) + max_frames / float(rate)
-                            image = frame.to_ndarray(format="rgb24")
-                            # Faces are found upright: a phone clip's display rotation is undone for the
-                            # stylizer and redone after, and the output keeps the same display rotation.
-                            if turns:
-                                image = np.ascontiguousarray(np.rot90(image, turns))
-                            meta = (frame.pts, frame.time_base)
-                            sent += 1
-                            if pipelined:
-                                stream.put(image, meta)
-                                for res in stream.ready():
-                                    write(res)
-                            else:
-                                write(stream.process(image, meta))
-                    if max_frames is not None and sent >= max_frames and len(audio_done) == len(ain):
-                        break
-                if pipelined:
-                    stream.close()
-                    while (res := stream.get()) is not None:
-                        if should_stop is not None and should_stop():
-                            raise VideoCancelled(f"stopped after {n} frames; nothing was written")
-                        write(res)
-                out.mux(vout.encode(None))
-            finally:
-                bar.close()
-                if pipelined:
-                    stream.stop()
-        if n == 0:
+                _pipelined(stream, frames, writer, should_stop)
+            else:
+                for image, meta in frames:
+                    writer.write(stream.process(image, meta))
+            writer.finish()
+        if writer.frames == 0:
             raise VideoError("no decodable video frames")
         os.replace(tmp, dst)
     except av.FFmpegError as exc:
@@ -245,12 +271,13 @@ def convert_video(src: str | os.PathLike, dst: str | os.PathLike, stream: "Strea
             tmp.unlink()
     seconds = time.perf_counter() - t0
     engine = stream.renderer.engine
+    n = writer.frames
     return VideoReport(input=str(src), output=str(dst), frames=n, fps=round(n / seconds, 3),
-                       input_fps=round(float(rate), 3), width=vout.width, height=vout.height, audio=bool(ain),
-                       engine=engine.name if engine else None, device=engine.device if engine else None,
-                       teacher=stream.renderer.teacher, character=stream.cast.default,
-                       assign={str(k): v for k, v in stream.cast.by_track.items()}, tracks=sorted(track_ids),
-                       faces=faces_seen, seconds=round(seconds, 3))
+                       input_fps=round(float(rate), 3), width=writer.vout.width, height=writer.vout.height,
+                       audio=bool(ain), engine=engine.name if engine else None,
+                       device=engine.device if engine else None, teacher=stream.renderer.teacher,
+                       character=stream.cast.default, assign={str(k): v for k, v in stream.cast.by_track.items()},
+                       tracks=sorted(writer.track_ids), faces=writer.faces, seconds=round(seconds, 3))
 
 
 # ----------------------------------------------------------------------------------------------------- CLI
