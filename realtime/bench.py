@@ -20,13 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
+from studio import StylizeParams, Stylizer, load_config
+from studio.bench import _fit
+
+from .engines import ENGINES, EngineUnavailable, load_engine
+
 SIZES = {"512": (512, 512), "720p": (1280, 720), "1080p": (1920, 1080)}
 PHOTO = "portrait_light_skin_asian_01.jpg"
 
 
 def frame_for(size: tuple[int, int], media: Path) -> tuple[np.ndarray, np.ndarray]:
     """A real photo at exactly `size`: (NCHW float32 for the student, HWC uint8 for the teacher)."""
-    from studio.bench import _fit
     from studio.io import load_image
 
     img = _fit(load_image(media / "images" / PHOTO), size)
@@ -54,10 +58,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
-    from studio import StylizeParams, Stylizer, load_config
     from studio.models.student_unet import StudentUNet
-
-    from .engines import ENGINES, EngineUnavailable, load_engine
 
     tmp = None
     shipped = Path(__file__).resolve().parents[1] / "students" / "classic"

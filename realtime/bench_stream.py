@@ -28,7 +28,14 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import numpy as np
+
+from studio import load_config
+
+from .stream import Stream, StreamConfig
+from .temporal import flickers
+from .video import convert_video
 
 SIZES = {"240p": (426, 240), "360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080)}
 CLIP = "pedestrians_walking_faces_720p.mp4"
@@ -49,8 +56,6 @@ def load_frames(path: Path, n: int) -> list[np.ndarray]:
 
 
 def scaled(frames: list[np.ndarray], size: tuple[int, int]) -> list[np.ndarray]:
-    import cv2
-
     w, h = size
     if frames[0].shape[0] > frames[0].shape[1]:  # a portrait clip: the same size, standing up
         w, h = h, w
@@ -94,12 +99,6 @@ def main(argv=None) -> int:
                                                       str(Path(__file__).resolve().parents[2] / "shared" / "data")))
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-
-    from studio import load_config
-
-    from .stream import Stream, StreamConfig
-    from .temporal import flickers
-    from .video import convert_video
 
     cfg = load_config()
     clip = load_frames(Path(args.media) / "videos" / args.clip, args.frames)

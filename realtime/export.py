@@ -20,9 +20,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
+import cv2
 import numpy as np
 
 
@@ -115,8 +117,6 @@ def calibration_photos(folder: str | Path, limit: int = 96, pattern: str = "*") 
 
 def _student_input(photo: np.ndarray, multiple: int, side: int) -> np.ndarray:
     """RGB uint8 → (1, 3, H, W) float in [0, 1], the long side at most `side`, H and W multiples of `multiple`."""
-    import cv2
-
     h, w = photo.shape[:2]
     s = min(1.0, side / max(h, w))
     nh, nw = max(multiple, round(h * s) // multiple * multiple), max(multiple, round(w * s) // multiple * multiple)
@@ -129,8 +129,6 @@ def quantize_int8(student_dir: str | Path, photos: Sequence[str | Path], side: i
     """`student.int8.onnx` from the student's float ONNX, calibrated on `photos` (every fourth held out to check
     it: ParityError when the int8 output is further than `min_psnr` dB from the float one on any of them).
     Factor values are drawn per photo (two draws each), so the ranges cover the sliders."""
-    import tempfile
-
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process

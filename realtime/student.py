@@ -24,6 +24,15 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
+from studio.characters import load_character, resolve_factors
+from studio.color import hex_to_rgb
+from studio.compose import face_region
+from studio.models import STUDENT_FACTORS
+from studio.stylize.cartoonizer import apply_ink, face_box, face_ink, ink_lines
+from studio.stylize.face_warp import warp_field
+
+from .engines import load_engine
+
 
 def student_folder(cfg, character: str, given: Optional[str] = None) -> Path:
     """The character's student: `given`, else the shipped students/<name>/, else <data_dir>/students/<name>/."""
@@ -43,9 +52,6 @@ def contour_ink(image: np.ndarray, faces: Sequence, line: float, weight: float) 
     (studio.stylize.cartoonizer.ink_lines) with its background settings (only long contours), the faces kept
     quiet (only strong edges there) and their insides left to the face strokes, as the teacher does. The teacher
     also knows skin, hair and the person's outline from its segmentation; this step has only the landmarks."""
-    from studio.compose import face_region
-    from studio.stylize.cartoonizer import ink_lines
-
     if not faces:
         return ink_lines(image, line, weight, min_length=120.0, sample=4)
     alpha = ink_lines(image, line, weight, quiet=face_region(image.shape, faces), min_length=120.0, sample=4)
@@ -64,9 +70,6 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
 
     The ink needs only the warped frame, not the network's output: with a `pool` the engine runs in its thread
     meanwhile (onnxruntime and OpenCV release the GIL), 100 -> 81 ms for both on a 1080p crowd frame, 2 cores."""
-    from studio.stylize.cartoonizer import apply_ink, face_box, face_ink
-    from studio.stylize.face_warp import warp_field
-
     field = warp_field(image.shape, faces, geometry, warp)
     warped = field.apply(image)
     x = (warped.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
@@ -115,11 +118,6 @@ class StudentStylizer:
     def __init__(self, cfg, character: str, engine: str = "auto", student: Optional[str] = None,
                  line: Optional[float] = None, texture: Optional[float] = None, color: Optional[float] = None,
                  warp: Optional[float] = None, device: str = "auto", contours: bool = True):
-        from studio.characters import load_character
-        from studio.color import hex_to_rgb
-
-        from .engines import load_engine
-
         self.character = load_character(character, cfg)
         self._line_rgb = hex_to_rgb(self.character.line_color)[0]
         self.folder = student_folder(cfg, character, student)
@@ -134,9 +132,6 @@ class StudentStylizer:
     def set_factors(self, line: Optional[float] = None, texture: Optional[float] = None,
                     color: Optional[float] = None, warp: Optional[float] = None) -> None:
         """New factor values (None: the character's default) for the next frames."""
-        from studio.characters import resolve_factors
-        from studio.models import STUDENT_FACTORS
-
         factors = resolve_factors(self.character, line, texture, color, warp)
         self._factors = np.array([[factors[k] for k in STUDENT_FACTORS]], np.float32)
         self.factors = factors

@@ -44,16 +44,17 @@ import time
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional
 
+import cv2
 import numpy as np
 
-from studio.config import unit_interval
+from studio.config import ConfigError, load_config, unit_interval
 
 from .batch import convert_on_ray, error_line
-
-if TYPE_CHECKING:
-    from .stream import Stream
+from .engines import EngineUnavailable
+from .export import ParityError
+from .stream import Stream, StreamConfig
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".wmv", ".flv")
 OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
@@ -196,7 +197,7 @@ def _decoded(inp, vin, ain: list, writer: _Writer, max_frames: Optional[int],
             break
 
 
-def _pipelined(stream: "Stream", frames: Iterator, writer: _Writer, should_stop: Optional[Callable[[], bool]]):
+def _pipelined(stream: Stream, frames: Iterator, writer: _Writer, should_stop: Optional[Callable[[], bool]]):
     """The frames through the stream's stage threads, written as the results come, then the rest drained."""
     stream.start()
     try:
@@ -213,7 +214,7 @@ def _pipelined(stream: "Stream", frames: Iterator, writer: _Writer, should_stop:
         stream.stop()
 
 
-def convert_video(src: str | os.PathLike, dst: str | os.PathLike, stream: "Stream",
+def convert_video(src: str | os.PathLike, dst: str | os.PathLike, stream: Stream,
                   max_frames: Optional[int] = None, progress: bool = True,
                   on_frame: Optional[Callable[[int, Optional[int]], None]] = None,
                   should_stop: Optional[Callable[[], bool]] = None, pipelined: bool = True) -> VideoReport:
@@ -350,12 +351,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 CONVERT_ERRORS = (ValueError, OSError)
 
 
-def build_stream(cfg, args: argparse.Namespace) -> "Stream":
+def build_stream(cfg, args: argparse.Namespace) -> Stream:
     """The Stream that the CLI options describe (character, --engine/--student or --teacher, factors, --assign,
     --detect-every, --no-temporal, --no-contours, --max-side), prepared: built once per process by the local
     mode and once per actor by the Ray mode."""
-    from .stream import Stream, StreamConfig
-
     config = StreamConfig(character=args.character, engine=args.engine or "auto", teacher=args.teacher,
                           student=args.student, line=args.line, texture=args.texture, color=args.color,
                           warp=args.warp, assign=dict(args.assign), detect_every=args.detect_every,
@@ -368,9 +367,6 @@ def build_errors() -> tuple[type[BaseException], ...]:
     """What build_stream raises when the options cannot work here (unknown character, missing student or
     model, unavailable engine): one `error:` line and exit status 2, not a traceback."""
     from studio.stylize.sd_teacher import SDModelMissing
-
-    from .engines import EngineUnavailable
-    from .export import ParityError
 
     return (ValueError, EngineUnavailable, ParityError, SDModelMissing, FileNotFoundError, ImportError)
 
@@ -392,7 +388,6 @@ class VideoWorker:
         if os.path.isdir(cwd):
             os.chdir(cwd)
         os.environ.setdefault("TOONLAB_ORT_THREADS", str(threads))
-        import cv2
 
         cv2.setNumThreads(threads)
         self.error: Optional[str] = None
@@ -419,7 +414,6 @@ def video_files(folder: Path) -> list[Path]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from studio.config import ConfigError, load_config
     from studio.io import unique_output
 
     try:

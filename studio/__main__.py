@@ -15,7 +15,14 @@ import sys
 import time
 from pathlib import Path
 
-from .config import unit_interval
+from realtime.engines import EngineUnavailable
+from realtime.student import StudentStylizer
+
+from . import Stylizer
+from .config import ConfigError, load_config, unit_interval
+from .perception.faces import get_face_backend
+from .stylize.lora import SDModelMissing, parse_lora
+from .types import StylizeParams
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -58,11 +65,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def cmd_stylize(args, cfg) -> int:
-    from . import Stylizer
     from .io import ImageLoadError, iter_image_files, load_image, save_image, unique_output
-    from .stylize.lora import SDModelMissing, parse_lora
-    from .types import StylizeParams
-
     params = StylizeParams(
         character=args.character or cfg.default_character, teacher=args.teacher, line=args.line,
         texture=args.texture, color=args.color, warp=args.warp, background_line=args.background_line,
@@ -110,11 +113,7 @@ def cmd_stylize(args, cfg) -> int:
 def cmd_student(args, cfg, params) -> int:
     """Stylise with a distilled student through an engine (the CLI is a front end, like app.py: it may use
     realtime; the studio core does not). The per-frame step is realtime.student's, shared with video files."""
-    from realtime.engines import EngineUnavailable
-    from realtime.student import StudentStylizer
-
     from .io import ImageLoadError, iter_image_files, load_image, save_image, unique_output
-    from .perception.faces import get_face_backend
 
     try:
         student = StudentStylizer(cfg, params.character, args.engine, args.student, params.line, params.texture,
@@ -151,7 +150,6 @@ def cmd_student(args, cfg, params) -> int:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from .config import ConfigError, load_config
     try:
         cfg = load_config(args.config, args.set)
     except ConfigError as exc:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import cv2
 
+from . import StylizeParams, Stylizer, load_config
+
 DEFAULT_PHOTOS = ("portrait_light_skin_asian_01.jpg", "group_4faces_diverse_skin_01.jpg", "fullbody_two_dancers_01.jpg",
                   "bg_lake_mountains_01.jpg")
 
@@ -42,7 +44,6 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=2)
     args = ap.parse_args(argv)
 
-    from . import StylizeParams, Stylizer, load_config
     from .io import load_image
 
     stylizer = Stylizer(load_config())

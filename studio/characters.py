@@ -9,10 +9,15 @@ presets live in `configs/characters/*.yaml`; user characters live in `<data_dir>
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
+import cv2
 import numpy as np
 import yaml
 
@@ -179,8 +184,6 @@ def _hex(rgb01: np.ndarray) -> str:
 
 def fit_profile(images: list[np.ndarray], cfg: StudioConfig, faces_per_image: Optional[list] = None) -> StyleProfile:
     """Measure palette, skin colour, line weight, detail and face geometry on RGB uint8 reference images."""
-    import cv2
-
     if not images:
         raise ValueError("no reference images")
     rng = np.random.default_rng(0)
@@ -277,9 +280,6 @@ def character_from_profile(name: str, profile: StyleProfile, base: Character, de
 def save_character(character: Character, profile: StyleProfile, references: list[np.ndarray], cfg: StudioConfig,
                    lora: Optional[str] = None) -> Path:
     """Write `<data_dir>/characters/<name>/` (character.yaml, profile.json, references/, lora) atomically."""
-    import shutil
-    import tempfile
-
     from .io import safe_name
 
     name = safe_name(character.name)
@@ -295,11 +295,6 @@ def save_character(character: Character, profile: StyleProfile, references: list
 
 def _write_character(tmp: Path, final: Path, name: str, character: Character, profile: StyleProfile,
                      references: list[np.ndarray], lora: Optional[str]) -> Path:
-    import json
-    import os
-    import shutil
-    from dataclasses import asdict
-
     from .io import save_image
 
     data = asdict(character)

@@ -17,8 +17,8 @@ import numpy as np
 
 from .characters import Character
 from .color import hex_to_rgb, image_scale, lab_to_rgb, rgb_to_lab, smoothstep
-from .perception.faces import FACE_OVAL
-from .types import Face, SkinTone
+from .perception.faces import FACE_OVAL, LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_EYE
+from .types import Box, Face, SkinTone
 
 SKIN_HUE_BAND = (35.0, 75.0)  # degrees in the a*b* plane: skin of all tones under neutral light
 SKIN_CHROMA_BAND = (8.0, 45.0)
@@ -169,7 +169,6 @@ def map_skin(img: np.ndarray, shaded: np.ndarray, skin: np.ndarray, faces: Seque
 
 
 def _box_of(sel: np.ndarray):
-    from .types import Box
     ys, xs = np.nonzero(sel)
     return Box(float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
 
@@ -277,8 +276,6 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
 
 def lip_tint(img: np.ndarray, faces: Sequence[Face], character: Character, strength: float) -> np.ndarray:
     """Lips in the character's blush hue (a photo's lips quantise to a dull brown otherwise)."""
-    from .perception.faces import LIPS_INNER, LIPS_OUTER
-
     if strength <= 0.0:
         return img
     tint = hex_to_lab(character.blush_color)
@@ -302,7 +299,6 @@ def lip_tint(img: np.ndarray, faces: Sequence[Face], character: Character, stren
 
 
 def _eye_opening(shape: Sequence[int], lm: np.ndarray, iris_center: int) -> np.ndarray:
-    from .perception.faces import LEFT_EYE, RIGHT_EYE
     contour = LEFT_EYE if iris_center == 473 else RIGHT_EYE
     m = np.zeros(shape[:2], np.float32)
     pts = np.round(lm[list(contour)] * 4).astype(np.int32).reshape(-1, 1, 2)

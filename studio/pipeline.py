@@ -15,8 +15,12 @@ from typing import Callable, Optional
 import cv2
 import numpy as np
 
-from .characters import Character, load_character
+from .characters import Character, load_character, resolve_factors
 from .config import StudioConfig, load_config
+from .perception import perceive
+from .perception.skin import skin_tone
+from .stylize.cartoonizer import LayerSettings
+from .stylize.classic import ClassicSettings
 from .types import Perception, StylizeParams, StylizeResult
 
 ProgressFn = Callable[[float, str], None]
@@ -55,13 +59,10 @@ class Stylizer:
             teacher.prepare(params)
 
     def perceive(self, image: np.ndarray) -> Perception:
-        from .perception import perceive
         return perceive(image, self.cfg.perception)
 
     def resolve_factors(self, params: StylizeParams) -> dict[str, float]:
         """The factor values actually used: the params where given, else the character's defaults."""
-        from .characters import resolve_factors
-
         return resolve_factors(self.character(params.character), params.line, params.texture, params.color,
                                params.warp, params.background_line, params.background_texture,
                                params.background_color)
@@ -96,9 +97,6 @@ class Stylizer:
         timings.update({f"perceive.{k}": v for k, v in perception.timings.items()})
         # 4. Stylise with the teacher.
         report(0.4, f"stylising ({teacher.name})")
-        from .perception.skin import skin_tone
-        from .stylize.cartoonizer import LayerSettings
-        from .stylize.classic import ClassicSettings
         settings = ClassicSettings(
             person=LayerSettings(factors["line"], factors["texture"], factors["color"]),
             background=LayerSettings(factors["background_line"], factors["background_texture"], factors["background_color"]),

@@ -24,6 +24,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from . import progress_bar
+
 
 @dataclass(frozen=True)
 class DistillConfig:
@@ -200,8 +202,6 @@ def parse_args(argv=None) -> DistillConfig:
 
 def main(argv=None) -> int:
     from tqdm import tqdm
-
-    from . import progress_bar
 
     cfg = parse_args(argv)
     bar, progress = progress_bar(cfg.steps, "distill")

@@ -16,8 +16,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+import yaml
+
 from studio.config import StudioConfig
 from studio.io import IMAGE_SUFFIXES, safe_name
+
+from .distill import DistillConfig, distill
+from .train_lora import Cancelled, TrainLoraConfig, train
 
 MAX_IMAGES = 200
 MAX_IMAGE_BYTES = 30 * 1024 * 1024
@@ -67,8 +72,6 @@ def import_images(cfg: StudioConfig, kind: str, name: str, files: Sequence[str])
 
 def attach_to_character(train_cfg, lora: Path) -> Optional[Path]:
     """A character LoRA becomes the character's own (its folder's lora.safetensors) when that character exists."""
-    import yaml
-
     if train_cfg.kind != "character":
         return None
     data_dir = Path(train_cfg.output).parents[2]  # <data_dir>/loras/character/<name>
@@ -123,8 +126,6 @@ class Job:
     def _run(self) -> None:
         from studio.stylize.sd_teacher import SDModelMissing
 
-        from .train_lora import Cancelled
-
         try:
             result, message = self._work(self.report, self._stop.is_set, lambda m: self._set(message=m))
             if self._stop.is_set():
@@ -142,8 +143,6 @@ class Job:
 def start_lora_job(cfg: StudioConfig, *, kind: str, name: str, images: Sequence[str] = (), steps: int = 400,
                    rank: int = 8, base: Optional[str] = None, resume: bool = False, resolution: int = 512,
                    lr: float = 1e-4, checkpoint_every: int = 50) -> Job:
-    from .train_lora import TrainLoraConfig
-
     data = import_images(cfg, kind, name, images) if images else \
         cfg.resolve(cfg.data_dir) / "datasets" / kind / safe_name(name)
     train_cfg = TrainLoraConfig(base=base or cfg.sd.base, images=str(data), output=str(lora_dir(cfg, kind, name)),
@@ -151,8 +150,6 @@ def start_lora_job(cfg: StudioConfig, *, kind: str, name: str, images: Sequence[
                                 lr=lr, checkpoint_every=checkpoint_every, local_files_only=cfg.sd.local_files_only)
 
     def work(report, should_stop, log):
-        from .train_lora import train
-
         path = train(train_cfg, on_progress=report, should_stop=should_stop, log=log)
         attached = attach_to_character(train_cfg, path)
         return path, f"saved {path}" + (f"; attached to the character in {attached}" if attached else "")
@@ -164,7 +161,6 @@ def start_distill_job(cfg: StudioConfig, *, character: str, images: Sequence[str
                       steps: int = 2000, size: int = 384, teacher: str = "classic") -> Job:
     """Teacher pairs for the character, then a student: `<data_dir>/students/<character>/`. Same recipe as the
     shipped students (384-px pairs; warp 0, since the student path warps faces geometrically)."""
-    from .distill import DistillConfig, distill
     from .make_pairs import PairsConfig, make_pairs
 
     root = cfg.resolve(cfg.data_dir)

@@ -28,6 +28,10 @@ from typing import Callable, Optional
 
 import cv2
 
+from studio import Stylizer, load_config
+from studio.types import StylizeParams
+
+from . import progress_bar
 from .datasets import ImageFolderDataset, augment_photo, sample_augment
 
 
@@ -76,7 +80,6 @@ def plan(cfg: PairsConfig, dataset: ImageFolderDataset) -> list[PairSpec]:
 
 def render_pair(stylizer, spec: PairSpec, cfg: PairsConfig, out: Path) -> dict:
     from studio.io import load_image, save_image
-    from studio.types import StylizeParams
 
     img = load_image(spec.source)
     x, y, side = spec.crop
@@ -142,8 +145,6 @@ def _run(cfg: PairsConfig, todo: list[PairSpec], out: Path):
     if not todo:
         return
     if not cfg.ray:
-        from studio import Stylizer, load_config
-
         stylizer = Stylizer(load_config())
         for spec in todo:
             yield render_pair(stylizer, spec, cfg, out)
@@ -155,8 +156,6 @@ def _run(cfg: PairsConfig, todo: list[PairSpec], out: Path):
     @ray.remote
     class Worker:
         def __init__(self):
-            from studio import Stylizer, load_config
-
             self.stylizer = Stylizer(load_config())
 
         def run(self, spec):
@@ -197,8 +196,6 @@ def parse_args(argv=None) -> PairsConfig:
 
 
 def main(argv=None) -> int:
-    from . import progress_bar
-
     cfg = parse_args(argv)
     bar, progress = progress_bar(cfg.pairs, "pairs", unit="pair")
     make_pairs(cfg, progress)

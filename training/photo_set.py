@@ -13,6 +13,8 @@ import argparse
 import re
 from pathlib import Path
 
+import cv2
+
 NON_COMMERCIAL = re.compile(r"non-commercial|\bNC\b|BY-NC", re.IGNORECASE)
 
 
@@ -32,8 +34,6 @@ def permissive_files(media: Path) -> list[Path]:
 
 
 def build(media: Path, out: Path, frames: int = 8) -> list[Path]:
-    import cv2
-
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for src in permissive_files(media):

@@ -21,6 +21,8 @@ import hashlib
 import json
 import os
 import random
+import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +30,11 @@ from typing import Callable, Optional
 
 import cv2
 import numpy as np
+
+from studio.config import SDConfig
+from studio.perception.faces import LEFT_EYE, RIGHT_EYE
+
+from . import progress_bar
 
 ProgressFn = Callable[[int, int, dict], None]
 TARGET_MODULES = ["to_q", "to_k", "to_v", "to_out.0"]
@@ -73,8 +80,6 @@ def _caption(cfg: TrainLoraConfig, path: Path) -> str:
 
 def align_face(image: np.ndarray, face, size: int) -> Optional[np.ndarray]:
     """A square crop around the face, rotated so the eyes are level, about 2.2 face-heights wide."""
-    from studio.perception.faces import LEFT_EYE, RIGHT_EYE
-
     lm = face.landmarks
     if face.has_mesh:
         le, re_ = lm[list(LEFT_EYE)].mean(0), lm[list(RIGHT_EYE)].mean(0)
@@ -138,7 +143,6 @@ def load_components(cfg: TrainLoraConfig):
     """(pipeline, noise scheduler) from the base model: the same rules and errors as the SD teacher."""
     from diffusers import DDPMScheduler, StableDiffusionPipeline
 
-    from studio.config import SDConfig
     from studio.stylize.sd_teacher import check_base, is_offline, load_from
 
     offline = is_offline(SDConfig(local_files_only=cfg.local_files_only))
@@ -226,21 +230,18 @@ def save_checkpoint(out: Path, step: int, unet, optimizer, keep: int = 2) -> Pat
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")  # tensors and numbers only: reloaded weights_only
     (tmp / "state.json").write_text(json.dumps({"step": step}))
     if ck.exists():
-        import shutil
         shutil.rmtree(ck)
     os.replace(tmp, ck)
     for old in _checkpoints(out)[:-keep]:
-        import shutil
         shutil.rmtree(old)
     return ck
 
 
 def load_checkpoint(ck: Path, unet, optimizer) -> int:
     import torch
+    from diffusers.utils import convert_unet_state_dict_to_peft
     from peft.utils import set_peft_model_state_dict
     from safetensors.torch import load_file
-
-    from diffusers.utils import convert_unet_state_dict_to_peft
 
     state = {k.removeprefix("unet."): v for k, v in load_file(str(ck / LORA_FILE)).items()}
     set_peft_model_state_dict(unet, convert_unet_state_dict_to_peft(state))
@@ -255,7 +256,6 @@ def train(cfg: TrainLoraConfig, on_progress: Optional[ProgressFn] = None, should
     from accelerate import Accelerator
     from safetensors.torch import save_file
 
-    from studio.config import SDConfig
     from studio.stylize.sd_teacher import check_base, is_offline
 
     check_base(cfg.base, is_offline(SDConfig(local_files_only=cfg.local_files_only)))  # fail before the data work
@@ -355,13 +355,9 @@ def parse_args(argv=None) -> TrainLoraConfig:
 
 
 def main(argv=None) -> int:
-    import sys
-
     from tqdm import tqdm
 
     from studio.stylize.sd_teacher import SDModelMissing
-
-    from . import progress_bar
 
     cfg = parse_args(argv)
     bar, progress = progress_bar(cfg.steps, "LoRA")

@@ -12,6 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from realtime.export import INT8_ONNX, current_int8, current_onnx
+
+from . import EngineUnavailable, padded
+
 
 class OrtEngine:
     name = "onnxruntime"
@@ -38,13 +42,9 @@ class OrtEngine:
 
     @staticmethod
     def _model(student_dir: Path) -> Path:
-        from realtime.export import current_onnx
-
         return current_onnx(student_dir)
 
     def __call__(self, image: np.ndarray, factors: np.ndarray) -> np.ndarray:
-        from . import padded
-
         return padded(self._run, image, factors, self.multiple)
 
     def _run(self, image: np.ndarray, factors: np.ndarray) -> np.ndarray:
@@ -60,10 +60,6 @@ class OrtInt8Engine(OrtEngine):
 
     @staticmethod
     def _model(student_dir: Path) -> Path:
-        from realtime.export import INT8_ONNX, current_int8
-
-        from . import EngineUnavailable
-
         path = current_int8(student_dir)
         if path is None:
             state = "is older than the weights" if (student_dir / INT8_ONNX).is_file() else "is missing"

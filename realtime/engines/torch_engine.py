@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import padded
+
 
 class TorchEngine:
     name = "torch"
@@ -29,8 +31,6 @@ class TorchEngine:
         self._graph = None  # (input shapes, CUDAGraph, static image, static factors, static output)
 
     def __call__(self, image: np.ndarray, factors: np.ndarray) -> np.ndarray:
-        from . import padded
-
         return padded(self._run if self.mode == "eager" else self._replay, image, factors, self.multiple)
 
     def _run(self, image: np.ndarray, factors: np.ndarray) -> np.ndarray:

@@ -17,6 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from realtime.export import current_onnx, model_hash
+
+from . import EngineUnavailable, padded
+
 MAX_BATCH = 4
 OPT_HW = (512, 512)  # the size TensorRT tunes its kernels for
 MAX_HW = (1088, 1920)  # a 1080p landscape frame padded to the stride
@@ -47,8 +51,6 @@ class TensorRTEngine:
     def __init__(self, student_dir: Path, device: str = "auto", cache_dir: str | Path | None = None):
         import torch
 
-        from . import EngineUnavailable
-
         if device != "auto" and not device.startswith("cuda"):
             raise EngineUnavailable(f"engine 'tensorrt' runs only on a CUDA GPU, not on {device!r}. {INSTALL}")
         missing = [] if torch.cuda.is_available() else ["torch sees no CUDA GPU"]
@@ -63,7 +65,6 @@ class TensorRTEngine:
         if int(trt.__version__.split(".")[0]) < 10:
             raise EngineUnavailable(f"engine 'tensorrt' needs TensorRT 10 or newer, found {trt.__version__}. {INSTALL}")
 
-        from realtime.export import current_onnx, model_hash
         from studio.models.student_unet import StudentConfig
 
         config = StudentConfig(**json.loads((student_dir / "config.json").read_text()))
@@ -92,8 +93,6 @@ class TensorRTEngine:
             self.stream = torch.cuda.Stream()
 
     def __call__(self, image: np.ndarray, factors: np.ndarray) -> np.ndarray:
-        from . import padded
-
         return padded(self._run, image, factors, self.multiple)
 
     def _run(self, image: np.ndarray, factors: np.ndarray) -> np.ndarray:

@@ -33,9 +33,12 @@ import numpy as np
 
 from ..config import ControlNetConfig, SDConfig, StudioConfig
 from ..io import safe_name
+from ..perception import faces as fm
 from ..perception import scale_perception
+from ..timing import Laps
 from ..types import Face, Perception
 from .cartoonizer import face_ink, ink_lines
+from .classic import ClassicTeacher
 from .lora import SDModelMissing, check_safetensors
 
 
@@ -171,8 +174,6 @@ FACE_PARTS = {  # (indices, closed, colour) after the MediaPipe-face ControlNet'
 
 def face_condition(shape: Sequence[int], faces: Sequence[Face]) -> np.ndarray:
     """Face-mesh contours drawn on black, uint8 RGB (one colour per feature)."""
-    from ..perception import faces as fm
-
     h, w = shape[:2]
     out = np.zeros((h, w, 3), np.uint8)
     for face in faces:
@@ -277,9 +278,6 @@ class SDTeacher:
 
     def render(self, img: np.ndarray, perception: Perception, character, settings, params=None, tone_fn=None):
         """Teacher protocol: (image01, perception, character, settings) -> (image01, perception, info)."""
-        from ..timing import Laps
-        from .classic import ClassicTeacher
-
         laps = Laps()
         req = self.request(params)
         info: dict = {"sd": {"base": req.base, "strength": req.strength, "person_strength": req.person_strength,

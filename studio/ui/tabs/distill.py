@@ -14,6 +14,9 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
+from realtime.engines import load_engine
+from realtime.export import ParityError, calibration_photos, export_onnx, quantize_int8
+
 from ...characters import list_characters
 from ...io import safe_name
 from ...models import STUDENT_FACTORS
@@ -66,9 +69,6 @@ def _ms_per_frame(engine) -> float:
 
 
 def _report_and_samples(student: Path, pairs: Path) -> tuple[str, list]:
-    from realtime.engines import load_engine
-    from realtime.export import ParityError, calibration_photos, export_onnx, quantize_int8
-
     export = json.loads((export_onnx(student).parent / "export.json").read_text())
     engine = load_engine("onnxruntime", student)
     ms = _ms_per_frame(engine)

@@ -13,14 +13,17 @@ temporary name and renamed when complete. Driven from gradio_client:
 from __future__ import annotations
 
 import argparse
-
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import gradio as gr
 
-from ...characters import list_characters
+from realtime.stream import Stream, StreamConfig
+from realtime.video import VIDEO_SUFFIXES, VideoCancelled, convert_video, parse_assignment
+from training.train_lora import Cancelled
+
+from ...characters import list_characters, resolve_factors
 from ...io import safe_name
 from . import cancel_job, ensure_idle, follow
 
@@ -49,8 +52,6 @@ class VideoUI:
 
 
 def render(ctx) -> VideoUI:
-    from realtime.video import VIDEO_SUFFIXES
-
     chars = list_characters(ctx.cfg)
     with gr.Row(equal_height=False):
         with gr.Column():
@@ -84,8 +85,6 @@ def render(ctx) -> VideoUI:
 
 
 def _defaults(cfg, chars) -> dict:
-    from ...characters import resolve_factors
-
     default = next((c for c in chars if c.name == cfg.default_character), chars[0] if chars else None)
     if default is None:
         return {name: 0.5 for name in FACTORS}
@@ -94,8 +93,6 @@ def _defaults(cfg, chars) -> dict:
 
 def check_upload(video: Optional[str]) -> Path:
     """The uploaded file, refused with a one-line gr.Error when missing, too large or not a video."""
-    from realtime.video import VIDEO_SUFFIXES
-
     if not video:
         raise gr.Error("Upload a video first.")
     src = Path(video)
@@ -144,8 +141,6 @@ def report_text(r) -> str:
 def parse_assignments(text: Optional[str], cfg) -> dict[int, str]:
     """"0=noir, 2=pastel" -> {0: "noir", 2: "pastel"}; a one-line gr.Error for a malformed entry or an unknown
     character."""
-    from realtime.video import parse_assignment
-
     known = {c.name for c in list_characters(cfg)}
     out: dict[int, str] = {}
     for item in (text or "").replace(";", ",").split(","):
@@ -169,10 +164,6 @@ def start_video_job(cfg, src: Path, dst: Path, character: str, path: str, factor
     holder = {}
 
     def work(report, should_stop, log):
-        from realtime.stream import Stream, StreamConfig
-        from realtime.video import VideoCancelled, convert_video
-        from training.train_lora import Cancelled
-
         log("loading the " + ("teacher" if path == "classic" else "student"))
         teacher = "classic" if path == "classic" else None
         stream = Stream(cfg, StreamConfig(character=character, engine=path if not teacher else "auto",

@@ -32,8 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
+import cv2
 import gradio as gr
 import numpy as np
+
+from realtime.engines import EngineUnavailable
+from realtime.stream import Stream, StreamConfig
+from realtime.student import student_folder
 
 from ...characters import list_characters, load_character
 
@@ -147,8 +152,6 @@ def render(ctx) -> WebcamUI:
 
 def _student_notice(cfg, character: str) -> Optional[str]:
     """Why this character cannot stream (it has no student), or None."""
-    from realtime.student import student_folder
-
     try:
         student_folder(cfg, character)
     except ValueError as exc:
@@ -161,8 +164,6 @@ def open_stream(cfg, character: str, factors: dict):
     """The per-session frame processor, prepared: `process(frame)` in the caller's thread (the lowest latency;
     the handler gets one frame at a time anyway), `update(character=..., line=...)`, `stats()`, `stop()`. Raises
     ValueError (no such character or student) or EngineUnavailable."""
-    from realtime.stream import Stream, StreamConfig
-
     return Stream(cfg, StreamConfig(character=character, engine=ENGINE, live=True, **factors)).prepare()
 
 
@@ -220,8 +221,6 @@ class WebcamSessions:
         return session
 
     def _open(self, key: str, settings: dict) -> Session:
-        from realtime.engines import EngineUnavailable
-
         factors = {k: v for k, v in settings.items() if k not in ("character", "assign")}
         try:
             stream = open_stream(self.cfg, settings["character"], factors)
@@ -282,8 +281,6 @@ class WebcamSessions:
 
 def bound_size(frame: np.ndarray, limit=MAX_SIZE) -> np.ndarray:
     """The frame downscaled (area-averaged) to fit `limit` (long side, short side) in either orientation."""
-    import cv2
-
     h, w = frame.shape[:2]
     scale = min(1.0, max(limit) / max(h, w), min(limit) / min(h, w))
     if scale >= 1.0:
@@ -294,8 +291,6 @@ def bound_size(frame: np.ndarray, limit=MAX_SIZE) -> np.ndarray:
 def write_frame(session: Session, image: np.ndarray) -> Optional[str]:
     """The stylised frame as a JPEG in the session's folder, under a new name (the page fetches it by URL); the
     frame KEEP_FRAMES before it is deleted. None when the session has been closed meanwhile."""
-    import cv2
-
     ok, data = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise gr.Error("Could not encode the frame.")
@@ -323,8 +318,6 @@ def readout_text(stats: dict, server_ms: list, size: tuple, people: Sequence[int
 def label_people(image: np.ndarray, tracks: Sequence) -> np.ndarray:
     """The frame with each tracked person's number written above their face (a copy; unconfirmed tracks are not
     numbered yet)."""
-    import cv2
-
     out = image.copy()
     h = image.shape[0]
     for t in tracks:
