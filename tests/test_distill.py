@@ -7,10 +7,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from studio import load_config  # noqa: E402
 from studio.models.student_unet import StudentConfig, StudentUNet  # noqa: E402
 from training.distill import DistillConfig, distill  # noqa: E402
 from training.make_pairs import PairsConfig, make_pairs  # noqa: E402
 
+STUDIO = load_config()
 PHOTOS = ["portrait_light_skin_asian_01.jpg", "portrait_dark_skin_01.jpg", "group_4faces_diverse_skin_01.jpg",
           "bg_mountains_02.jpg"]
 
@@ -26,7 +28,7 @@ def photos(tmp_path_factory, media_dir):
 @pytest.fixture(scope="module")
 def pairs(photos, tmp_path_factory):
     out = tmp_path_factory.mktemp("pairs")
-    make_pairs(PairsConfig(images=(str(photos),), out=str(out), pairs=12, size=64, seed=1))
+    make_pairs(PairsConfig(images=(str(photos),), out=str(out), pairs=12, size=64, seed=1), STUDIO)
     return out
 
 
@@ -42,7 +44,7 @@ def test_pairs_are_written_with_a_manifest_and_resume(pairs, photos):
     # a crash mid-run: lose one pair's target; the re-run redoes exactly that one and appends nothing else
     (pairs / f"{rows[3]['id']}_out.png").unlink()
     seen = []
-    make_pairs(PairsConfig(images=(str(photos),), out=str(pairs), pairs=12, size=64, seed=1),
+    make_pairs(PairsConfig(images=(str(photos),), out=str(pairs), pairs=12, size=64, seed=1), STUDIO,
                on_progress=lambda n, t, row: seen.append(row["id"]))
     assert seen == [rows[3]["id"]]
 
@@ -98,8 +100,9 @@ def test_distill_lowers_the_loss_on_a_fixed_batch(pairs, tmp_path):
 def test_ray_workers_give_the_same_pairs(photos, tmp_path):
     pytest.importorskip("ray")
     local, spread = tmp_path / "local", tmp_path / "ray"
-    make_pairs(PairsConfig(images=(str(photos),), out=str(local), pairs=4, size=48, seed=3))
-    make_pairs(PairsConfig(images=(str(photos),), out=str(spread), pairs=4, size=48, seed=3, ray=True, workers=2))
+    make_pairs(PairsConfig(images=(str(photos),), out=str(local), pairs=4, size=48, seed=3), STUDIO)
+    make_pairs(PairsConfig(images=(str(photos),), out=str(spread), pairs=4, size=48, seed=3, ray=True, workers=2),
+               STUDIO)
     from PIL import Image
     for i in range(4):
         a = np.asarray(Image.open(local / f"{i:06d}_out.png")).astype(int)
@@ -111,7 +114,7 @@ def test_ray_workers_give_the_same_pairs(photos, tmp_path):
 
 def test_fixed_factors_are_held(photos, tmp_path):
     make_pairs(PairsConfig(images=(str(photos),), out=str(tmp_path), pairs=3, size=48, seed=4,
-                           fixed=(("warp", 0.0), ("line", 0.5))))
+                           fixed=(("warp", 0.0), ("line", 0.5))), STUDIO)
     rows = [json.loads(l) for l in (tmp_path / "manifest.jsonl").read_text().splitlines()]
     assert all(r["factors"]["warp"] == 0.0 and r["factors"]["line"] == 0.5 for r in rows)
     assert len({r["factors"]["texture"] for r in rows}) == 3
@@ -127,7 +130,8 @@ def test_warped_pairs_keep_the_warped_photo_as_input(tmp_path, media_dir):
     ins = {}
     for warp in (0.0, 1.0):
         out = tmp_path / f"w{warp}"
-        make_pairs(PairsConfig(images=(str(photos),), out=str(out), pairs=1, size=256, seed=2, fixed=(("warp", warp),)))
+        make_pairs(PairsConfig(images=(str(photos),), out=str(out), pairs=1, size=256, seed=2,
+                               fixed=(("warp", warp),)), STUDIO)
         ins[warp] = np.asarray(Image.open(out / "000000_in.png")).astype(int)
     diff = np.abs(ins[1.0] - ins[0.0]).max(axis=2)
     assert diff.max() > 40  # the face moved
@@ -163,7 +167,7 @@ def test_augmented_pairs_vary_pose_and_light_and_say_how(photos, tmp_path):
     grey = augment_photo(img, {"saturation": 0.0}).astype(int)
     assert np.abs(grey[..., 0] - grey[..., 2]).max() <= 1
 
-    make_pairs(aug)
+    make_pairs(aug, STUDIO)
     rows = [json.loads(l) for l in (tmp_path / "a" / "manifest.jsonl").read_text().splitlines()]
     assert [r["augment"] for r in rows] == [s.augment for s in varied]
     spec = varied[0]  # the pair's input is that crop with that variation
@@ -174,3 +178,25 @@ def test_augmented_pairs_vary_pose_and_light_and_say_how(photos, tmp_path):
     crop = cv2.resize(src[y:y + side, x:x + side], (48, 48), interpolation=cv2.INTER_AREA)
     stored = np.asarray(Image.open(tmp_path / "a" / "000000_in.png")).astype(int)
     assert np.abs(stored - augment_photo(crop, spec.augment)).max() <= 1
+
+
+def test_a_distill_job_finds_a_character_saved_under_the_studios_own_data_dir(photos, tmp_path):
+    """A studio started with `--set data_dir=...` saves its characters there; a distill job started from that
+    studio must use them (make_pairs loaded the default config itself before, and did not find the character)."""
+    import yaml
+
+    from training.jobs import start_distill_job
+
+    cfg = load_config(overrides=[f"data_dir={tmp_path / 'data'}"])
+    preset = yaml.safe_load((STUDIO.resolve("configs") / "characters" / "classic.yaml").read_text())
+    preset.update(name="hana", display_name="Hana")
+    folder = tmp_path / "data" / "characters" / "hana"
+    folder.mkdir(parents=True)
+    (folder / "character.yaml").write_text(yaml.safe_dump(preset))
+    job = start_distill_job(cfg, character="hana", images=[str(p) for p in sorted(photos.iterdir())[:2]], pairs=2,
+                            steps=2, size=48)
+    state = job.wait(timeout=600)
+    assert state.status == "done", state.message
+    assert (tmp_path / "data" / "students" / "hana" / "model.safetensors").is_file()
+    rows = (tmp_path / "data" / "pairs" / "hana" / "manifest.jsonl").read_text().splitlines()
+    assert len(rows) == 2 and all(json.loads(r)["character"] == "hana" for r in rows)

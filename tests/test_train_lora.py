@@ -7,11 +7,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from training.train_lora import (Cancelled, TrainLoraConfig, diffusion_loss, encode_prompts,  # noqa: E402
-                                 load_training_images, to_pixels, train)
+from studio import load_config  # noqa: E402
+from studio.jobs import Cancelled  # noqa: E402
+from training.train_lora import (TrainLoraConfig, diffusion_loss, encode_prompts, load_training_images,  # noqa: E402
+                                 to_pixels, train)
 
 PHOTOS = ["portrait_light_skin_asian_01.jpg", "portrait_dark_skin_01.jpg", "portrait_medium_skin_01.jpg",
           "bg_mountains_02.jpg"]
+
+PERCEPTION = load_config().perception
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +41,7 @@ def config(tiny_dir, images_dir, out, **kw):
 
 def fixed_batch_loss(pipe, cfg):
     from diffusers import DDPMScheduler
-    images, captions, _ = load_training_images(cfg, cfg.images, log=lambda m: None)
+    images, captions, _ = load_training_images(cfg, cfg.images, log=lambda m: None, perception=PERCEPTION)
     sched = DDPMScheduler.from_config(pipe.scheduler.config)
     g = torch.Generator().manual_seed(123)
     with torch.no_grad():
@@ -50,14 +54,14 @@ def trained(tiny_dir, images_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("lora_user")
     steps = []
     path = train(config(tiny_dir, images_dir, out), on_progress=lambda s, t, i: steps.append((s, t, i["loss"])),
-                 log=lambda m: None)
+                 log=lambda m: None, perception=PERCEPTION)
     return path, steps
 
 
 def test_user_images_are_face_crops(tiny_dir, images_dir, tmp_path):
     cfg = config(tiny_dir, images_dir, tmp_path)
     logs = []
-    images, captions, digest = load_training_images(cfg, cfg.images, log=logs.append)
+    images, captions, digest = load_training_images(cfg, cfg.images, log=logs.append, perception=PERCEPTION)
     assert len(images) == 3 and all(i.shape == (64, 64, 3) for i in images)  # the landscape has no face
     assert any("no face" in m for m in logs)
     assert any("curly hair" in c for c in captions) and all("sks person" in c for c in captions)
@@ -79,6 +83,7 @@ def test_training_lowers_the_loss_and_reloads(trained, tiny_dir, images_dir, tmp
 
 def test_trained_lora_changes_the_sd_teacher_output(trained, tiny_dir, load_media):
     import cv2
+
     from studio import StylizeParams, Stylizer, load_config
 
     path, _ = trained
@@ -113,11 +118,12 @@ def test_cancel_then_resume_continues_the_step_count(tiny_dir, images_dir, tmp_p
     seen = []
     cfg = config(tiny_dir, images_dir, tmp_path, steps=5, checkpoint_every=2)
     with pytest.raises(Cancelled):
-        train(cfg, on_progress=lambda s, t, i: seen.append(s), should_stop=lambda: len(seen) >= 3, log=lambda m: None)
+        train(cfg, on_progress=lambda s, t, i: seen.append(s), should_stop=lambda: len(seen) >= 3, log=lambda m: None,
+              perception=PERCEPTION)
     assert seen == [1, 2, 3] and (tmp_path / "checkpoint-3").is_dir() and not (tmp_path / "lora.safetensors").exists()
     logs, resumed = [], []
     path = train(TrainLoraConfig(**{**cfg.__dict__, "resume": True}), on_progress=lambda s, t, i: resumed.append(s),
-                 log=logs.append)
+                 log=logs.append, perception=PERCEPTION)
     assert resumed == [4, 5] and any("resumed at step 3" in m for m in logs) and path.is_file()
 
 
@@ -126,4 +132,4 @@ def test_missing_base_is_clear(images_dir, tmp_path):
 
     with pytest.raises(SDModelMissing, match="nowhere"):
         train(TrainLoraConfig(base=str(tmp_path / "nowhere"), images=str(images_dir), output=str(tmp_path / "o"),
-                              steps=1), log=lambda m: None)
+                              steps=1), log=lambda m: None, perception=PERCEPTION)

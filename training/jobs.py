@@ -1,8 +1,9 @@
-"""Training jobs for the studio: LoRA training and distillation in a background thread, with progress and cancel.
+"""Training jobs for the studio: LoRA training and distillation in a background studio.jobs.Job, with progress
+and cancel.
 
     job = start_lora_job(cfg, kind="user", name="ana", images=[...paths...], steps=400)
     job = start_distill_job(cfg, character="classic", images=[...paths...], pairs=500, steps=2000)
-    job.state()  -> JobState(status, step, total, loss, message, result)
+    job.state()  -> studio.jobs.JobState(status, step, total, loss, message, result)
     job.cancel() -> the loop stops at the next step and keeps a checkpoint; start again with resume=True
 
 Uploaded images are copied into `<data_dir>/datasets/<kind>/<name>/`; the LoRA goes to
@@ -11,31 +12,20 @@ Uploaded images are copied into `<data_dir>/datasets/<kind>/<name>/`; the LoRA g
 from __future__ import annotations
 
 import shutil
-import threading
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import yaml
 
 from studio.config import StudioConfig
 from studio.io import IMAGE_SUFFIXES, safe_name
+from studio.jobs import Job
 
 from .distill import DistillConfig, distill
-from .train_lora import Cancelled, TrainLoraConfig, train
+from .train_lora import TrainLoraConfig, train
 
 MAX_IMAGES = 200
 MAX_IMAGE_BYTES = 30 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class JobState:
-    status: str = "pending"  # pending | running | done | failed | cancelled
-    step: int = 0
-    total: int = 0
-    loss: Optional[float] = None
-    message: str = ""
-    result: Optional[str] = None
 
 
 def lora_dir(cfg: StudioConfig, kind: str, name: str) -> Path:
@@ -90,56 +80,6 @@ def attach_to_character(train_cfg, lora: Path) -> Optional[Path]:
     return folder
 
 
-class Job:
-    """A background job: `work(report, should_stop, log)` runs in a thread and returns the result path."""
-
-    def __init__(self, work: Callable, total: int, name: str = "job"):
-        self._work = work
-        self._state = JobState(total=total)
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def _set(self, **kw) -> None:
-        with self._lock:
-            self._state = replace(self._state, **kw)
-
-    def state(self) -> JobState:
-        with self._lock:
-            return self._state
-
-    def start(self) -> "Job":
-        self._set(status="running", message="starting")
-        self._thread.start()
-        return self
-
-    def cancel(self) -> None:
-        self._stop.set()
-
-    def wait(self, timeout: Optional[float] = None) -> JobState:
-        self._thread.join(timeout)
-        return self.state()
-
-    def report(self, step: int, total: int, info: dict, stage: str = "") -> None:
-        self._set(step=step, total=total, loss=info.get("loss"), message=f"{stage} {step}/{total}".strip())
-
-    def _run(self) -> None:
-        from studio.stylize.sd_teacher import SDModelMissing
-
-        try:
-            result, message = self._work(self.report, self._stop.is_set, lambda m: self._set(message=m))
-            if self._stop.is_set():
-                self._set(status="cancelled", message="stopped; start again to continue where it stopped")
-            else:
-                self._set(status="done", result=str(result), message=message)
-        except Cancelled as exc:
-            self._set(status="cancelled", message=str(exc))
-        except (SDModelMissing, ValueError, OSError) as exc:
-            self._set(status="failed", message=str(exc))
-        except Exception as exc:  # noqa: BLE001 - a background job must report, not vanish
-            self._set(status="failed", message=f"{type(exc).__name__}: {exc}")
-
-
 def start_lora_job(cfg: StudioConfig, *, kind: str, name: str, images: Sequence[str] = (), steps: int = 400,
                    rank: int = 8, base: Optional[str] = None, resume: bool = False, resolution: int = 512,
                    lr: float = 1e-4, checkpoint_every: int = 50) -> Job:
@@ -150,7 +90,7 @@ def start_lora_job(cfg: StudioConfig, *, kind: str, name: str, images: Sequence[
                                 lr=lr, checkpoint_every=checkpoint_every, local_files_only=cfg.sd.local_files_only)
 
     def work(report, should_stop, log):
-        path = train(train_cfg, on_progress=report, should_stop=should_stop, log=log)
+        path = train(train_cfg, on_progress=report, should_stop=should_stop, log=log, perception=cfg.perception)
         attached = attach_to_character(train_cfg, path)
         return path, f"saved {path}" + (f"; attached to the character in {attached}" if attached else "")
 
@@ -172,7 +112,7 @@ def start_distill_job(cfg: StudioConfig, *, character: str, images: Sequence[str
                                 val_every=max(1, int(steps) // 10), resume=True)
 
     def work(report, should_stop, log):
-        make_pairs(pairs_cfg, on_progress=lambda n, t, row: report(n, t, {}, "pairs"), should_stop=should_stop)
+        make_pairs(pairs_cfg, cfg, on_progress=lambda n, t, row: report(n, t, {}, "pairs"), should_stop=should_stop)
         if should_stop():
             return pairs_cfg.out, "stopped"
         out = distill(distill_cfg, on_progress=lambda s, t, i: report(s, t, i, "training"), log=log,

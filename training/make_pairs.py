@@ -28,7 +28,7 @@ from typing import Callable, Optional
 
 import cv2
 
-from studio import Stylizer, load_config
+from studio import StudioConfig, Stylizer, load_config
 from studio.types import StylizeParams
 
 from . import progress_bar
@@ -120,9 +120,11 @@ def done_ids(out: Path) -> set[str]:
     return ids
 
 
-def make_pairs(cfg: PairsConfig, on_progress: Optional[Callable[[int, int, dict], None]] = None,
+def make_pairs(cfg: PairsConfig, studio_cfg: StudioConfig,
+               on_progress: Optional[Callable[[int, int, dict], None]] = None,
                should_stop: Callable[[], bool] = lambda: False) -> Path:
-    """Write the pairs (skipping those already done); stops cleanly between pairs when `should_stop()`."""
+    """Write the pairs (skipping those already done) with the teacher of the studio config `studio_cfg` (its
+    characters, data folder and perception); stops cleanly between pairs when `should_stop()`."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     dataset = ImageFolderDataset([Path(p) for p in cfg.images])
@@ -130,7 +132,7 @@ def make_pairs(cfg: PairsConfig, on_progress: Optional[Callable[[int, int, dict]
     (out / "pairs_config.json").write_text(json.dumps({**asdict(cfg), "config": cfg.digest()}, indent=2))
     total, finished = cfg.pairs, cfg.pairs - len(todo)
     with open(out / "manifest.jsonl", "a", encoding="utf-8") as manifest:
-        for row in _run(cfg, todo, out):
+        for row in _run(cfg, studio_cfg, todo, out):
             if should_stop():
                 break
             manifest.write(json.dumps(row) + "\n")
@@ -141,31 +143,37 @@ def make_pairs(cfg: PairsConfig, on_progress: Optional[Callable[[int, int, dict]
     return out
 
 
-def _run(cfg: PairsConfig, todo: list[PairSpec], out: Path):
+def _run(cfg: PairsConfig, studio_cfg: StudioConfig, todo: list[PairSpec], out: Path):
     if not todo:
         return
     if not cfg.ray:
-        stylizer = Stylizer(load_config())
+        stylizer = Stylizer(studio_cfg)
         for spec in todo:
             yield render_pair(stylizer, spec, cfg, out)
         return
     import ray
 
-    ray.init(address="local", num_cpus=cfg.workers, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    started = not ray.is_initialized()  # Ray started here is shut down here, also when the caller stops early
+    if started:
+        ray.init(address="local", num_cpus=cfg.workers, include_dashboard=False, log_to_driver=False)
 
     @ray.remote
     class Worker:
         def __init__(self):
-            self.stylizer = Stylizer(load_config())
+            self.stylizer = Stylizer(studio_cfg)
 
         def run(self, spec):
             return render_pair(self.stylizer, spec, cfg, out)
 
-    workers = [Worker.remote() for _ in range(cfg.workers)]
-    pending = [workers[i % len(workers)].run.remote(s) for i, s in enumerate(todo)]
-    while pending:
-        ready, pending = ray.wait(pending, num_returns=1)
-        yield ray.get(ready[0])
+    try:
+        workers = [Worker.remote() for _ in range(cfg.workers)]
+        pending = [workers[i % len(workers)].run.remote(s) for i, s in enumerate(todo)]
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(ready[0])
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def parse_args(argv=None) -> PairsConfig:
@@ -198,7 +206,7 @@ def parse_args(argv=None) -> PairsConfig:
 def main(argv=None) -> int:
     cfg = parse_args(argv)
     bar, progress = progress_bar(cfg.pairs, "pairs", unit="pair")
-    make_pairs(cfg, progress)
+    make_pairs(cfg, load_config(), progress)
     bar.close()
     print(cfg.out)
     return 0

@@ -31,7 +31,8 @@ from typing import Callable, Optional
 import cv2
 import numpy as np
 
-from studio.config import SDConfig
+from studio.config import PerceptionConfig, SDConfig, load_config
+from studio.jobs import Cancelled
 from studio.perception.faces import LEFT_EYE, RIGHT_EYE
 
 from . import progress_bar
@@ -60,10 +61,6 @@ class TrainLoraConfig:
     prior_weight: float = 1.0
     seed: int = 0
     local_files_only: bool = False
-
-
-class Cancelled(Exception):
-    """Raised inside the loop when the caller's cancel flag is set; the last checkpoint is kept."""
 
 
 # ------------------------------------------------------------------------------------------- data
@@ -100,8 +97,10 @@ def center_crop(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(image[y:y + s, x:x + s], (size, size), interpolation=cv2.INTER_AREA)
 
 
-def load_training_images(cfg: TrainLoraConfig, folder: str, log=print) -> tuple[list[np.ndarray], list[str], str]:
-    """(images RGB uint8 at the resolution, captions, sha256 of the source files)."""
+def load_training_images(cfg: TrainLoraConfig, folder: str, log=print, *, perception: Optional[PerceptionConfig] = None
+                         ) -> tuple[list[np.ndarray], list[str], str]:
+    """(images RGB uint8 at the resolution, captions, sha256 of the source files). A user LoRA's faces are found
+    with the studio's `perception` settings."""
     from studio.io import ImageLoadError, iter_image_files, load_image
 
     files = iter_image_files([folder])
@@ -110,11 +109,11 @@ def load_training_images(cfg: TrainLoraConfig, folder: str, log=print) -> tuple[
     digest = hashlib.sha256()
     backend = None
     if cfg.kind == "user":
-        from studio.config import load_config
         from studio.perception.faces import get_face_backend
 
-        pc = load_config().perception
-        backend = get_face_backend(pc.face_backend, pc)
+        if perception is None:
+            raise ValueError("a user LoRA finds the faces: pass the studio's perception settings")
+        backend = get_face_backend(perception.face_backend, perception)
     images, captions = [], []
     for path in files:
         try:
@@ -250,8 +249,9 @@ def load_checkpoint(ck: Path, unet, optimizer) -> int:
 
 
 def train(cfg: TrainLoraConfig, on_progress: Optional[ProgressFn] = None, should_stop: Callable[[], bool] = lambda: False,
-          log=print) -> Path:
-    """Train and save; returns the diffusers-format LoRA file. Raises Cancelled if stopped (checkpoint kept)."""
+          log=print, *, perception: Optional[PerceptionConfig] = None) -> Path:
+    """Train and save; returns the diffusers-format LoRA file. Raises Cancelled if stopped (checkpoint kept).
+    `perception`: the studio's settings, with which a user LoRA's faces are found (the studio passes its own)."""
     import torch
     from accelerate import Accelerator
     from safetensors.torch import save_file
@@ -264,7 +264,7 @@ def train(cfg: TrainLoraConfig, on_progress: Optional[ProgressFn] = None, should
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     # 1. Data.
-    images, captions, images_hash = load_training_images(cfg, cfg.images, log)
+    images, captions, images_hash = load_training_images(cfg, cfg.images, log, perception=perception)
     prior = load_training_images(TrainLoraConfig(**{**asdict(cfg), "kind": "character"}), cfg.prior_images, log) \
         if cfg.prior_images else None
     log(f"{len(images)} training images" + (f", {len(prior[0])} prior images" if prior else ""))
@@ -362,7 +362,7 @@ def main(argv=None) -> int:
     cfg = parse_args(argv)
     bar, progress = progress_bar(cfg.steps, "LoRA")
     try:
-        path = train(cfg, progress, log=lambda m: tqdm.write(m))
+        path = train(cfg, progress, log=lambda m: tqdm.write(m), perception=load_config().perception)
     except (SDModelMissing, ValueError) as exc:
         bar.close()
         print(f"error: {exc}", file=sys.stderr)

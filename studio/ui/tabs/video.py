@@ -3,7 +3,7 @@ line/texture/color/warp factors and optionally a character per tracked person (T
 run's report), convert it in the background with a progress bar and Cancel, then play and download the result
 with a short report (frames, fps achieved, audio kept, track ids seen).
 
-The conversion is `realtime.video.convert_video` in a `training.jobs.Job` (one video job at a time); the
+The conversion is `realtime.video.convert_video` in a `studio.jobs.Job` (one video job at a time); the
 output goes to `<data_dir>/videos/<name>-<character>.mp4` (sanitised, numbered when taken), written under a
 temporary name and renamed when complete. Driven from gradio_client:
 
@@ -21,10 +21,10 @@ import gradio as gr
 
 from realtime.stream import Stream, StreamConfig
 from realtime.video import VIDEO_SUFFIXES, VideoCancelled, convert_video, parse_assignment
-from training.train_lora import Cancelled
 
 from ...characters import list_characters, resolve_factors
 from ...io import safe_name
+from ...jobs import Cancelled, Job
 from . import cancel_job, ensure_idle, follow
 
 TITLE = "Video"
@@ -158,11 +158,8 @@ def parse_assignments(text: Optional[str], cfg) -> dict[int, str]:
 
 def start_video_job(cfg, src: Path, dst: Path, character: str, path: str, factors: dict,
                     frames: Optional[int], assign: Optional[dict] = None, contours: bool = True):
-    """Convert in a background Job: progress is frames done / total; cancel stops between frames."""
-    from training.jobs import Job
-
-    holder = {}
-
+    """Convert in a background Job: progress is frames done / total; cancel stops between frames. The job's value
+    is the VideoReport."""
     def work(report, should_stop, log):
         log("loading the " + ("teacher" if path == "classic" else "student"))
         teacher = "classic" if path == "classic" else None
@@ -177,15 +174,13 @@ def start_video_job(cfg, src: Path, dst: Path, character: str, path: str, factor
                 log(f"frames {done}")
 
         try:
-            holder["report"] = convert_video(src, dst, stream, max_frames=frames, progress=False,
-                                             on_frame=on_frame, should_stop=should_stop)
+            report = convert_video(src, dst, stream, max_frames=frames, progress=False, on_frame=on_frame,
+                                   should_stop=should_stop)
         except VideoCancelled as exc:
             raise Cancelled(str(exc)) from None
-        return dst, f"saved {dst.name}"
+        return report, f"saved {dst.name}"
 
-    job = Job(work, int(frames or 0), "video-job")
-    job.video_report = holder  # filled with the VideoReport when the job is done
-    return job.start()
+    return Job(work, int(frames or 0), "video-job").start()
 
 
 def listen(ctx, ui: VideoUI) -> None:
@@ -206,8 +201,8 @@ def listen(ctx, ui: VideoUI) -> None:
         for line_, s in follow(job, progress, every=0.5):
             yield line_, gr.skip(), gr.skip(), gr.skip()
         if s.status == "done":
-            out = str(Path(s.result))
-            yield f"**done** · {s.message}", out, out, report_text(job.video_report["report"])
+            out = job.value.output
+            yield f"**done** · {s.message}", out, out, report_text(job.value)
 
     ui.start.click(run, [ui.video, ui.character, ui.path, *ui.factors.values(), ui.frames, ui.assign, ui.contours],
                    [ui.status, ui.result, ui.download, ui.report], api_name="convert_video")

@@ -1,0 +1,84 @@
+"""Background work with progress, cancel and a result: what the studio's long tasks (LoRA training, distillation,
+video conversion) run in.
+
+    job = Job(work, total=400, name="lora-job").start()   # work(report, should_stop, log) -> (value, message)
+    job.state()     # JobState(status, step, total, loss, message, result)
+    job.cancel()    # `should_stop()` turns true; the work stops at its next check
+    job.wait(); job.value                                 # what `work` returned (a path, a report, ...)
+
+`work` raises Cancelled when it stopped part way (its message is shown); ValueError, OSError and a missing model
+end the job as failed with their message; anything else fails it with the exception's name.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Optional
+
+from .stylize.lora import SDModelMissing
+
+
+class Cancelled(Exception):
+    """The work was stopped before it finished; the message says where and how to continue."""
+
+
+@dataclass(frozen=True)
+class JobState:
+    status: str = "pending"  # pending | running | done | failed | cancelled
+    step: int = 0
+    total: int = 0
+    loss: Optional[float] = None
+    message: str = ""
+    result: Optional[str] = None  # the result's path, when the work returned one
+
+
+class Job:
+    """A background job: `work(report, should_stop, log)` runs in a thread and returns (value, message)."""
+
+    def __init__(self, work: Callable, total: int, name: str = "job"):
+        self._work = work
+        self._state = JobState(total=total)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.value: Any = None  # what the work returned, once it is done
+
+    def _set(self, **kw) -> None:
+        with self._lock:
+            self._state = replace(self._state, **kw)
+
+    def state(self) -> JobState:
+        with self._lock:
+            return self._state
+
+    def start(self) -> "Job":
+        self._set(status="running", message="starting")
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    def wait(self, timeout: Optional[float] = None) -> JobState:
+        self._thread.join(timeout)
+        return self.state()
+
+    def report(self, step: int, total: int, info: dict, stage: str = "") -> None:
+        self._set(step=step, total=total, loss=info.get("loss"), message=f"{stage} {step}/{total}".strip())
+
+    def _run(self) -> None:
+        try:
+            value, message = self._work(self.report, self._stop.is_set, lambda m: self._set(message=m))
+            if self._stop.is_set():
+                self._set(status="cancelled", message="stopped; start again to continue where it stopped")
+            else:
+                self.value = value
+                path = str(value) if isinstance(value, (str, os.PathLike)) else None
+                self._set(status="done", result=path, message=message)
+        except Cancelled as exc:
+            self._set(status="cancelled", message=str(exc))
+        except (SDModelMissing, ValueError, OSError) as exc:
+            self._set(status="failed", message=str(exc))
+        except Exception as exc:  # noqa: BLE001 - a background job must report, not vanish
+            self._set(status="failed", message=f"{type(exc).__name__}: {exc}")
