@@ -27,6 +27,8 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
+from studio.io import atomic_path, atomic_write
+
 
 class ParityError(RuntimeError):
     """The exported model does not reproduce the torch model."""
@@ -66,15 +68,14 @@ def export_onnx(student_dir: str | Path, out: str | Path | None = None, opset: i
     out = Path(out) if out else student_dir / "student.onnx"
     x = torch.rand(1, 3, 8 * m, 8 * m)
     f = torch.rand(1, model.config.factors)
-    tmp = out.with_name(f".tmp-{out.name}")
-    torch.onnx.export(model, (x, f), str(tmp), input_names=["image", "factors"], output_names=["stylized"],
-                      dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"}, "factors": {0: "batch"},
-                                    "stylized": {0: "batch", 2: "height", 3: "width"}},
-                      opset_version=opset, dynamo=False)
-    report = parity(model, tmp, sizes=((2, 6 * m, 10 * m), (1, 12 * m, 7 * m)), atol=atol)
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        torch.onnx.export(model, (x, f), str(tmp), input_names=["image", "factors"], output_names=["stylized"],
+                          dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"}, "factors": {0: "batch"},
+                                        "stylized": {0: "batch", 2: "height", 3: "width"}},
+                          opset_version=opset, dynamo=False)
+        report = parity(model, tmp, sizes=((2, 6 * m, 10 * m), (1, 12 * m, 7 * m)), atol=atol)
     report.update({"onnx": out.name, "model_hash": model_hash(student_dir), "opset": opset})
-    (out.parent / "export.json").write_text(json.dumps(report, indent=2))
+    atomic_write(out.parent / "export.json", json.dumps(report, indent=2))
     return out
 
 
@@ -159,8 +160,7 @@ def quantize_int8(student_dir: str | Path, photos: Sequence[str | Path], side: i
 
     src = current_onnx(student_dir)
     out = student_dir / INT8_ONNX
-    q = student_dir / f".tmp-{INT8_ONNX}"  # beside the target: the final rename is atomic
-    try:
+    with atomic_path(out) as q:
         with tempfile.TemporaryDirectory() as tmp:
             pre = Path(tmp) / "pre.onnx"
             quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)  # the H, W axes are symbolic
@@ -178,17 +178,12 @@ def quantize_int8(student_dir: str | Path, photos: Sequence[str | Path], side: i
         if min(scores) < min_psnr:
             raise ParityError(f"the int8 model is {min(scores):.1f} dB from the float one on a held-out photo "
                               f"(< {min_psnr} dB); not written")
-        q.replace(out)
-    finally:
-        q.unlink(missing_ok=True)
     report = {"onnx": out.name, "model_hash": model_hash(student_dir),
               "format": "QDQ, int8 weights per channel (7-bit range), uint8 activations",
               "onnxruntime": ort.__version__, "calibration_photos": [p.name for p in calib],
               "parity_photos": [p.name for p in held], "parity_psnr_min": min(scores),
               "parity_psnr_mean": float(np.mean(scores)), "side": side}
-    tmp_report = student_dir / f".tmp-{INT8_REPORT}"
-    tmp_report.write_text(json.dumps(report, indent=2))
-    tmp_report.replace(student_dir / INT8_REPORT)
+    atomic_write(student_dir / INT8_REPORT, json.dumps(report, indent=2))
     return out
 
 

@@ -50,6 +50,7 @@ import cv2
 import numpy as np
 
 from studio.config import ConfigError, load_config, unit_interval
+from studio.io import atomic_path
 
 from .batch import convert_on_ray, error_line
 from .engines import EngineUnavailable
@@ -239,8 +240,6 @@ def convert_video(src: str | os.PathLike, dst: str | os.PathLike, stream: Stream
         raise VideoError("a live stream drops frames under load; convert files with StreamConfig(live=False)")
     t0 = time.perf_counter()
     inp = _open_input(src)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".tmp-{dst.name}")
     stream.reset()
     try:
         vin = inp.streams.video[0]
@@ -250,26 +249,24 @@ def convert_video(src: str | os.PathLike, dst: str | os.PathLike, stream: Stream
         total = vin.frames or None
         if max_frames is not None:
             total = min(total or max_frames, max_frames)
-        with av.open(str(tmp), "w", format=fmt) as out, \
-                tqdm(total=total, unit="frame", desc=src.name, file=sys.stderr, disable=not progress,
-                     leave=False) as bar:
-            writer = _Writer(out, vin, ain, rate, total, bar, on_frame)
-            frames = _decoded(inp, vin, ain, writer, max_frames, should_stop)
-            if pipelined:
-                _pipelined(stream, frames, writer, should_stop)
-            else:
-                for image, meta in frames:
-                    writer.write(stream.process(image, meta))
-            writer.finish()
-        if writer.frames == 0:
-            raise VideoError("no decodable video frames")
-        os.replace(tmp, dst)
+        with atomic_path(dst) as tmp:  # renamed to dst only when every frame is written
+            with av.open(str(tmp), "w", format=fmt) as out, \
+                    tqdm(total=total, unit="frame", desc=src.name, file=sys.stderr, disable=not progress,
+                         leave=False) as bar:
+                writer = _Writer(out, vin, ain, rate, total, bar, on_frame)
+                frames = _decoded(inp, vin, ain, writer, max_frames, should_stop)
+                if pipelined:
+                    _pipelined(stream, frames, writer, should_stop)
+                else:
+                    for image, meta in frames:
+                        writer.write(stream.process(image, meta))
+                writer.finish()
+            if writer.frames == 0:
+                raise VideoError("no decodable video frames")
     except av.FFmpegError as exc:
         raise VideoError(f"{exc.strerror or exc}") from None
     finally:
         inp.close()
-        if tmp.exists():
-            tmp.unlink()
     seconds = time.perf_counter() - t0
     engine = stream.renderer.engine
     n = writer.frames

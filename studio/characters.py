@@ -10,9 +10,7 @@ presets live in `configs/characters/*.yaml`; user characters live in `<data_dir>
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -23,6 +21,7 @@ import yaml
 
 from .color import hex_to_rgb, lab_to_rgb, rgb_to_lab
 from .config import ConfigError, StudioConfig, from_dict
+from .io import atomic_path, safe_name, save_image
 from .stylize.lora import check_safetensors
 
 
@@ -279,36 +278,21 @@ def character_from_profile(name: str, profile: StyleProfile, base: Character, de
 
 def save_character(character: Character, profile: StyleProfile, references: list[np.ndarray], cfg: StudioConfig,
                    lora: Optional[str] = None) -> Path:
-    """Write `<data_dir>/characters/<name>/` (character.yaml, profile.json, references/, lora) atomically."""
-    from .io import safe_name
-
+    """Write `<data_dir>/characters/<name>/` (character.yaml, profile.json, references/, lora) atomically: the
+    folder is filled under a temporary name and then takes the place of any earlier one."""
     name = safe_name(character.name)
-    root = cfg.resolve(cfg.data_dir) / "characters"
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
-    try:
-        return _write_character(tmp, root / name, name, character, profile, references, lora)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _write_character(tmp: Path, final: Path, name: str, character: Character, profile: StyleProfile,
-                     references: list[np.ndarray], lora: Optional[str]) -> Path:
-    from .io import save_image
-
+    final = cfg.resolve(cfg.data_dir) / "characters" / name
     data = asdict(character)
     data.pop("source", None)
     data["name"] = name
     data["palette"], data["skin_ramp"] = list(character.palette), list(character.skin_ramp)
-    if lora:
-        shutil.copy(check_safetensors(lora), tmp / "lora.safetensors")
-        data["lora"] = "lora.safetensors"
-    (tmp / "character.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    (tmp / "profile.json").write_text(json.dumps(asdict(profile), indent=2))
-    for i, img in enumerate(references):
-        save_image(img, tmp / "references" / f"{i:03d}.png")
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    with atomic_path(final) as tmp:
+        tmp.mkdir()
+        if lora:
+            shutil.copy(check_safetensors(lora), tmp / "lora.safetensors")
+            data["lora"] = "lora.safetensors"
+        (tmp / "character.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        (tmp / "profile.json").write_text(json.dumps(asdict(profile), indent=2))
+        for i, img in enumerate(references):
+            save_image(img, tmp / "references" / f"{i:03d}.png")
     return final

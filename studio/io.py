@@ -5,16 +5,19 @@ flattens transparency onto white, converts 16-bit, grayscale, palette and CMYK i
 files that are empty, not images, truncated, or larger than the pixel limit (checked from the header,
 before the pixels are decoded). Errors are `ImageLoadError` with a one-line message.
 
-`save_image` writes atomically (temporary file, then rename), so a crash never leaves half a PNG.
+`save_image` writes atomically, as does every writer that goes through `atomic_path` / `atomic_write` (a temporary
+name beside the target, then a rename), so a crash never leaves half a file under the real name.
 """
 from __future__ import annotations
 
 import io
 import os
 import re
-import tempfile
+import shutil
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Union
+from typing import Iterator, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -98,20 +101,60 @@ def _to_rgb(img: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+TMP_PREFIX = ".tmp-"
+
+
+@contextmanager
+def atomic_path(path: Union[str, os.PathLike]) -> Iterator[Path]:
+    """A temporary path beside `path` (same folder: the rename is atomic; named for this process and thread, so
+    two writers never share it) to write a file or fill a folder at. When the block ends without an error it
+    takes `path`'s place (a folder already there is swapped out, then removed); otherwise it is removed.
+
+        with atomic_path(out / "model.onnx") as tmp:
+            torch.onnx.export(model, args, str(tmp))
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tag = f"{os.getpid()}-{threading.get_ident()}"
+    tmp = path.with_name(f"{TMP_PREFIX}{tag}-{path.name}")
+    try:
+        yield tmp
+        if tmp.is_dir() and path.is_dir():
+            old = path.with_name(f"{TMP_PREFIX}old-{tag}-{path.name}")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write(path: Union[str, os.PathLike], data: Union[str, bytes]) -> Path:
+    """Write text (UTF-8) or bytes to `path` through `atomic_path`."""
+    with atomic_path(path) as tmp:
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data, encoding="utf-8")
+    return Path(path)
+
+
+def being_written(path: Union[str, os.PathLike]) -> bool:
+    """Whether some writer is writing `path` now (an `atomic_path` temporary of it exists)."""
+    path = Path(path)
+    return any(path.parent.glob(f"{TMP_PREFIX}*-{path.name}"))
+
+
 def save_image(image: np.ndarray, path: Union[str, os.PathLike]) -> Path:
     """Save an RGB uint8 array as PNG (or by suffix) atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}.get(path.suffix.lower(), "PNG")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            Image.fromarray(image).save(fh, format=fmt)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        Image.fromarray(image).save(fh, format=fmt)
     return path
 
 

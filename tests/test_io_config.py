@@ -9,7 +9,7 @@ from PIL import Image
 
 from studio.characters import list_characters, load_character
 from studio.config import ConfigError, load_config
-from studio.io import ImageLoadError, load_image, safe_name, save_image
+from studio.io import ImageLoadError, atomic_path, atomic_write, being_written, load_image, safe_name, save_image
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,6 +66,25 @@ def test_pixel_limit_checked_before_decoding(tmp_path):
 def test_save_is_atomic_and_leaves_no_temp(tmp_path):
     out = save_image(np.zeros((4, 4, 3), np.uint8), tmp_path / "a" / "x.png")
     assert out.exists() and [p.name for p in out.parent.iterdir()] == ["x.png"]
+
+
+def test_atomic_path_replaces_only_when_the_write_finishes(tmp_path):
+    target = atomic_write(tmp_path / "a" / "state.json", "old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            assert being_written(target) and target.read_text() == "old"
+            raise RuntimeError("crash mid-write")
+    assert target.read_text() == "old" and not being_written(target)  # the old file whole, no temporary left
+    atomic_write(target, b"new")
+    assert target.read_bytes() == b"new"
+    folder = tmp_path / "checkpoint"  # a folder takes the place of the previous one whole
+    for step in (1, 2):
+        with atomic_path(folder) as tmp:
+            tmp.mkdir()
+            (tmp / "state.json").write_text(str(step))
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert [p.name for p in folder.iterdir()] == ["state.json"] and (folder / "state.json").read_text() == "2"
 
 
 def test_safe_name():

@@ -24,6 +24,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from studio.io import atomic_path, atomic_write
+
 from . import progress_bar
 
 
@@ -172,12 +174,13 @@ def distill(cfg: DistillConfig, on_progress: Optional[Callable[[int, int, dict],
             if score >= best or not np.isfinite(best):
                 best = score
                 unwrapped.save_pretrained(out)
-                (out / "report.json").write_text(json.dumps({"step": step, **report}, indent=2))
-            ck.mkdir(exist_ok=True)
-            save_file({k: v.detach().cpu().contiguous() for k, v in unwrapped.state_dict().items()},
-                      str(ck / "model.safetensors"))
-            torch.save(opt.state_dict(), ck / "optimizer.pt")
-            (ck / "state.json").write_text(json.dumps({"step": step, "best_psnr": best}))
+                atomic_write(out / "report.json", json.dumps({"step": step, **report}, indent=2))
+            with atomic_path(ck) as tmp:  # a crash mid-write leaves the previous checkpoint whole
+                tmp.mkdir()
+                save_file({k: v.detach().cpu().contiguous() for k, v in unwrapped.state_dict().items()},
+                          str(tmp / "model.safetensors"))
+                torch.save(opt.state_dict(), tmp / "optimizer.pt")
+                (tmp / "state.json").write_text(json.dumps({"step": step, "best_psnr": best}))
             log(f"step {step}: loss {info['loss']:.4f}" + (f", val PSNR {report['psnr']:.2f} dB, SSIM "
                                                           f"{report['ssim']:.4f}" if report else ""))
         if on_progress:

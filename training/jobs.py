@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 import yaml
 
 from studio.config import StudioConfig
-from studio.io import IMAGE_SUFFIXES, safe_name
+from studio.io import IMAGE_SUFFIXES, atomic_path, atomic_write, safe_name
 from studio.jobs import Job
 
 from .distill import DistillConfig, distill
@@ -69,14 +69,11 @@ def attach_to_character(train_cfg, lora: Path) -> Optional[Path]:
     preset = folder / "character.yaml"
     if not preset.is_file():
         return None
-    tmp = folder / ".tmp-lora.safetensors"
-    shutil.copy(lora, tmp)
-    tmp.replace(folder / "lora.safetensors")
+    with atomic_path(folder / "lora.safetensors") as tmp:
+        shutil.copy(lora, tmp)
     data = yaml.safe_load(preset.read_text(encoding="utf-8")) or {}
     data["lora"] = "lora.safetensors"
-    tmp_yaml = folder / ".tmp-character.yaml"
-    tmp_yaml.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    tmp_yaml.replace(preset)
+    atomic_write(preset, yaml.safe_dump(data, sort_keys=False))
     return folder
 
 

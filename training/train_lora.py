@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import random
 import shutil
 import sys
@@ -32,6 +31,7 @@ import cv2
 import numpy as np
 
 from studio.config import PerceptionConfig, SDConfig, load_config
+from studio.io import atomic_path
 from studio.jobs import Cancelled
 from studio.perception.faces import LEFT_EYE, RIGHT_EYE
 
@@ -223,14 +223,11 @@ def save_checkpoint(out: Path, step: int, unet, optimizer, keep: int = 2) -> Pat
     from safetensors.torch import save_file
 
     ck = out / f"checkpoint-{step}"
-    tmp = out / f".tmp-checkpoint-{step}"
-    tmp.mkdir(parents=True, exist_ok=True)
-    save_file(lora_state(unet), str(tmp / LORA_FILE))
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")  # tensors and numbers only: reloaded weights_only
-    (tmp / "state.json").write_text(json.dumps({"step": step}))
-    if ck.exists():
-        shutil.rmtree(ck)
-    os.replace(tmp, ck)
+    with atomic_path(ck) as tmp:
+        tmp.mkdir()
+        save_file(lora_state(unet), str(tmp / LORA_FILE))
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")  # tensors and numbers only: reloaded weights_only
+        (tmp / "state.json").write_text(json.dumps({"step": step}))
     for old in _checkpoints(out)[:-keep]:
         shutil.rmtree(old)
     return ck
@@ -322,10 +319,10 @@ def train(cfg: TrainLoraConfig, on_progress: Optional[ProgressFn] = None, should
             "ss_resolution": str(cfg.resolution), "toonlab_images_sha256": images_hash,
             "ss_num_train_images": str(len(images)), "format": "pt"}
     final = out / LORA_FILE
-    save_file(state, str(out / f".tmp-{LORA_FILE}"), metadata=meta)
-    os.replace(out / f".tmp-{LORA_FILE}", final)
-    save_file(to_kohya(state, cfg.rank), str(out / f".tmp-{KOHYA_FILE}"), metadata=meta)
-    os.replace(out / f".tmp-{KOHYA_FILE}", out / KOHYA_FILE)
+    with atomic_path(final) as tmp:
+        save_file(state, str(tmp), metadata=meta)
+    with atomic_path(out / KOHYA_FILE) as tmp:
+        save_file(to_kohya(state, cfg.rank), str(tmp), metadata=meta)
     return final
 
 

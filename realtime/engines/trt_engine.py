@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from realtime.export import current_onnx, model_hash
+from studio.io import atomic_write
 
 from . import EngineUnavailable, padded
 
@@ -80,10 +80,7 @@ class TensorRTEngine:
             self.plan_path = Path(cache_dir or student_dir / "engines") / key
             if not self.plan_path.is_file():
                 plan = _build(trt, logger, current_onnx(student_dir), self.profile, self.precision)
-                self.plan_path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = self.plan_path.with_name(f".tmp-{os.getpid()}-{key}")
-                tmp.write_bytes(plan)
-                tmp.replace(self.plan_path)  # atomic: a crashed build never leaves a half plan under the real name
+                atomic_write(self.plan_path, plan)  # a crashed build never leaves a half plan under the real name
             self.engine = trt.Runtime(logger).deserialize_cuda_engine(self.plan_path.read_bytes())
             if self.engine is None:
                 raise RuntimeError(f"TensorRT could not load {self.plan_path} (see its log above); "

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..io import atomic_path, atomic_write
 from . import STUDENT_FACTORS
 
 
@@ -116,11 +117,9 @@ class StudentUNet(nn.Module):
         from safetensors.torch import save_file
 
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / ".tmp-model.safetensors"
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, str(tmp))
-        tmp.replace(folder / "model.safetensors")
-        (folder / "config.json").write_text(json.dumps(asdict(self.config), indent=2))
+        with atomic_path(folder / "model.safetensors") as tmp:
+            save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, str(tmp))
+        atomic_write(folder / "config.json", json.dumps(asdict(self.config), indent=2))
         return folder
 
     @classmethod

@@ -23,7 +23,7 @@ from realtime.stream import Stream, StreamConfig
 from realtime.video import VIDEO_SUFFIXES, VideoCancelled, convert_video, parse_assignment
 
 from ...characters import list_characters, resolve_factors
-from ...io import safe_name
+from ...io import being_written, safe_name
 from ...jobs import Cancelled, Job
 from . import cancel_job, ensure_idle, follow
 
@@ -121,7 +121,7 @@ def output_path(cfg, src: Path, character: str) -> Path:
     except ValueError:
         stem = "video"
     out, i = folder / f"{stem}.mp4", 1
-    while out.exists() or (folder / f".tmp-{out.name}").exists():
+    while out.exists() or being_written(out):
         i += 1
         out = folder / f"{stem}-{i}.mp4"
     return out
