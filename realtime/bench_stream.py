@@ -110,51 +110,11 @@ def main(argv=None) -> int:
 
     rows, conversions, memory, resolved = [], [], [], args.engine
     for size in args.sizes:
-        frames = scaled(clip, SIZES[size])
-        raw_stream = stream(temporal=False)
-        t0 = time.perf_counter()
-        raw = [raw_stream.process(f).image for f in frames]
-        seq_raw = len(frames) / (time.perf_counter() - t0)
-        s = stream()
-        resolved = s.name  # what `--engine auto` took
-        t0 = time.perf_counter()
-        smooth = [s.process(f).image for f in frames]
-        seq = len(frames) / (time.perf_counter() - t0)
-        stages = s.stats()["stages"]
-        s.reset()
-        t0 = time.perf_counter()
-        piped = [r.image for r in s.run(frames)]
-        pip = len(frames) / (time.perf_counter() - t0)
-        latency = s.stats()["latency_ms"]
-        assert all(np.array_equal(a, b) for a, b in zip(smooth, piped)), "pipelined frames differ from sequential"
-        f_in, f_raw, f_smooth = flickers(frames, frames, raw, smooth)
-        rows.append({"size": size, "frames": len(frames), "sequential_fps": seq, "pipelined_fps": pip,
-                     "speedup": pip / seq, "sequential_no_temporal_fps": seq_raw, "pipelined_latency_ms": latency,
-                     **{f"{k}_ms": v for k, v in stages.items()},
-                     "flicker_input": f_in.error, "flicker_per_frame": f_raw.error, "flicker_temporal": f_smooth.error,
-                     "flicker_reduction": 1 - f_smooth.error / f_raw.error, "flow_coverage": f_raw.coverage,
-                     "flicker_cuts": f_raw.cuts})
-        if args.convert:
-            with tempfile.TemporaryDirectory() as tmp:
-                src = write_clip(frames, Path(tmp) / f"in-{size}.mp4")
-                for pipelined in (False, True):
-                    rep = convert_video(src, Path(tmp) / "out.mp4", s, progress=False, pipelined=pipelined)
-                    conversions.append({"size": size, "mode": "pipelined" if pipelined else "sequential",
-                                        "frames": rep.frames, "fps": rep.fps})
+        row, converted, resolved = measure(stream, scaled(clip, SIZES[size]), size, args.convert)
+        rows.append(row)
+        conversions += converted
     if args.memory:
-        frames = scaled(clip, SIZES[args.sizes[0]])
-        s = stream()
-        marks = sorted({args.memory // 10, args.memory // 2, args.memory - 1})
-
-        def cycle():
-            for i in range(args.memory):
-                yield frames[i % len(frames)]
-
-        t0 = time.perf_counter()
-        for r in s.run(cycle()):
-            if r.index in marks:
-                memory.append({"frame": r.index + 1, "rss_mb": round(rss_mb(), 1),
-                               "seconds": round(time.perf_counter() - t0, 1)})
+        memory = watch_memory(stream(), scaled(clip, SIZES[args.sizes[0]]), args.memory)
     machine = f"{platform.machine()}, {os.cpu_count()} cores"
     if args.json:
         print(json.dumps({"machine": machine, "engine": resolved, "clip": args.clip,
@@ -165,6 +125,64 @@ def main(argv=None) -> int:
           f"character: {args.character}; faces detected every {args.detect_every} frames; "
           f"stylised at {'full size' if not args.max_side else f'a long side of at most {args.max_side} px'}; "
           f"contour lines {'off' if args.no_contours else 'on'}")
+    print_tables(rows, conversions, memory)
+    return 0
+
+
+def measure(stream, frames: list[np.ndarray], size: str, convert: bool) -> tuple[dict, list[dict], str]:
+    """One size: sequential and pipelined speed (the pipelined frames must equal the sequential ones), stage
+    times, flicker with and without blending, and with `convert` whole-file conversions. Returns (row,
+    conversions, what `--engine` resolved to)."""
+    raw_stream = stream(temporal=False)
+    t0 = time.perf_counter()
+    raw = [raw_stream.process(f).image for f in frames]
+    seq_raw = len(frames) / (time.perf_counter() - t0)
+    s = stream()
+    t0 = time.perf_counter()
+    smooth = [s.process(f).image for f in frames]
+    seq = len(frames) / (time.perf_counter() - t0)
+    stages = s.stats()["stages"]
+    s.reset()
+    t0 = time.perf_counter()
+    piped = [r.image for r in s.run(frames)]
+    pip = len(frames) / (time.perf_counter() - t0)
+    latency = s.stats()["latency_ms"]
+    assert all(np.array_equal(a, b) for a, b in zip(smooth, piped)), "pipelined frames differ from sequential"
+    f_in, f_raw, f_smooth = flickers(frames, frames, raw, smooth)
+    row = {"size": size, "frames": len(frames), "sequential_fps": seq, "pipelined_fps": pip,
+           "speedup": pip / seq, "sequential_no_temporal_fps": seq_raw, "pipelined_latency_ms": latency,
+           **{f"{k}_ms": v for k, v in stages.items()},
+           "flicker_input": f_in.error, "flicker_per_frame": f_raw.error, "flicker_temporal": f_smooth.error,
+           "flicker_reduction": 1 - f_smooth.error / f_raw.error, "flow_coverage": f_raw.coverage,
+           "flicker_cuts": f_raw.cuts}
+    conversions = []
+    if convert:
+        with tempfile.TemporaryDirectory() as tmp:
+            src = write_clip(frames, Path(tmp) / f"in-{size}.mp4")
+            for pipelined in (False, True):
+                rep = convert_video(src, Path(tmp) / "out.mp4", s, progress=False, pipelined=pipelined)
+                conversions.append({"size": size, "mode": "pipelined" if pipelined else "sequential",
+                                    "frames": rep.frames, "fps": rep.fps})
+    return row, conversions, s.name
+
+
+def watch_memory(s, frames: list[np.ndarray], n: int) -> list[dict]:
+    """`n` frames (the clip's, over and over) through the pipelined stream; the resident memory at three marks."""
+    marks, memory = sorted({n // 10, n // 2, n - 1}), []
+
+    def cycle():
+        for i in range(n):
+            yield frames[i % len(frames)]
+
+    t0 = time.perf_counter()
+    for r in s.run(cycle()):
+        if r.index in marks:
+            memory.append({"frame": r.index + 1, "rss_mb": round(rss_mb(), 1),
+                           "seconds": round(time.perf_counter() - t0, 1)})
+    return memory
+
+
+def print_tables(rows: list[dict], conversions: list[dict], memory: list[dict]) -> None:
     print()
     print("| size | sequential fps | pipelined fps | pipelined/sequential | latency (pipelined) | perceive ms | "
           "render ms | compose ms | sequential fps, no temporal |")
@@ -178,8 +196,9 @@ def main(argv=None) -> int:
           "cuts (not scored) |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['size']} | {r['flicker_input']:.2f} | {r['flicker_per_frame']:.2f} | {r['flicker_temporal']:.2f} | "
-              f"{100 * r['flicker_reduction']:.0f} % | {100 * r['flow_coverage']:.0f} % | {r['flicker_cuts']} |")
+        print(f"| {r['size']} | {r['flicker_input']:.2f} | {r['flicker_per_frame']:.2f} | "
+              f"{r['flicker_temporal']:.2f} | {100 * r['flicker_reduction']:.0f} % | {100 * r['flow_coverage']:.0f} % | "
+              f"{r['flicker_cuts']} |")
     if conversions:
         print()
         print("| size | conversion | frames | fps end to end |")
@@ -192,7 +211,6 @@ def main(argv=None) -> int:
         print("|---|---|---|")
         for m in memory:
             print(f"| {m['frame']} | {m['rss_mb']:.1f} MB | {m['seconds']:.1f} |")
-    return 0
 
 
 if __name__ == "__main__":

@@ -21,6 +21,38 @@ from .skin import face_skin_roi
 HAIR_FACE_PX = 160  # each head is analysed with its face at most this wide, then resized back
 
 
+def _face_skin_in(shape, face: Face, roi: tuple[int, int, int, int], size: Optional[tuple[int, int]]
+                  ) -> Optional[np.ndarray]:
+    """The face's surely-skin pixels (studio.perception.skin.face_skin_roi) inside `roi` (y0, y1, x0, x1), as a
+    boolean mask resized to `size` (w, h; None: the region's own size); None when they do not meet."""
+    ry0, ry1, rx0, rx1 = roi
+    sy, sx, sm = face_skin_roi(shape, face)
+    out = np.zeros((ry1 - ry0, rx1 - rx0), np.uint8)
+    ty0, tx0 = max(sy, ry0), max(sx, rx0)
+    ty1, tx1 = min(sy + sm.shape[0], ry1), min(sx + sm.shape[1], rx1)
+    if ty1 <= ty0 or tx1 <= tx0:
+        return None
+    out[ty0 - ry0:ty1 - ry0, tx0 - rx0:tx1 - rx0] = sm[ty0 - sy:ty1 - sy, tx0 - sx:tx1 - sx]
+    return (cv2.resize(out, size, interpolation=cv2.INTER_NEAREST) if size is not None else out).astype(bool)
+
+
+def _bare_scalp(lab: np.ndarray, band: tuple[slice, slice], on_person: np.ndarray, skin: np.ndarray,
+                mu: np.ndarray, skin_mu: np.ndarray, face_width: float) -> bool:
+    """Whether the band above the forehead is a bald or shaved head: the face's own skin, not hair. Either it has
+    the face's colour (`skin_mu`) and no more texture than the face, or (shine and shadow change a scalp's colour)
+    it is as smooth as the face's cheeks or smoother, not much darker, and of a skin-like chroma; hair strands
+    have fine texture. (Blond hair can have a light skin's colour: on group_4faces_diverse_skin_01 it was taken
+    for a scalp by its colour alone, with four times the cheeks' texture, and painted as skin.)"""
+    L = lab[..., 0]
+    fine = np.abs(L - cv2.GaussianBlur(L, (0, 0), max(0.7, face_width / 60.0)))
+    tex_hair = float(np.median(fine[band][on_person]))
+    tex_skin = float(np.median(fine[skin]))
+    smooth = tex_hair < 0.75 * max(tex_skin, 0.05)
+    textured = tex_hair > 2.0 * max(tex_skin, 0.05)
+    skin_like = mu[0] > skin_mu[0] - 20.0 and float(np.linalg.norm(mu[1:] - skin_mu[1:])) < 15.0
+    return bool((np.linalg.norm(mu - skin_mu) < 10.0 and not textured) or (smooth and skin_like))
+
+
 def _head_hair(image: np.ndarray, face: Face, person: np.ndarray) -> Optional[tuple[int, int, np.ndarray]]:
     """(y0, x0, soft hair mask of the head region at (y0, x0)) for one face with a mesh, or None."""
     h, w = image.shape[:2]
@@ -75,30 +107,11 @@ def _head_hair(image: np.ndarray, face: Face, person: np.ndarray) -> Optional[tu
         return None
     mu = np.median(sample, axis=0)
     # The face's own skin (cheeks, nose, chin) at the same scale.
-    sy, sx, sm = face_skin_roi(image.shape, face)
-    skin_small = np.zeros((ry1 - ry0, rx1 - rx0), np.uint8)
-    ty0, tx0 = max(sy, ry0), max(sx, rx0)
-    ty1, tx1 = min(sy + sm.shape[0], ry1), min(sx + sm.shape[1], rx1)
-    if ty1 <= ty0 or tx1 <= tx0:
-        return None
-    skin_small[ty0 - ry0:ty1 - ry0, tx0 - rx0:tx1 - rx0] = sm[ty0 - sy:ty1 - sy, tx0 - sx:tx1 - sx]
-    skin_small = (cv2.resize(skin_small, size, interpolation=cv2.INTER_NEAREST) if k < 1 else skin_small).astype(bool)
-    if skin_small.sum() < 12:
+    skin_small = _face_skin_in(image.shape, face, (ry0, ry1, rx0, rx1), size if k < 1 else None)
+    if skin_small is None or skin_small.sum() < 12:
         return None
     skin_mu = np.median(lab[skin_small], axis=0)
-    # A bald or shaved head: what is above the forehead is the face's own skin, not hair. Either it has
-    # the face's colour and no more texture than the face, or (shine and shadow change a scalp's colour) it is
-    # as smooth as the face's cheeks or smoother, not much darker, and of a skin-like chroma; hair strands have
-    # fine texture. (Blond hair can have a light skin's colour: on group_4faces_diverse_skin_01 it was taken
-    # for a scalp by its colour alone, with four times the cheeks' texture, and painted as skin.)
-    L = lab[..., 0]
-    fine = np.abs(L - cv2.GaussianBlur(L, (0, 0), max(0.7, fws / 60.0)))
-    tex_hair = float(np.median(fine[by0:by1, bx0:bx1][on_person]))
-    tex_skin = float(np.median(fine[skin_small]))
-    smooth = tex_hair < 0.75 * max(tex_skin, 0.05)
-    textured = tex_hair > 2.0 * max(tex_skin, 0.05)
-    skin_like = mu[0] > skin_mu[0] - 20.0 and float(np.linalg.norm(mu[1:] - skin_mu[1:])) < 15.0
-    if (np.linalg.norm(mu - skin_mu) < 10.0 and not textured) or (smooth and skin_like):
+    if _bare_scalp(lab, (slice(by0, by1), slice(bx0, bx1)), on_person, skin_small, mu, skin_mu, fws):
         return None
     scale = 2.5 * np.clip(np.percentile(np.abs(sample - mu), 80, axis=0), [8.0, 4.0, 4.0], [18.0, 9.0, 9.0])
     d = np.sqrt((((lab - mu) / scale) ** 2).sum(-1))
