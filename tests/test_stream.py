@@ -244,7 +244,7 @@ def test_a_lost_face_is_detected_again_at_once(cfg, talking):
     assert follower.detections == 3
 
 
-def test_live_stream_drops_old_frames_and_keeps_latency_and_memory_bounded(cfg):
+def test_live_stream_drops_old_frames_and_keeps_its_queues_and_memory_bounded(cfg):
     """A producer much faster than the renderer: old frames are dropped, results stay in order, and the queues
     never hold more than queue_size frames each; over 10 000 frames the memory does not grow."""
     stream = rs.Stream(cfg, rs.StreamConfig(live=True, queue_size=2), renderer=Recorder(delay=0.002)).prepare()
@@ -273,7 +273,6 @@ def test_live_stream_drops_old_frames_and_keeps_latency_and_memory_bounded(cfg):
     assert stream.dropped > 0 and len(got) + stream.dropped == 10_000
     assert all(r.meta == r.index for r in got)
     assert rss["end"] - rss["start"] < 20, rss
-    assert stream.stats()["latency_ms"] < 500
 
 
 def test_file_stream_drops_nothing_and_runs_stages_in_their_own_threads(cfg):

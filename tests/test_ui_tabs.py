@@ -1,6 +1,5 @@
 """Characters and LoRA tabs, driven through gradio_client against a real server (tiny SD pipeline)."""
 import socket
-import time
 
 import pytest
 
@@ -8,6 +7,7 @@ pytest.importorskip("gradio")
 pytest.importorskip("diffusers")
 from gradio_client import Client, handle_file  # noqa: E402
 
+from studio.config import REPO_ROOT as REPO  # noqa: E402
 from studio.config import load_config  # noqa: E402
 from studio.ui import build_app  # noqa: E402
 
@@ -46,13 +46,11 @@ def test_fit_preview_and_save_a_character(app, media_dir):
 def test_train_a_user_lora_in_the_background(app, media_dir):
     client, data, _ = app
     files = [handle_file(str(media_dir / "images" / n)) for n in REFS]
-    t0 = time.time()
     status = client.predict(kind="user", name="ana", files=files, steps=3, rank=4, resolution=64, resume=False,
                             api_name="/train_lora")
     assert "done" in status, status
     assert (data / "loras" / "user" / "ana" / "lora.safetensors").is_file()
     assert len(list((data / "datasets" / "user" / "ana").iterdir())) == 3
-    assert time.time() - t0 < 120
 
 
 def test_stylize_with_sd_and_a_lora_from_the_data_folder(app, media_dir):
@@ -93,15 +91,17 @@ def test_character_lora_is_attached_to_the_saved_character(app, media_dir):
     from studio.characters import load_character
 
     client, data, _ = app
-    if not (data / "characters" / "Hana" / "character.yaml").is_file():
-        pytest.skip("needs the character saved by the first test")
+    preset = yaml.safe_load((REPO / "configs" / "characters" / "pastel.yaml").read_text())
+    preset.update(name="Kai", display_name="Kai")  # a saved character of its own (no other test's leftovers)
+    (data / "characters" / "Kai").mkdir(parents=True)
+    (data / "characters" / "Kai" / "character.yaml").write_text(yaml.safe_dump(preset))
     files = [handle_file(str(media_dir / "images" / n)) for n in REFS]
-    status = client.predict(kind="character", name="Hana", files=files, steps=2, rank=4, resolution=64,
+    status = client.predict(kind="character", name="Kai", files=files, steps=2, rank=4, resolution=64,
                             resume=False, api_name="/train_lora")
     assert "attached" in status, status
-    assert yaml.safe_load((data / "characters" / "Hana" / "character.yaml").read_text())["lora"] == "lora.safetensors"
+    assert yaml.safe_load((data / "characters" / "Kai" / "character.yaml").read_text())["lora"] == "lora.safetensors"
     cfg = load_config(None, [f"data_dir={data}"])
-    assert load_character("Hana", cfg).lora_path() == data / "characters" / "Hana" / "lora.safetensors"
+    assert load_character("Kai", cfg).lora_path() == data / "characters" / "Kai" / "lora.safetensors"
 
 
 def test_distill_tab_makes_a_student_and_reports(app, media_dir):

@@ -1,7 +1,6 @@
 """Video tab, driven through gradio_client against a real server: a short preview through the classic student,
 and the refusal of a file that is not a video."""
 import socket
-import time
 
 import pytest
 
@@ -36,7 +35,6 @@ def test_convert_a_preview_through_the_student(app, media_dir):
     src = media_dir / "videos" / CLIP
     if not src.is_file():
         pytest.skip(f"{src} not found")
-    t0 = time.time()
     status, played, download, report = client.predict(
         video=handle_file(str(src)), character="classic", path="onnxruntime", line=0.6, texture=0.5, color=0.5,
         warp=0.3, frames=8, api_name="/convert_video")
@@ -50,7 +48,6 @@ def test_convert_a_preview_through_the_student(app, media_dir):
     assert "Audio kept:" in report and "Track ids seen:" in report and "onnxruntime" in report
     saved = list((data / "videos").iterdir())
     assert [p.name for p in saved] == ["child_glasses_chalkboard_720p-classic.mp4"]  # no temporary left
-    assert time.time() - t0 < 120
 
     # "Contour lines" off: the same first frame without the teacher's outlines (darker where they were drawn)
     def first_frame(path):

@@ -65,7 +65,6 @@ def wait(condition, what, timeout: float):
 def test_webcam_streams_stylised_frames_in_a_browser(studio, camera):
     url, app = studio
     ctx = app.toonlab_context
-    t0 = time.monotonic()
     b = Browser(CHROMIUM, 1400, 1000, camera_flags(camera))
     try:
         open_webcam_tab(b, url)
@@ -117,7 +116,6 @@ def test_webcam_streams_stylised_frames_in_a_browser(studio, camera):
     # (one possible cause of a CI failure of the wait above; not reproduced here, where it passes either way)
     time.sleep(2.0)
     assert len(ctx.webcam) == 0, list(ctx.webcam._sessions)
-    assert time.monotonic() - t0 < 62
 
 
 @needs_chromium
@@ -127,11 +125,11 @@ def test_a_refused_camera_is_explained(studio, camera):
     try:
         open_webcam_tab(b, url)  # clicks the camera box as soon as it shows: the watcher is in the page's head
         try:
-            b.wait_for("document.querySelector('#webcam-camera-status').innerText.includes('refused the camera')",
+            b.wait_for("document.querySelector('#webcam-camera-status')?.innerText.includes('refused the camera')",
                        "the refusal to be explained", 15)
         except TimeoutError as exc:
             seen = b.js("JSON.stringify({watcher: window.__toonlabCamera || null, "
-                        "status: document.querySelector('#webcam-camera-status').innerText})")
+                        "status: document.querySelector('#webcam-camera-status')?.innerText})")
             raise TimeoutError(f"{exc}; in the page: {seen}") from None
     finally:
         b.close()
@@ -191,8 +189,7 @@ def test_sessions_are_bounded_and_freed(tmp_path, monkeypatch):
     sessions.get("c", settings)
     assert a.stream.stopped and a.closed
     assert a.folder.exists()  # its last frames stay a moment: the closing page may still fetch one
-    time.sleep(0.6)
-    assert not a.folder.exists()
+    wait(lambda: not a.folder.exists(), "its frames to be removed after the grace time", 5)
     assert sorted(sessions._sessions) == ["b", "c"]
 
     frame = np.full((48, 64, 3), 128, np.uint8)
@@ -203,8 +200,7 @@ def test_sessions_are_bounded_and_freed(tmp_path, monkeypatch):
     sessions.close("c")
     assert webcam.write_frame(c, frame) is None  # a frame finishing after the close is not written
     assert sorted(p.name for p in c.folder.iterdir()) == [Path(p).name for p in paths[-webcam.KEEP_FRAMES:]]
-    time.sleep(0.6)
-    assert not c.folder.exists()
+    wait(lambda: not c.folder.exists(), "its frames to be removed after the grace time", 5)
     # A frame of the closed page that was still on its way (gradio runs it after the page's unload) opens nothing
     assert sessions.get("c", settings) is None and sorted(sessions._sessions) == ["b"]
     b = sessions._sessions["b"]

@@ -142,7 +142,16 @@ def open_webcam_tab(b: Browser, url: str, timeout: float = 60) -> None:
     b.wait_for("!!document.querySelector('#stylize-button')", f"the studio at {url}", timeout)
     b.js("[...document.querySelectorAll('button[role=tab]')].find(e => e.innerText.trim() === 'Webcam').click()")
     b.wait_for("!!document.querySelector('#webcam-input')", "the Webcam tab", 10)
-    b.click("#webcam-input [title='grant webcam access'] button")
+    # A click that lands while the tab is still being laid out and wired asks for no camera (about half the runs
+    # on a 2-core AVX2 machine): as a user would, click again until the page has asked the browser for the camera.
+    for attempt in range(4):
+        b.click("#webcam-input [title='grant webcam access'] button")
+        try:
+            b.wait_for("(window.__toonlabCamera?.asked || 0) > 0", "the page to ask for the camera", 3)
+            return
+        except TimeoutError:
+            if attempt == 3:
+                raise
 
 
 def start_recording(b: Browser, timeout: float = 20) -> None:

@@ -66,7 +66,7 @@ HINT = ("Press the camera's record button and allow the camera when the browser 
 # on the camera box that comes before the tab's scripts have run is still explained.
 HEAD = """<script>
 (() => {
-  const cam = window.__toonlabCamera = {message: '', say: null};
+  const cam = window.__toonlabCamera = {message: '', say: null, asked: 0};  // asked: camera requests so far
   const say = (msg) => { cam.message = msg; if (cam.say) cam.say(msg); };
   const reasons = {
     NotAllowedError: 'The browser refused the camera. Allow it for this page (the camera icon in the address bar, '
@@ -84,6 +84,7 @@ HEAD = """<script>
   }
   const open = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
   navigator.mediaDevices.getUserMedia = async (constraints) => {
+    cam.asked += 1;
     try {
       const stream = await open(constraints);
       say('');
