@@ -1,45 +1,31 @@
 """Temporal consistency for stylised video: flow-guided blending, and the flicker metric that measures it.
 
-A per-frame stylizer flickers: the student (and more so the teacher: percentile line thresholds, per-image
-palettes) answers the sensor noise and small motions of each frame a little differently. `TemporalBlender`
-carries the previous stylised frame along the optical flow of the *input* frames and blends it into the new
-one where the flow is trustworthy:
+A per-frame stylizer flickers: it answers the sensor noise and small motions of each frame a little differently.
+`TemporalBlender` carries the previous stylised frame along the optical flow of the *input* frames and blends it
+into the new one where the flow is trustworthy:
 
     blend = TemporalBlender(strength=0.8)
     for frame, stylised in ...:                       # RGB uint8, same size
         out = blend(frame, stylised)
 
-- Flow: OpenCV's DIS optical flow (medium preset) from the current input frame back to the previous one,
-  on grey frames scaled to at most `flow_side` px (5 ms at 480×270); upsampled to the frame. The medium preset
-  refines the flow down to half of that size; the ultrafast one (0.7 ms) stops at a quarter, 120×68 px, where a
-  fast-moving face in a dark shot is a few blurred pixels: on the stage clip the blending then removed 40 % of the
-  flicker, and 51 % with the medium preset (docs/PERFORMANCE.md).
-- Confidence, per pixel: the previous *input* frame warped by the same flow must match the current input
-  (photometric check, Gaussian in the grey-level error), and the flow must stay inside the image. Where the
-  flow is wrong — fast motion, occlusion, something appearing — the check fails and the new stylised frame is
-  kept as it is: no ghost trails. The error at which confidence falls to 1/e is `tolerance` grey levels plus
-  `edge_tolerance` times the local gradient (grey levels per pixel): on an edge, a flow off by a fraction of a
-  pixel already gives a large grey-level error, so the check reads as a misalignment in pixels there and as a
-  grey-level error on flat ground. (With the grey-level check alone, every moving edge failed it: on a moving
-  crowd half of the remaining flicker sat on such edges, which the blending then left alone.)
-- Output = stylised + strength × confidence × (warped previous output − stylised). The previous *output*
-  is carried, so stable regions average over about 1 / (1 − strength) frames; moving ones follow the flow.
+- Flow: OpenCV's DIS optical flow (medium preset) from the current input frame back to the previous one, on grey
+  frames scaled to at most `flow_side` px, then upsampled to the frame.
+- Confidence, per pixel: the previous *input* frame warped by the same flow must match the current input (a
+  Gaussian in the grey-level error), and the flow must stay inside the image. Where the flow is wrong (fast motion,
+  occlusion, something appearing) the new stylised frame is kept as it is: no ghost trails. Confidence falls to 1/e
+  at `tolerance` grey levels plus `edge_tolerance` times the local gradient, so on an edge the check reads as a
+  misalignment in pixels and on flat ground as a grey-level error.
+- Output = stylised + strength × confidence × (warped previous output − stylised): stable regions average over
+  about 1 / (1 − strength) frames; moving ones follow the flow.
 - A cut starts again from the new frame: the colour content changes more than `CUT_THRESHOLD` (PySceneDetect's
   content score), or less than `cut_confidence` of the frame is confident.
 
 `flicker(inputs, outputs)` is the warping error of Lai et al. (ECCV 2018, "Learning blind video temporal
-consistency"): each output frame against the previous output warped by the flow of the inputs, averaged over
-the pixels where that flow is reliable (forward-backward consistent, inside the image). The metric's flow is
-another algorithm than the blender's, so the blender is not scored by its own flow: DeepFlow (Weinzaepfel et al.
-2013, OpenCV contrib's variational version), the flow with which Ruder et al. (2016) made the consistency masks
-that Lai et al. adopt; both directions, on the inputs only. The input clip's own warping error is the scale: the
-part of a frame change that no flow explains (motion blur, compression, things appearing) is in it too, and the
-lower it is, the better the metric's flow. Farnebäck's flow, used here before, failed on the stage clip's dark
-close-up: it underestimated the moving face's motion in both directions alike, so the forward-backward check let
-it through, and the input's own error was 1.89 grey levels, against 0.76 with DeepFlow and 0.59 with TV-L1 (seven
-times slower); on the other clips the three agree within 0.4. Pairs across a cut are not scored
-(Lai et al. score single shots): a cut is a change no flow explains, in the input as in any output, and one
-such pair outweighed twenty ordinary ones on the stage clip.
+consistency"): each output frame against the previous output warped by the flow of the inputs, over the pixels
+where that flow is forward-backward consistent and inside the image. Its flow is DeepFlow (not the blender's own),
+the flow Ruder et al. (2016) made Lai et al.'s consistency masks with; the input clip's own warping error is the
+scale. Pairs across a cut are not scored. Why these flows and settings, with the measurements:
+docs/PERFORMANCE.md, "Flicker".
 """
 from __future__ import annotations
 
