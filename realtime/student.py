@@ -6,11 +6,9 @@
 
 The face warp is geometry, done here from the face landmarks; the student draws the style from the line,
 texture and colour factors (studio.models.STUDENT_FACTORS); the face strokes (eyes, brows, lips, nose) are
-drawn from the warped landmarks exactly as the teacher draws them, weighted by the line factor (measured:
-closer to the teacher on every shipped character and test photo, +0.15 to +2.3 dB over the faces, about 8 ms per
-512² frame), and so are the contour lines, by the teacher's own line function on the warped frame (+1.0 dB on
-average over 21 held-out cases, about 12 ms per 512² frame; docs/PERFORMANCE.md, "Ink in the realtime path").
-`python -m studio stylize --engine` and `python -m realtime.video` both go through `stylize_frame`, so a photo
+drawn from the warped landmarks exactly as the teacher draws them, weighted by the line factor, and so are the
+contour lines, by the teacher's own line function on the warped frame (what each adds and costs:
+docs/PERFORMANCE.md, "Ink in the realtime path"). `python -m studio stylize --engine` and `python -m realtime.video` both go through `stylize_frame`, so a photo
 and a video frame are stylised alike.
 """
 from __future__ import annotations
@@ -69,7 +67,7 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
     recipe"); the teacher draws them exactly and cheaply, so they are drawn, not learned.
 
     The ink needs only the warped frame, not the network's output: with a `pool` the engine runs in its thread
-    meanwhile (onnxruntime and OpenCV release the GIL), 100 -> 81 ms for both on a 1080p crowd frame, 2 cores."""
+    meanwhile (onnxruntime and OpenCV release the GIL)."""
     field = warp_field(image.shape, faces, geometry, warp)
     warped = field.apply(image)
     x = (warped.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
