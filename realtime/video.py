@@ -44,7 +44,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 import cv2
 import numpy as np
@@ -286,6 +286,24 @@ def parse_assignment(value: str) -> tuple[int, str]:
     if not sep or not track.strip().isdigit() or not name.strip():
         raise argparse.ArgumentTypeError(f"{value!r} is not TRACK=NAME (e.g. 0=noir)")
     return int(track), name.strip()
+
+
+def parse_assignments(text: Optional[str], known: Iterable[str]) -> dict[int, str]:
+    """"0=noir, 2=pastel" (commas or semicolons) -> {0: "noir", 2: "pastel"}; ValueError, one line, for a malformed
+    entry or a character not in `known`. The Video and Webcam tabs read their "Characters per person" box with it."""
+    known = set(known)
+    out: dict[int, str] = {}
+    for item in (text or "").replace(";", ",").split(","):
+        if not item.strip():
+            continue
+        try:
+            track, name = parse_assignment(item.strip())
+        except argparse.ArgumentTypeError as exc:  # the command line's parser wants this type
+            raise ValueError(str(exc)) from None
+        if name not in known:
+            raise ValueError(f"Unknown character {name!r} for track {track}; choices: {', '.join(sorted(known))}.")
+        out[track] = name
+    return out
 
 
 def parse_args(argv=None) -> argparse.Namespace:

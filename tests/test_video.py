@@ -261,3 +261,14 @@ def test_person_regions_split_people_between_faces():
     assert left[250, 120] > 0.9 and right[250, 320] > 0.9  # the body below the face too
     assert left[75, 320] < 0.1 and left[380, 470] < 0.1  # not the other person, nor far away
     assert right[75, 120] < 0.1
+
+
+def test_a_characters_per_person_list_is_read_or_refused_in_one_line():
+    from realtime.video import parse_assignments
+
+    known = ["classic", "noir", "pastel"]
+    assert parse_assignments("0=noir, 2=pastel; 3 = classic", known) == {0: "noir", 2: "pastel", 3: "classic"}
+    assert parse_assignments("", known) == {} and parse_assignments(None, known) == {}
+    for bad, why in (("0=", "TRACK=NAME"), ("x=noir", "TRACK=NAME"), ("1=hero", "Unknown character 'hero'")):
+        with pytest.raises(ValueError, match=why):
+            parse_assignments(bad, known)

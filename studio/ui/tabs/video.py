@@ -12,7 +12,6 @@ temporary name and renamed when complete. Driven from gradio_client:
 """
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -20,7 +19,8 @@ from typing import Optional
 import gradio as gr
 
 from realtime.stream import Stream, StreamConfig
-from realtime.video import VIDEO_SUFFIXES, VideoCancelled, convert_video, parse_assignment
+from realtime.video import VIDEO_SUFFIXES, VideoCancelled, convert_video
+from realtime.video import parse_assignments as parse_cast_text
 
 from ...characters import list_characters, resolve_factors
 from ...io import being_written, safe_name
@@ -139,21 +139,12 @@ def report_text(r) -> str:
 
 
 def parse_assignments(text: Optional[str], cfg) -> dict[int, str]:
-    """"0=noir, 2=pastel" -> {0: "noir", 2: "pastel"}; a one-line gr.Error for a malformed entry or an unknown
-    character."""
-    known = {c.name for c in list_characters(cfg)}
-    out: dict[int, str] = {}
-    for item in (text or "").replace(";", ",").split(","):
-        if not item.strip():
-            continue
-        try:
-            track, name = parse_assignment(item.strip())
-        except (ValueError, argparse.ArgumentTypeError) as exc:  # the latter is what the command line's parser wants
-            raise gr.Error(str(exc)) from None
-        if name not in known:
-            raise gr.Error(f"Unknown character {name!r} for track {track}; choices: {', '.join(sorted(known))}.")
-        out[track] = name
-    return out
+    """"0=noir, 2=pastel" -> {0: "noir", 2: "pastel"} (realtime.video.parse_assignments); a one-line gr.Error for a
+    malformed entry or an unknown character."""
+    try:
+        return parse_cast_text(text, [c.name for c in list_characters(cfg)])
+    except ValueError as exc:
+        raise gr.Error(str(exc)) from None
 
 
 def start_video_job(cfg, src: Path, dst: Path, character: str, path: str, factors: dict,

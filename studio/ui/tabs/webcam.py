@@ -39,6 +39,7 @@ import numpy as np
 from realtime.engines import EngineUnavailable
 from realtime.stream import Stream, StreamConfig
 from realtime.student import student_folder
+from realtime.video import parse_assignments
 
 from ...characters import list_characters, load_character
 
@@ -339,11 +340,9 @@ def parse_cast(text: Optional[str], cfg, previous: tuple = ()) -> tuple:
     """"0=noir, 2=pastel" as sorted (track, character) pairs; while the text is not (yet) valid, or names a
     character without a student, the previous pairs (the box is read with every frame, also halfway through
     typing; a character the stream cannot draw would end the stream)."""
-    from .video import parse_assignments
-
     try:
-        cast = parse_assignments(text, cfg)
-    except gr.Error:
+        cast = parse_assignments(text, [c.name for c in list_characters(cfg)])
+    except ValueError:
         return previous
     if any(_student_notice(cfg, name) for name in cast.values()):
         return previous
