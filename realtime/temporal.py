@@ -36,17 +36,13 @@ from typing import Iterable, Optional, Sequence
 import cv2
 import numpy as np
 
+from studio.color import shrink
 from studio.imageops import gradient_magnitude
 
 
 def _grey(frame: np.ndarray, side: int) -> tuple[np.ndarray, float]:
     """The frame in grey, scaled down so its long side is at most `side`; and the scale used."""
-    h, w = frame.shape[:2]
-    s = min(1.0, side / max(h, w))
-    g = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if frame.ndim == 3 else frame
-    if s < 1.0:
-        g = cv2.resize(g, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-    return g, s
+    return shrink(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if frame.ndim == 3 else frame, side)
 
 
 # PySceneDetect's ContentDetector default: the mean absolute change of hue, saturation and value (OpenCV's 8-bit
