@@ -50,6 +50,7 @@ from studio.color import shrink
 from studio.compose import person_regions
 from studio.perception.faces import get_face_backend
 from studio.perception.tracking import CharacterAssignments, FaceFollower, FaceTracker
+from studio.types import FACTORS
 
 from .renderers import FrameRenderer, StudentFrames, TeacherFrames
 from .temporal import TemporalBlender
@@ -176,7 +177,7 @@ class Stream:
     def update(self, character: Optional[str] = None, assign: Optional[dict] = None, **factors) -> None:
         """Change the character, track assignments or factors (line, texture, color, warp; None = the
         character's default) from the next frame on. A character without a student raises ValueError here."""
-        unknown = set(factors) - {"line", "texture", "color", "warp"}
+        unknown = set(factors) - set(FACTORS)
         if unknown:
             raise ValueError(f"unknown factors {sorted(unknown)}")
         with self._lock:

@@ -51,6 +51,7 @@ import numpy as np
 
 from studio.config import ConfigError, load_config, unit_interval
 from studio.io import atomic_path
+from studio.types import FACTORS
 
 from .batch import convert_on_ray, error_line
 from .engines import EngineUnavailable
@@ -320,7 +321,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                                       "<data_dir>/students/<character>/)")
     ap.add_argument("--teacher", choices=("classic", "sd"), default=None,
                     help="run this teacher on every frame instead of a student (slow)")
-    for name in ("line", "texture", "color", "warp"):
+    for name in FACTORS:
         ap.add_argument(f"--{name}", type=unit_interval, default=None, help=f"{name} factor in [0, 1]")
     ap.add_argument("--no-temporal", action="store_true",
                     help="no flow-guided blending between frames (each frame stylised on its own: flickers)")

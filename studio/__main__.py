@@ -22,7 +22,7 @@ from . import Stylizer
 from .config import ConfigError, load_config, unit_interval
 from .perception.faces import get_face_backend
 from .stylize.lora import SDModelMissing, parse_lora
-from .types import StylizeParams
+from .types import BACKGROUND_FACTORS, FACTORS, StylizeParams
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -35,9 +35,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     st.add_argument("--out", required=True, help="output folder")
     st.add_argument("--character", default=None, help="character name (see `python -m studio characters`)")
     st.add_argument("--teacher", default="classic")
-    for name in ("line", "texture", "color", "warp"):
+    for name in FACTORS:
         st.add_argument(f"--{name}", type=unit_interval, default=None, help=f"{name} factor in [0, 1]")
-    for name in ("line", "texture", "color"):
+    for name in (n.removeprefix("background_") for n in BACKGROUND_FACTORS):
         st.add_argument(f"--bg-{name}", type=unit_interval, default=None, dest=f"background_{name}",
                         help=f"background {name} factor in [0, 1] (default: from the character)")
     st.add_argument("--no-light", action="store_true", help="do not normalise lighting")

@@ -23,23 +23,7 @@ from .color import hex_to_rgb, lab_to_rgb, rgb_to_lab
 from .config import ConfigError, StudioConfig, from_dict
 from .io import atomic_path, safe_name, save_image
 from .stylize.lora import check_safetensors
-
-
-@dataclass(frozen=True)
-class Factors:
-    line: float = 0.6
-    texture: float = 0.6
-    color: float = 0.6
-    warp: float = 0.5
-
-
-@dataclass(frozen=True)
-class BackgroundOffsets:
-    """Added to the person's factors for the background (clamped to [0, 1]): simpler, fewer lines."""
-
-    line: float = -0.25
-    texture: float = 0.15
-    color: float = 0.0
+from .types import BACKGROUND_FACTORS, FACTORS, BackgroundOffsets, Factors
 
 
 @dataclass(frozen=True)
@@ -150,12 +134,12 @@ def resolve_factors(char: Character, line: Optional[float] = None, texture: Opti
                     background_color: Optional[float] = None) -> dict[str, float]:
     """The factor values used: those given, else the character's defaults; the background ones default to the
     person's plus the character's background offsets, clamped to [0, 1]."""
-    d, off = char.defaults, char.background
-    f = {"line": d.line if line is None else line, "texture": d.texture if texture is None else texture,
-         "color": d.color if color is None else color, "warp": d.warp if warp is None else warp}
-    given = {"line": background_line, "texture": background_texture, "color": background_color}
-    for k, v in given.items():
-        f[f"background_{k}"] = min(1.0, max(0.0, f[k] + getattr(off, k))) if v is None else v
+    given = dict(line=line, texture=texture, color=color, warp=warp, background_line=background_line,
+                 background_texture=background_texture, background_color=background_color)
+    f = {k: getattr(char.defaults, k) if given[k] is None else given[k] for k in FACTORS}
+    for name in BACKGROUND_FACTORS:
+        k = name.removeprefix("background_")
+        f[name] = min(1.0, max(0.0, f[k] + getattr(char.background, k))) if given[name] is None else given[name]
     return {k: float(v) for k, v in f.items()}
 
 

@@ -6,13 +6,36 @@ Nothing here imports a heavy library.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Optional
 
 import numpy as np
 
 Image = np.ndarray  # (H, W, 3) uint8 RGB
 Mask = np.ndarray  # (H, W) float32 in [0, 1]
+
+
+@dataclass(frozen=True)
+class Factors:
+    """The perceptual factors of a look, each in [0, 1]: ink lines, flat texture, palette colour, face warp."""
+
+    line: float = 0.6
+    texture: float = 0.6
+    color: float = 0.6
+    warp: float = 0.5
+
+
+@dataclass(frozen=True)
+class BackgroundOffsets:
+    """Added to the person's factors for the background (clamped to [0, 1]): simpler, fewer lines."""
+
+    line: float = -0.25
+    texture: float = 0.15
+    color: float = 0.0
+
+
+FACTORS = tuple(f.name for f in fields(Factors))  # ("line", "texture", "color", "warp"): what every UI and CLI offers
+BACKGROUND_FACTORS = tuple(f"background_{f.name}" for f in fields(BackgroundOffsets))  # background_line, ...
 
 
 @dataclass(frozen=True)
@@ -156,8 +179,7 @@ class StylizeParams:
     guidance: Optional[float] = None
 
     def validate(self) -> None:
-        for name in ("line", "texture", "color", "warp", "background_line", "background_texture",
-                     "background_color"):
+        for name in FACTORS + BACKGROUND_FACTORS:
             value = getattr(self, name)
             if value is not None and not (0.0 <= float(value) <= 1.0):
                 raise ValueError(f"{name} must be in [0, 1], got {value}")

@@ -5,9 +5,9 @@ import pytest
 
 from studio import compose
 from studio.characters import load_character
+from studio.color import rgb_to_lab
 from studio.config import load_config
 from studio.perception import perceive
-from studio.color import rgb_to_lab
 from studio.types import SkinTone
 
 

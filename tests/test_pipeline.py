@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from studio import StylizeParams, Stylizer, load_config
-from studio.perception.skin import skin_tone
 from studio.color import rgb_to_lab
+from studio.perception.skin import skin_tone
 
 REPO = Path(__file__).resolve().parents[1]
 

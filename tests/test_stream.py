@@ -9,11 +9,12 @@ import pytest
 av = pytest.importorskip("av")
 pytest.importorskip("onnxruntime")
 
+from test_imageops import at_offset  # noqa: E402
+
 from realtime import stream as rs  # noqa: E402
 from realtime.temporal import TemporalBlender, flicker, flickers  # noqa: E402
 from studio import load_config  # noqa: E402
 from studio.perception.tracking import FaceFollower  # noqa: E402
-from test_imageops import at_offset  # noqa: E402
 
 TALKING = "face_talking_glasses_vertical_720x1280.mp4"  # one face, 720x1280, 30 fps
 PEDESTRIANS = "pedestrians_walking_faces_720p.mp4"
@@ -314,8 +315,7 @@ def test_update_changes_character_and_factors_from_the_next_frame(cfg, talking):
 def test_contour_lines_are_drawn_unless_turned_off(cfg, talking):
     """The student path draws the teacher's contour lines (realtime.student.contour_ink) by default;
     StreamConfig(contours=False), which `python -m realtime.video --no-contours` sets, draws the strokes only."""
-    from realtime.video import build_stream
-    from realtime.video import parse_args
+    from realtime.video import build_stream, parse_args
 
     on = rs.Stream(cfg, rs.StreamConfig(character="classic", temporal=False)).prepare().process(talking[0]).image
     off = rs.Stream(cfg, rs.StreamConfig(character="classic", temporal=False, contours=False)).prepare()

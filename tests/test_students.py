@@ -10,12 +10,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from test_cartoonizer import detail_energy  # noqa: E402
+
 from realtime.engines import ENGINES, EngineUnavailable, load_engine  # noqa: E402
 from studio import StylizeParams, Stylizer, load_config  # noqa: E402
 from studio.characters import list_characters  # noqa: E402
 from studio.models import STUDENT_FACTORS  # noqa: E402
 from studio.models.student_unet import StudentUNet  # noqa: E402
-from test_cartoonizer import detail_energy  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BUILT_IN = [c.name for c in list_characters(load_config()) if (REPO / "configs" / "characters" / f"{c.name}.yaml").is_file()]

@@ -116,3 +116,35 @@ def test_transparency_is_flattened_onto_white(client, tmp_path, media_dir):
     before = np.asarray(Image.open(before).convert("RGB"))
     assert before.shape == rgb.shape and before[:24].min() > 200  # white, give or take the preview's webp
     assert Image.open(download).size == (rgb.shape[1], rgb.shape[0])
+
+
+def test_a_handlers_inputs_are_the_components_named_by_its_parameters(client):
+    """Every tab wires its handlers with `inputs_for`: the API's parameter names are the handler's, each bound to
+    the component of that name; a parameter that names no component is refused when the page is built."""
+    from dataclasses import dataclass
+
+    from studio.ui.tabs import inputs_for
+
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert [p["parameter_name"] for p in api["/train_lora"]["parameters"]] == \
+        ["kind", "name", "files", "base", "steps", "rank", "resolution", "resume"]
+    assert [p["parameter_name"] for p in api["/convert_video"]["parameters"]][3:7] == \
+        ["line", "texture", "color", "warp"]  # the sliders of a dict field, by factor name
+
+    @dataclass
+    class UI:
+        name: object
+        factors: dict
+
+    ui = UI("name-box", {"line": "line-slider", "color": "color-slider"})
+
+    def handler(color, name, progress=None):
+        pass
+
+    assert inputs_for(handler, ui) == ["color-slider", "name-box"]
+
+    def typo(name, colour):
+        pass
+
+    with pytest.raises(TypeError, match="no component of UI is named colour"):
+        inputs_for(typo, ui)

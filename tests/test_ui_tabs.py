@@ -88,6 +88,7 @@ def test_stylize_with_sd_and_a_lora_from_the_data_folder(app, media_dir):
 def test_character_lora_is_attached_to_the_saved_character(app, media_dir):
     """Training a character LoRA under a saved character's name makes it that character's own LoRA."""
     import yaml
+
     from studio.characters import load_character
 
     client, data, _ = app

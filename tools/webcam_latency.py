@@ -280,12 +280,13 @@ def main(argv=None) -> int:
         return 2
     sizes = [tuple(int(v) for v in s.lower().split("x")) for s in (args.size or ["640x360", "1280x720"])]
 
+    from realtime import live
     from studio.config import load_config
     from studio.ui import build_app, launch
     from studio.ui.tabs import webcam
 
     tmp = Path(tempfile.mkdtemp(prefix="toonlab-webcam-"))
-    rows, real_open, real_every = [], webcam.open_stream, webcam.STREAM_EVERY
+    rows, real_open, real_every = [], live.open_stream, webcam.STREAM_EVERY
     try:
         for every in args.stream_every or [real_every]:
             webcam.STREAM_EVERY = every  # read when the tab's events are wired, in build_app
@@ -300,12 +301,12 @@ def main(argv=None) -> int:
                         make_y4m(clip, y4m, 4.0, size)
                     for route in (["stylised", "copy"] if args.transport_only else ["stylised"]):
                         if route == "copy":
-                            webcam.open_stream = lambda cfg, character, factors: CopyStream()
+                            live.open_stream = lambda cfg, character, factors: CopyStream()
                         try:
                             r = measure(f"http://127.0.0.1:{port}/", app, args.chromium, y4m, args.seconds,
                                         None if rows else args.screenshot)
                         finally:
-                            webcam.open_stream = real_open
+                            live.open_stream = real_open
                             app.toonlab_context.webcam.close_all()
                         r.update(route=route, camera=f"{size[0]}x{size[1]}", stream_every=every)
                         rows.append(r)

@@ -17,7 +17,6 @@ from .faces import FACE_OVAL, check_image
 from .person import remove_small_blobs
 from .skin import face_skin_roi
 
-
 HAIR_FACE_PX = 160  # each head is analysed with its face at most this wide, then resized back
 
 

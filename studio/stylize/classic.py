@@ -12,9 +12,9 @@ import numpy as np
 
 from .. import compose
 from ..characters import Character
+from ..color import image_scale, smoothstep
 from ..timing import Laps
 from ..types import Perception
-from ..color import image_scale, smoothstep
 from .cartoonizer import Cartoonizer, LayerSettings, apply_ink, face_ink, mask_outline
 from .face_warp import warp_field
 

@@ -26,7 +26,7 @@ class UIContext:
     cfg: StudioConfig
     components: dict = field(default_factory=dict)  # "tab.name" -> component, for updates across tabs
     jobs: dict = field(default_factory=dict)  # running background jobs (one LoRA job at a time)
-    webcam: Optional[object] = None  # the Webcam tab's live streams (tabs.webcam.WebcamSessions), made on first use
+    webcam: Optional[object] = None  # the Webcam tab's live streams (realtime.live.WebcamSessions), made on first use
     _stylizer: Optional[object] = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -13,6 +13,7 @@ import gradio as gr
 from ...characters import character_from_profile, fit_profile, list_characters, load_character, save_character
 from ...io import ImageLoadError, load_image, safe_name
 from ...types import StylizeParams
+from . import inputs_for
 
 TITLE = "Characters"
 MAX_REFERENCES = 100
@@ -102,7 +103,7 @@ def listen(ctx, ui: CharactersUI) -> None:
         note = f"\n\n{skipped} file(s) skipped (not images)." if skipped else ""
         return _swatches(character), _describe(character, profile) + note, (character, profile, images)
 
-    ui.fit.click(fit, [ui.files, ui.name, ui.base], [ui.swatches, ui.profile, ui.state], api_name="fit_character")
+    ui.fit.click(fit, inputs_for(fit, ui), [ui.swatches, ui.profile, ui.state], api_name="fit_character")
 
     def preview(sample, state):
         if state is None:
@@ -118,7 +119,7 @@ def listen(ctx, ui: CharactersUI) -> None:
         stylizer.use_character(character)
         return stylizer(photo, StylizeParams(character=character.name)).image
 
-    ui.preview_button.click(preview, [ui.sample, ui.state], ui.preview, api_name="preview_character")
+    ui.preview_button.click(preview, inputs_for(preview, ui), ui.preview, api_name="preview_character")
 
     def save(state):
         if state is None:
@@ -132,4 +133,4 @@ def listen(ctx, ui: CharactersUI) -> None:
 
     # This tab's "Start from" list, and the Stylize tab's character picker when that tab is present.
     pickers = [ui.base] + [c for c in (ctx.components.get("stylize.character"),) if c is not None]
-    ui.save.click(save, ui.state, [ui.status, *pickers], api_name="save_character")
+    ui.save.click(save, inputs_for(save, ui), [ui.status, *pickers], api_name="save_character")

@@ -20,7 +20,7 @@ from realtime.export import ParityError, calibration_photos, export_onnx, quanti
 from ...characters import list_characters
 from ...io import safe_name
 from ...models import STUDENT_FACTORS
-from . import cancel_job, ensure_idle, follow
+from . import cancel_job, ensure_idle, follow, inputs_for
 
 TITLE = "Distill"
 
@@ -123,7 +123,7 @@ def listen(ctx, ui: DistillUI) -> None:
             text, gallery = _report_and_samples(student, pairs_dir)
             yield f"**done** · {s.message}", text, gallery
 
-    ui.start.click(run, [ui.character, ui.files, ui.pairs, ui.steps], [ui.status, ui.report, ui.samples],
+    ui.start.click(run, inputs_for(run, ui), [ui.status, ui.report, ui.samples],
                    api_name="distill")
 
     ui.cancel.click(lambda: cancel_job(ctx, "distill", "Stopping; pairs made and the training checkpoint are kept."),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from . import cancel_job, ensure_idle, follow
+from . import cancel_job, ensure_idle, follow, inputs_for
 
 TITLE = "LoRA"
 
@@ -66,8 +66,7 @@ def listen(ctx, ui: LoraUI) -> None:
         for line, _ in follow(job, progress):
             yield line
 
-    ui.train.click(train, [ui.kind, ui.name, ui.files, ui.base, ui.steps, ui.rank, ui.resolution, ui.resume],
-                   ui.status, api_name="train_lora")
+    ui.train.click(train, inputs_for(train, ui), ui.status, api_name="train_lora")
 
     ui.cancel.click(lambda: cancel_job(ctx, "lora", "Stopping after the current step; the checkpoint is kept "
                                                      "(tick Resume to continue)."), None, ui.status, api_name=False)

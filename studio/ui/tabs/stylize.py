@@ -12,7 +12,6 @@ transparency onto white, exactly as the CLI does.
 """
 from __future__ import annotations
 
-import inspect
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +22,11 @@ import numpy as np
 from ...characters import list_characters, load_character, resolve_factors
 from ...io import ImageLoadError, load_image, safe_name, save_image
 from ...stylize import TEACHERS
-from ...types import StylizeParams
+from ...types import BACKGROUND_FACTORS as BACKGROUND
+from ...types import FACTORS, StylizeParams
+from . import inputs_for
 
 TITLE = "Stylize"
-FACTORS = ("line", "texture", "color", "warp")
-BACKGROUND = ("background_line", "background_texture", "background_color")
 SD_ONLY = ("strength", "steps", "guidance", "seed")  # StylizeParams fields only the sd teacher reads
 PREVIEW_MAX_SIDE = 2048  # the before/after view is downscaled past this; the PNG download is full size
 HELP = {
@@ -48,7 +47,7 @@ class StylizeUI:
     character: gr.Dropdown
     teacher: gr.Dropdown
     controls: dict  # StylizeParams field name -> component
-    bg_default: gr.Checkbox
+    background_default: gr.Checkbox
     sd_options: gr.Accordion
     button: gr.Button
     compare: gr.ImageSlider
@@ -83,7 +82,7 @@ def render(ctx) -> StylizeUI:
             controls["normalize_light"] = gr.Checkbox(value=True, label="Normalise lighting",
                                                       info="Lift dim and backlit photos, remove coloured light")
             with gr.Accordion("Background", open=False):
-                bg_default = gr.Checkbox(value=True, label="Use the character's defaults for the background",
+                background_default = gr.Checkbox(value=True, label="Use the character's defaults for the background",
                                          info="The person's settings, simplified: fewer lines, flatter.")
                 for name, value in _background_defaults(default).items():
                     short = name.split("_", 1)[1]
@@ -110,7 +109,7 @@ def render(ctx) -> StylizeUI:
                                              elem_id="download")
     # Other tabs update these (the Characters tab adds a saved character to the picker).
     ctx.components.update({"stylize.character": character, "stylize.teacher": teacher, "stylize.image": image})
-    return StylizeUI(image, character, teacher, controls, bg_default, sd_options, button, compare, download, report)
+    return StylizeUI(image, character, teacher, controls, background_default, sd_options, button, compare, download, report)
 
 
 def _sd_status(cfg) -> tuple[bool, str]:
@@ -199,7 +198,7 @@ def listen(ctx, ui: StylizeUI) -> None:
         values = _background_defaults(load_character(character, ctx.cfg), line, texture, color)
         return [gr.update(interactive=not use_default, value=values[n]) for n in BACKGROUND]
 
-    ui.bg_default.change(on_bg_default, [ui.bg_default, ui.character, *(ui.controls[n] for n in FACTORS[:3])],
+    ui.background_default.change(on_bg_default, [ui.background_default, ui.character, *(ui.controls[n] for n in FACTORS[:3])],
                          [ui.controls[n] for n in BACKGROUND], api_name=False)
 
     def on_teacher(name):
@@ -211,8 +210,8 @@ def listen(ctx, ui: StylizeUI) -> None:
     ui.controls["loras"].focus(lambda: gr.update(choices=_lora_choices(ctx.cfg)), None, ui.controls["loras"],
                                api_name=False)
 
-    # The handler's parameter names are the StylizeParams field names (and the API's parameter names);
-    # the inputs list is read off its signature below, so order and meaning cannot drift apart.
+    # The handler's parameter names are the StylizeParams field names (and the API's parameter names); its inputs
+    # are read off its signature (inputs_for), so order and meaning cannot drift apart.
     def stylize(image, character, teacher, line, texture, color, warp, normalize_light, background_default,
                 background_line, background_texture, background_color, strength, steps, guidance, seed,
                 base="", loras=None, lora_weight=0.8, progress=gr.Progress()):
@@ -253,10 +252,7 @@ def listen(ctx, ui: StylizeUI) -> None:
                           / _output_name(image, params.character))
         return (_preview(photo), _preview(result.image)), str(dest), _report(result, time.perf_counter() - t0)
 
-    by_name = {"image": ui.image, "character": ui.character, "teacher": ui.teacher,
-               "background_default": ui.bg_default, **ui.controls}
-    inputs = [by_name[n] for n in inspect.signature(stylize).parameters if n != "progress"]
     # The download button is enabled in a follow-up UI-only step, so the API returns a plain file path.
-    ui.button.click(stylize, inputs, [ui.compare, ui.download, ui.report], api_name="stylize",
+    ui.button.click(stylize, inputs_for(stylize, ui), [ui.compare, ui.download, ui.report], api_name="stylize",
                     concurrency_limit=1).success(lambda: gr.update(interactive=True), None, ui.download,
                                                  api_name=False, queue=False)

@@ -25,11 +25,11 @@ from realtime.video import parse_assignments as parse_cast_text
 from ...characters import list_characters, resolve_factors
 from ...io import being_written, safe_name
 from ...jobs import Cancelled, Job
-from . import cancel_job, ensure_idle, follow
+from ...types import FACTORS
+from . import cancel_job, ensure_idle, follow, inputs_for
 
 TITLE = "Video"
 MAX_VIDEO_MB = 500  # the tab's own bound; the server's upload limit (server.max_upload_mb, 500) applies first
-FACTORS = ("line", "texture", "color", "warp")
 PATHS = [("Student · fastest engine here (fast)", "auto"), ("Student · onnxruntime, float", "onnxruntime"),
          ("Student · torch", "torch"), ("Classic teacher (slow: about a second per frame)", "classic")]
 
@@ -195,7 +195,6 @@ def listen(ctx, ui: VideoUI) -> None:
             out = job.value.output
             yield f"**done** · {s.message}", out, out, report_text(job.value)
 
-    ui.start.click(run, [ui.video, ui.character, ui.path, *ui.factors.values(), ui.frames, ui.assign, ui.contours],
-                   [ui.status, ui.result, ui.download, ui.report], api_name="convert_video")
+    ui.start.click(run, inputs_for(run, ui), [ui.status, ui.result, ui.download, ui.report], api_name="convert_video")
     ui.cancel.click(lambda: cancel_job(ctx, "video", "Stopping after the current frame; nothing is written."),
                     None, ui.status, api_name=False)
