@@ -17,7 +17,7 @@ av = pytest.importorskip("av")
 pytest.importorskip("onnxruntime")
 
 from realtime import video  # noqa: E402
-from realtime.batch import plan_workers  # noqa: E402
+from studio.actors import plan_workers  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CLIPS = ("stage_performer_lowlight_360p.mp4", "child_glasses_chalkboard_720p.mp4")
@@ -109,11 +109,11 @@ def test_local_mode_never_imports_ray(local):
 
 
 def test_worker_plan():
-    assert plan_workers(None, gpus=4, cpus=16, files=10) == (4, 4.0, 1.0)  # one actor per GPU
-    assert plan_workers(None, gpus=8, cpus=16, files=3) == (3, 5.0, 1.0)  # never more actors than files
-    assert plan_workers(3, gpus=1, cpus=4, files=9) == (3, 1.0, 0.3333)  # asked for more: they share the GPU
-    assert plan_workers(4, gpus=0, cpus=2, files=9) == (4, 0.5, 0.0)  # and the cores
-    workers, cpus, gpus = plan_workers(None, gpus=0, cpus=2, files=9)  # the measured default on 2 cores
+    assert plan_workers(None, gpus=4, cpus=16, items=10) == (4, 4.0, 1.0)  # one actor per GPU
+    assert plan_workers(None, gpus=8, cpus=16, items=3) == (3, 5.0, 1.0)  # never more actors than files
+    assert plan_workers(3, gpus=1, cpus=4, items=9) == (3, 1.0, 0.3333)  # asked for more: they share the GPU
+    assert plan_workers(4, gpus=0, cpus=2, items=9) == (4, 0.5, 0.0)  # and the cores
+    workers, cpus, gpus = plan_workers(None, gpus=0, cpus=2, items=9)  # the measured default on 2 cores
     assert workers * cpus == 2 and gpus == 0.0
 
 

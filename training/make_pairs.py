@@ -29,7 +29,8 @@ from typing import Callable, Optional
 import cv2
 
 from studio import StudioConfig, Stylizer, load_config
-from studio.types import StylizeParams
+from studio.actors import ray_session, run_on_actors, start_actors
+from studio.types import FACTORS, StylizeParams
 
 from . import progress_bar
 from .datasets import ImageFolderDataset, augment_photo, sample_augment
@@ -71,7 +72,7 @@ def plan(cfg: PairsConfig, dataset: ImageFolderDataset) -> list[PairSpec]:
         path = dataset.files[i % len(dataset.files)]
         w, h = dataset.size_of(path)
         crop = dataset.random_crop(w, h, rng)
-        factors = {k: round(rng.random(), 3) for k in ("line", "texture", "color", "warp")}
+        factors = {k: round(rng.random(), 3) for k in FACTORS}
         factors.update(dict(cfg.fixed))
         augment = sample_augment(rng) if cfg.augment else None  # drawn last: plans without it stay as they were
         specs.append(PairSpec(f"{i:06d}", str(path), crop, factors, augment))
@@ -143,6 +144,16 @@ def make_pairs(cfg: PairsConfig, studio_cfg: StudioConfig,
     return out
 
 
+class PairWorker:
+    """One Stylizer, built once, making the pairs handed to it: a Ray actor of `make_pairs(..., ray=True)`."""
+
+    def __init__(self, studio_cfg: StudioConfig, cfg: PairsConfig, out: str):
+        self.stylizer, self.cfg, self.out = Stylizer(studio_cfg), cfg, Path(out)
+
+    def run(self, spec: PairSpec) -> dict:
+        return render_pair(self.stylizer, spec, self.cfg, self.out)
+
+
 def _run(cfg: PairsConfig, studio_cfg: StudioConfig, todo: list[PairSpec], out: Path):
     if not todo:
         return
@@ -151,29 +162,13 @@ def _run(cfg: PairsConfig, studio_cfg: StudioConfig, todo: list[PairSpec], out: 
         for spec in todo:
             yield render_pair(stylizer, spec, cfg, out)
         return
-    import ray
-
-    started = not ray.is_initialized()  # Ray started here is shut down here, also when the caller stops early
-    if started:
-        ray.init(address="local", num_cpus=cfg.workers, include_dashboard=False, log_to_driver=False)
-
-    @ray.remote
-    class Worker:
-        def __init__(self):
-            self.stylizer = Stylizer(studio_cfg)
-
-        def run(self, spec):
-            return render_pair(self.stylizer, spec, cfg, out)
-
-    try:
-        workers = [Worker.remote() for _ in range(cfg.workers)]
-        pending = [workers[i % len(workers)].run.remote(s) for i, s in enumerate(todo)]
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            yield ray.get(ready[0])
-    finally:
-        if started:
-            ray.shutdown()
+    # Ray started here is shut down here, also when the caller stops early (this generator is closed)
+    with ray_session(num_cpus=cfg.workers):
+        pool = start_actors(PairWorker, (studio_cfg, cfg, str(out)), cfg.workers)
+        for spec, row, why in run_on_actors(todo, pool, lambda actor, spec: actor.run.remote(spec)):
+            if why is not None:
+                raise RuntimeError(f"pair {spec.id} ({spec.source}): {why}")
+            yield row
 
 
 def parse_args(argv=None) -> PairsConfig:
@@ -196,8 +191,8 @@ def parse_args(argv=None) -> PairsConfig:
     fixed = []
     for item in a.fix:
         key, _, value = item.partition("=")
-        if key not in ("line", "texture", "color", "warp") or not value:
-            ap.error(f"--fix {item!r}: expected line|texture|color|warp=VALUE")
+        if key not in FACTORS or not value:
+            ap.error(f"--fix {item!r}: expected {'|'.join(FACTORS)}=VALUE")
         fixed.append((key, float(value)))
     return PairsConfig(images=tuple(a.images), out=a.out, character=a.character, teacher=a.teacher, pairs=a.pairs,
                        size=a.size, seed=a.seed, ray=a.ray, workers=a.workers, fixed=tuple(fixed), augment=a.augment)
