@@ -99,17 +99,17 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
 
 
 def to_rgb8(chw: np.ndarray) -> np.ndarray:
-    """An engine's (3, H, W) float output as RGB uint8 (H, W, 3), rounded: two OpenCV passes, 2 ms per 1080p frame
-    where numpy's transpose, scale and clip took 13. The students clamp their output to [0, 1] (convertScaleAbs
-    would fold a negative value up)."""
+    """An engine's (3, H, W) float output as RGB uint8 (H, W, 3), rounded: two OpenCV passes (several times faster
+    than numpy's transpose, scale and clip). The students clamp their output to [0, 1] (convertScaleAbs would fold a
+    negative value up)."""
     return cv2.convertScaleAbs(cv2.merge([np.ascontiguousarray(c, np.float32) for c in chw]), alpha=255.0)
 
 
 class StudentStylizer:
     """One character's student on one engine, with the character's geometry and factors resolved once.
-    `contours`: draw the teacher's contour lines over the student (`contour_ink`; about 18 ms per 720p frame and
-    40 per 1080p one on 2 cores, mostly hidden behind the network, which runs meanwhile in this stylizer's thread);
-    off, only the face strokes are drawn.
+    `contours`: draw the teacher's contour lines over the student (`contour_ink`; its cost, docs/PERFORMANCE.md
+    "Contour lines", is mostly hidden behind the network, which runs meanwhile in this stylizer's thread); off, only
+    the face strokes are drawn.
 
     Raises ValueError (no such character or student) or EngineUnavailable (the engine cannot run here)."""
 

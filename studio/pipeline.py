@@ -16,8 +16,9 @@ import cv2
 import numpy as np
 
 from .characters import Character, load_character, resolve_factors
+from .color import shrink
 from .config import StudioConfig, load_config
-from .perception import perceive
+from .perception import perceive, scale_perception
 from .perception.skin import skin_tone
 from .stylize.cartoonizer import LayerSettings
 from .stylize.classic import ClassicSettings
@@ -87,8 +88,7 @@ class Stylizer:
         factors = self.resolve_factors(params)
         # 2. Work resolution: large photos are processed at process_max_side and resized back.
         t0 = time.perf_counter()
-        f = min(1.0, self.cfg.process_max_side / max(h, w))
-        work = cv2.resize(image, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA) if f < 1.0 else image
+        work, f = shrink(image, self.cfg.process_max_side)
         timings["resize"] = time.perf_counter() - t0
         # 3. Perceive: faces, person, skin, hair (mediapipe models are not thread-safe: one call at a time).
         report(0.1, "finding faces and people")
@@ -109,8 +109,6 @@ class Stylizer:
         t0 = time.perf_counter()
         out = np.clip(out01 * 255.0 + 0.5, 0, 255).astype(np.uint8)
         if out.shape[:2] != (h, w):
-            from .perception import scale_perception
-
             out = cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
             perception = scale_perception(perception, 1.0 / f, 1.0 / f, (h, w))
         timings["resize_back"] = time.perf_counter() - t0
