@@ -26,7 +26,7 @@ def tiny_dir(tmp_path_factory):
 
 
 def sd_config(tiny_dir, *extra):
-    return load_config(None, [f"sd.base={tiny_dir}", CONTROLNETS, "sd.resolution=96", "sd.steps=2", "sd.device=cpu",
+    return load_config(None, [f"sd.base={tiny_dir}", CONTROLNETS, "sd.steps=2", "sd.device=cpu",
                               *extra])
 
 
@@ -44,25 +44,27 @@ def photo(load_media):
 @pytest.fixture(scope="module")
 def loras(tiny_dir, tmp_path_factory):
     """Two LoRA files on the tiny UNet with random (non-zero) weights, in the diffusers/peft format."""
+    out = tmp_path_factory.mktemp("loras")
+    return [make_lora(tiny_dir, out / f"style{i}.safetensors", seed=100 + i) for i in range(2)]
+
+
+def make_lora(base: Path, dest: Path, seed: int) -> str:
+    """A LoRA file for the UNet of `base` with random (non-zero) weights, in the diffusers/peft format."""
     from diffusers import StableDiffusionPipeline
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
-    out = tmp_path_factory.mktemp("loras")
-    files = []
-    for i in range(2):
-        pipe = StableDiffusionPipeline.from_pretrained(tiny_dir)
-        pipe.unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights="gaussian",
-                                         target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
-        torch.manual_seed(100 + i)
-        for name, p in pipe.unet.named_parameters():
-            if "lora_B" in name:
-                p.data.normal_(0.0, 0.3)
-        layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet))
-        StableDiffusionPipeline.save_lora_weights(out, unet_lora_layers=layers, weight_name=f"style{i}.safetensors")
-        files.append(str(out / f"style{i}.safetensors"))
-    return files
+    pipe = StableDiffusionPipeline.from_pretrained(base)
+    pipe.unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights="gaussian",
+                                     target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    torch.manual_seed(seed)
+    for name, p in pipe.unet.named_parameters():
+        if "lora_B" in name:
+            p.data.normal_(0.0, 0.3)
+    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet))
+    StableDiffusionPipeline.save_lora_weights(dest.parent, unet_lora_layers=layers, weight_name=dest.name)
+    return str(dest)
 
 
 def run(stylizer, photo, **kw):
@@ -89,7 +91,7 @@ def test_strength_changes_how_far_from_the_init(stylizer, photo):
 @pytest.mark.parametrize("controlnets", ["sd.controlnets=[{kind: lineart, model: controlnet-lineart}]",
                                          "sd.controlnets=[]"])
 def test_one_or_no_controlnet(tiny_dir, photo, controlnets):
-    st = Stylizer(load_config(None, [f"sd.base={tiny_dir}", controlnets, "sd.resolution=64", "sd.steps=2",
+    st = Stylizer(load_config(None, [f"sd.base={tiny_dir}", controlnets, "sd.steps=2",
                                      "sd.device=cpu", "sd.init=photo"]))
     assert run(st, photo).image.shape == photo.shape
 
@@ -164,9 +166,38 @@ def test_cli_missing_base_is_one_line(tmp_path, media_dir):
 def test_sdxl_class_base_goes_through_the_same_path(tmp_path, photo):
     """An SDXL-layout folder is recognised from model_index.json and runs with its XL ControlNets."""
     xl = write_tiny_sd(tmp_path / "tiny_xl", family="sdxl")
-    st = Stylizer(load_config(None, [f"sd.base={xl}", CONTROLNETS, "sd.resolution=64", "sd.steps=2",
+    st = Stylizer(load_config(None, [f"sd.base={xl}", CONTROLNETS, "sd.steps=2",
                                      "sd.device=cpu"]))
     res = run(st, photo, seed=1)
     assert res.image.shape == photo.shape
     pipe = st.teacher("sd").pipeline(str(xl))
     assert type(pipe).__name__ == "StableDiffusionXLControlNetImg2ImgPipeline"
+
+
+@pytest.mark.parametrize("family", ["sd15", "sdxl"])
+def test_the_tiny_pipeline_keeps_the_geometry_of_stable_diffusion(tmp_path, family):
+    """The smoke model downsamples 8x like every SD VAE (a 512 px image is a 64x64 latent), its ControlNets embed
+    the condition image to the latent size, and its default size is SD 1.5's 512 px: the README's commands at
+    their default resolutions then work on latents of a real model's size."""
+    from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
+
+    folder = write_tiny_sd(tmp_path / family, family=family)
+    vae = AutoencoderKL.from_pretrained(folder, subfolder="vae")
+    controlnet = ControlNetModel.from_pretrained(folder / "controlnet-lineart")
+    with torch.no_grad():
+        assert vae.encode(torch.zeros(1, 3, 512, 512)).latent_dist.mode().shape == (1, 4, 64, 64)
+        assert controlnet.controlnet_cond_embedding(torch.zeros(1, 3, 512, 512)).shape[-2:] == (64, 64)
+    assert UNet2DConditionModel.load_config(folder, subfolder="unet")["sample_size"] * 8 == 512
+
+
+def test_a_lora_of_another_base_model_is_a_one_line_error(tiny_dir, photo, tmp_path, monkeypatch):
+    import studio.tiny_sd
+
+    monkeypatch.setattr(studio.tiny_sd, "UNET_CHANNELS", (32, 64))  # another model: wider attention layers
+    other = make_lora(write_tiny_sd(tmp_path / "other"), tmp_path / "other.safetensors", seed=7)
+    monkeypatch.undo()
+    st = Stylizer(sd_config(tiny_dir))
+    with pytest.raises(ValueError, match="other.safetensors does not fit this base model") as err:
+        run(st, photo, seed=1, loras=((other, 0.8),))
+    assert "\n" not in str(err.value)
+    assert run(st, photo, seed=1).image.shape == photo.shape  # the pipeline still works without it

@@ -34,7 +34,7 @@ def images_dir(tmp_path_factory, media_dir):
 
 
 def config(tiny_dir, images_dir, out, **kw):
-    base = dict(base=str(tiny_dir), images=str(images_dir), output=str(out), steps=5, rank=4, resolution=64, lr=1e-2,
+    base = dict(base=str(tiny_dir), images=str(images_dir), output=str(out), steps=5, rank=4, lr=1e-2,
                 batch_size=2, checkpoint_every=0)
     return TrainLoraConfig(**{**base, **kw})
 
@@ -62,7 +62,7 @@ def test_user_images_are_face_crops(tiny_dir, images_dir, tmp_path):
     cfg = config(tiny_dir, images_dir, tmp_path)
     logs = []
     images, captions, digest = load_training_images(cfg, cfg.images, log=logs.append, perception=PERCEPTION)
-    assert len(images) == 3 and all(i.shape == (64, 64, 3) for i in images)  # the landscape has no face
+    assert len(images) == 3 and all(i.shape == (512, 512, 3) for i in images)  # the landscape has no face
     assert any("no face" in m for m in logs)
     assert any("curly hair" in c for c in captions) and all("sks person" in c for c in captions)
     assert len(digest) == 64
@@ -87,7 +87,7 @@ def test_trained_lora_changes_the_sd_teacher_output(trained, tiny_dir, load_medi
     from studio import StylizeParams, Stylizer, load_config
 
     path, _ = trained
-    st = Stylizer(load_config(None, [f"sd.base={tiny_dir}", "sd.controlnets=[]", "sd.resolution=64", "sd.steps=2",
+    st = Stylizer(load_config(None, [f"sd.base={tiny_dir}", "sd.controlnets=[]", "sd.steps=2",
                                      "sd.device=cpu", "sd.init=photo"]))
     img = cv2.resize(load_media("portrait_dark_skin_02.png"), (96, 96))
     base = st(img, StylizeParams(teacher="sd", seed=1)).image.astype(int)

@@ -46,7 +46,7 @@ def test_fit_preview_and_save_a_character(app, media_dir):
 def test_train_a_user_lora_in_the_background(app, media_dir):
     client, data, _ = app
     files = [handle_file(str(media_dir / "images" / n)) for n in REFS]
-    status = client.predict(kind="user", name="ana", files=files, steps=3, rank=4, resolution=64, resume=False,
+    status = client.predict(kind="user", name="ana", files=files, steps=3, rank=4, resolution=512, resume=False,
                             api_name="/train_lora")
     assert "done" in status, status
     assert (data / "loras" / "user" / "ana" / "lora.safetensors").is_file()
@@ -97,7 +97,7 @@ def test_character_lora_is_attached_to_the_saved_character(app, media_dir):
     (data / "characters" / "Kai").mkdir(parents=True)
     (data / "characters" / "Kai" / "character.yaml").write_text(yaml.safe_dump(preset))
     files = [handle_file(str(media_dir / "images" / n)) for n in REFS]
-    status = client.predict(kind="character", name="Kai", files=files, steps=2, rank=4, resolution=64,
+    status = client.predict(kind="character", name="Kai", files=files, steps=2, rank=4, resolution=512,
                             resume=False, api_name="/train_lora")
     assert "attached" in status, status
     assert yaml.safe_load((data / "characters" / "Kai" / "character.yaml").read_text())["lora"] == "lora.safetensors"

@@ -249,7 +249,13 @@ class SDTeacher:
             key = str(p)
             if key not in loaded:
                 name = f"{safe_name(p.stem)}_{len(loaded)}"
-                pipe.load_lora_weights(str(p.parent), weight_name=p.name, adapter_name=name)
+                try:
+                    pipe.load_lora_weights(str(p.parent), weight_name=p.name, adapter_name=name)
+                except RuntimeError as exc:  # torch's "size mismatch for ...": a LoRA of another base model
+                    if name in pipe.get_list_adapters().get("unet", []):
+                        pipe.delete_adapters(name)
+                    raise ValueError(f"LoRA {p} does not fit this base model: it was trained on another one "
+                                     f"({type(exc).__name__} loading it)") from None
                 loaded[key] = name
             names.append(loaded[key])
             weights.append(float(weight))
