@@ -14,6 +14,12 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 
 setup: $(STAMP)
 
+# The quality yardstick (dlib + its models), for studio.quality and tests/test_quality.py only.
+TEST_STAMP := $(VENV)/.installed-test
+$(TEST_STAMP): $(STAMP) requirements-test.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	touch $(TEST_STAMP)
+
 # The Webcam tab's browser test drives Debian's chromium with a fake camera. Installed here when missing and
 # we are root with apt-get; otherwise that test skips and says why.
 browser:
@@ -24,7 +30,7 @@ browser:
 run: setup
 	$(BIN)/python app.py $(ARGS)
 
-test: setup browser
+test: setup $(TEST_STAMP) browser
 	$(BIN)/python -m pytest -q tests $(ARGS)
 
 bench: setup
