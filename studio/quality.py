@@ -195,7 +195,8 @@ def table(results: dict[str, list[PhotoScore]]) -> str:
     return "\n".join(lines)
 
 
-def _cell(img: np.ndarray, side: int, label: str) -> np.ndarray:
+def cell(img: np.ndarray, side: int, label: str) -> np.ndarray:
+    """The image fitted into a `side` px square on white, with a label above (a contact sheet cell)."""
     h, w = img.shape[:2]
     k = side / max(h, w)
     img = cv2.resize(img, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
@@ -236,14 +237,14 @@ def main(argv=None) -> int:
             print(json.dumps(asdict(s)), flush=True)
         if args.out:
             ids = ", ".join(f"{f.distance:.2f}" for f in s.faces)
-            rows.setdefault(s.photo, []).append(_cell(out, 300, f"{s.character} d {ids}"))
+            rows.setdefault(s.photo, []).append(cell(out, 300, f"{s.character} d {ids}"))
         print(f"{s.photo} {s.character}: " + " ".join(f"{f.distance:.2f}" for f in s.faces), file=sys.stderr)
 
     results = run(photos, characters, yard, Stylizer(cfg), args.warp, on_photo)
     if args.out:
         out = Path(args.out)
         by_name = {name: img for name, img, _ in photos}
-        sheet = [np.hstack([_cell(by_name[name], 300, name)] + cells) for name, cells in rows.items()]
+        sheet = [np.hstack([cell(by_name[name], 300, name)] + cells) for name, cells in rows.items()]
         for i in range(0, len(sheet), 8):
             save_image(np.vstack(sheet[i:i + 8]), out / f"quality_{i // 8:02d}.png")
     if args.json:

@@ -17,21 +17,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from studio import StylizeParams, Stylizer, load_config  # noqa: E402
 from studio.characters import list_characters  # noqa: E402
 from studio.io import load_image, save_image  # noqa: E402
+from studio.quality import cell  # noqa: E402
 
 DEFAULT = ["portrait_light_skin_asian_01.jpg", "portrait_dark_skin_01.jpg", "portrait_glasses_beard_brown_skin_01.jpg",
            "group_4faces_diverse_skin_01.jpg", "fullbody_crouching_brown_skin_01.jpg", "lowlight_face_01.jpg",
            "profile_faces_audience_blue_light_01.jpg", "bg_lake_mountains_01.jpg"]
-
-
-def cell(img: np.ndarray, side: int, label: str) -> np.ndarray:
-    h, w = img.shape[:2]
-    f = side / max(h, w)
-    img = cv2.resize(img, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-    out = np.full((side + 22, side, 3), 255, np.uint8)
-    y, x = (side - img.shape[0]) // 2 + 22, (side - img.shape[1]) // 2
-    out[y:y + img.shape[0], x:x + img.shape[1]] = img
-    cv2.putText(out, label[:48], (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (20, 20, 20), 1, cv2.LINE_AA)
-    return out
 
 
 def main() -> int:
