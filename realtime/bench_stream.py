@@ -197,8 +197,8 @@ def print_tables(rows: list[dict], conversions: list[dict], memory: list[dict]) 
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['size']} | {r['flicker_input']:.2f} | {r['flicker_per_frame']:.2f} | "
-              f"{r['flicker_temporal']:.2f} | {100 * r['flicker_reduction']:.0f} % | {100 * r['flow_coverage']:.0f} % | "
-              f"{r['flicker_cuts']} |")
+              f"{r['flicker_temporal']:.2f} | {100 * r['flicker_reduction']:.0f} % | "
+              f"{100 * r['flow_coverage']:.0f} % | {r['flicker_cuts']} |")
     if conversions:
         print()
         print("| size | conversion | frames | fps end to end |")

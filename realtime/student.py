@@ -8,8 +8,8 @@ The face warp is geometry, done here from the face landmarks; the student draws 
 texture and colour factors (studio.models.STUDENT_FACTORS); the face strokes (eyes, brows, lips, nose) are
 drawn from the warped landmarks exactly as the teacher draws them, weighted by the line factor, and so are the
 contour lines, by the teacher's own line function on the warped frame (what each adds and costs:
-docs/PERFORMANCE.md, "Ink in the realtime path"). `python -m studio stylize --engine` and `python -m realtime.video` both go through `stylize_frame`, so a photo
-and a video frame are stylised alike.
+docs/PERFORMANCE.md, "Ink in the realtime path"). `python -m studio stylize --engine` and `python -m realtime.video`
+both go through `stylize_frame`, so a photo and a video frame are stylised alike.
 """
 from __future__ import annotations
 

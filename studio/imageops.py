@@ -15,8 +15,8 @@ def gradient_magnitude(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
     """sqrt(gx² + gy²) as float32, the same on every CPU and for every buffer address: numpy's elementwise loops
     (separate multiplies and add, no fused multiply-add; a correctly rounded square root). Integer gradients
     are squared and summed exactly in int32; for a 3x3 Sobel of uint8 (|g| <= 1020) the sum is exact in float32
-    too, so float and integer gradients give the correctly rounded magnitude. A 1080p int16 pair: 7.3 ms on
-    2 cores, where cv2.magnitude with its float conversions took 15.8."""
+    too, so float and integer gradients give the correctly rounded magnitude (and faster than cv2.magnitude with
+    its float conversions: docs/PERFORMANCE.md, "Pipelined = sequential on every machine")."""
     if np.issubdtype(gx.dtype, np.integer):
         x = gx.astype(np.int32)
         x *= x

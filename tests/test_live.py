@@ -108,7 +108,8 @@ def test_people_are_numbered_on_the_picture_and_in_the_readout():
     from studio.types import Box, Face
 
     img = np.full((240, 320, 3), 200, np.uint8)
-    tracks = [Track(3, Face(box=Box(100, 80, 160, 150), score=0.9)), Track(None, Face(box=Box(10, 10, 40, 40), score=0.9))]
+    tracks = [Track(3, Face(box=Box(100, 80, 160, 150), score=0.9)),
+              Track(None, Face(box=Box(10, 10, 40, 40), score=0.9))]
     out = live.label_people(img, tracks)
     assert np.array_equal(img, np.full((240, 320, 3), 200, np.uint8))  # a copy
     changed = np.abs(out.astype(int) - img).max(axis=2) > 0

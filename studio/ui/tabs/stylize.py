@@ -82,8 +82,9 @@ def render(ctx) -> StylizeUI:
             controls["normalize_light"] = gr.Checkbox(value=True, label="Normalise lighting",
                                                       info="Lift dim and backlit photos, remove coloured light")
             with gr.Accordion("Background", open=False):
-                background_default = gr.Checkbox(value=True, label="Use the character's defaults for the background",
-                                         info="The person's settings, simplified: fewer lines, flatter.")
+                background_default = gr.Checkbox(value=True,
+                                                 label="Use the character's defaults for the background",
+                                                 info="The person's settings, simplified: fewer lines, flatter.")
                 for name, value in _background_defaults(default).items():
                     short = name.split("_", 1)[1]
                     controls[name] = gr.Slider(0, 1, value=value, step=0.01, label=f"Background {short}",
@@ -109,7 +110,8 @@ def render(ctx) -> StylizeUI:
                                              elem_id="download")
     # Other tabs update these (the Characters tab adds a saved character to the picker).
     ctx.components.update({"stylize.character": character, "stylize.teacher": teacher, "stylize.image": image})
-    return StylizeUI(image, character, teacher, controls, background_default, sd_options, button, compare, download, report)
+    return StylizeUI(image, character, teacher, controls, background_default, sd_options, button, compare, download,
+                     report)
 
 
 def _sd_status(cfg) -> tuple[bool, str]:
@@ -198,8 +200,9 @@ def listen(ctx, ui: StylizeUI) -> None:
         values = _background_defaults(load_character(character, ctx.cfg), line, texture, color)
         return [gr.update(interactive=not use_default, value=values[n]) for n in BACKGROUND]
 
-    ui.background_default.change(on_bg_default, [ui.background_default, ui.character, *(ui.controls[n] for n in FACTORS[:3])],
-                         [ui.controls[n] for n in BACKGROUND], api_name=False)
+    ui.background_default.change(on_bg_default,
+                                 [ui.background_default, ui.character, *(ui.controls[n] for n in FACTORS[:3])],
+                                 [ui.controls[n] for n in BACKGROUND], api_name=False)
 
     def on_teacher(name):
         ready, reason = _sd_status(ctx.cfg) if name == "sd" else (True, "")
