@@ -36,6 +36,7 @@ from . import StylizeParams, Stylizer, load_config
 from .characters import list_characters
 from .color import rgb_to_lab, shrink
 from .io import load_image, save_image
+from .types import Box
 
 SAME_PERSON = 0.6  # dlib's threshold for its 128-D descriptor
 FLAT_LAPLACIAN = 2.0
@@ -74,12 +75,9 @@ class Yardstick:
         return np.asarray(self.encoder.compute_face_descriptor(image, shape, 1), np.float32)
 
 
-def _iou(a, b) -> float:
-    ix = max(0, min(a.right(), b.right()) - max(a.left(), b.left()))
-    iy = max(0, min(a.bottom(), b.bottom()) - max(a.top(), b.top()))
-    inter = ix * iy
-    union = a.width() * a.height() + b.width() * b.height() - inter
-    return inter / union if union > 0 else 0.0
+def _box(rect) -> Box:
+    """A dlib rectangle (inclusive right and bottom) as a studio Box."""
+    return Box(rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1)
 
 
 def skin_region(shape, size: tuple[int, int]) -> np.ndarray:
@@ -127,7 +125,7 @@ class PhotoScore:
 
 def score(yard: Yardstick, photo: np.ndarray, output: np.ndarray, rects: Sequence) -> list[FaceScore]:
     """The faces `rects` (dlib rectangles found in `photo`) scored in `output` (same size)."""
-    found_rects = yard.faces(output) if rects else []
+    found = [_box(f) for f in yard.faces(output)] if rects else []
     photo_L, out_L = rgb_to_lab(photo)[..., 0], rgb_to_lab(output)[..., 0]
     out = []
     for r in rects:
@@ -136,7 +134,7 @@ def score(yard: Yardstick, photo: np.ndarray, output: np.ndarray, rects: Sequenc
         d = float(np.linalg.norm(yard.descriptor(photo, shape_in) - yard.descriptor(output, shape_out)))
         skin = skin_region(shape_in, photo.shape[:2])
         shift = float(np.median(out_L[skin]) - np.median(photo_L[skin])) if skin.sum() >= 50 else None
-        out.append(FaceScore(d, any(_iou(r, f) > 0.3 for f in found_rects), shift, int(r.width())))
+        out.append(FaceScore(d, any(_box(r).iou(f) > 0.3 for f in found), shift, int(r.width())))
     return out
 
 

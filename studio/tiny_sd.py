@@ -23,8 +23,10 @@ VAE_CHANNELS = (8, 16, 16, 16)  # four blocks: three 2x downsamplings, SD's 8x
 CONDITION_CHANNELS = (8, 8, 16, 16)  # the ControlNet's condition embedding: 8x down to the latent, as in SD's
 SAMPLE_SIZE = 64  # latent side for the pipelines' default size: 64 x 8 = 512 px, SD 1.5's
 UNET_CHANNELS = (16, 32)  # SD's block layout (a plain block, then cross-attention blocks), a few channels each
-# attention_head_dim is diffusers' legacy name for the number of heads: 2 heads of 16 channels. With 8 heads of 4,
-# the attention at 32x32 latents took three quarters of a training step on a CPU.
+# SD 1.x: cross-attention on the text encoder's 32 channels. attention_head_dim is diffusers' legacy name for the
+# number of heads: 2 heads of 16 channels. With 8 heads of 4, the attention at 32x32 latents took three quarters of
+# a training step on a CPU.
+SD15_EXTRA = dict(cross_attention_dim=32, attention_head_dim=2)
 
 
 def _byte_vocab() -> dict[str, int]:
@@ -43,16 +45,23 @@ def _byte_vocab() -> dict[str, int]:
     return vocab
 
 
+def _unet(**extra):
+    """The tiny UNet: SD's layout with UNET_CHANNELS; `extra` says which family's conditioning it takes."""
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(
+        block_out_channels=UNET_CHANNELS, layers_per_block=2, sample_size=SAMPLE_SIZE, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        norm_num_groups=8, **extra)
+
+
 def tiny_components(seed: int = 0) -> dict:
     import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from diffusers import AutoencoderKL, DDIMScheduler
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
-        block_out_channels=UNET_CHANNELS, layers_per_block=2, sample_size=SAMPLE_SIZE, in_channels=4, out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32, attention_head_dim=2, norm_num_groups=8)
+    unet = _unet(**SD15_EXTRA)
     torch.manual_seed(seed + 1)
     vae = AutoencoderKL(block_out_channels=VAE_CHANNELS, in_channels=3, out_channels=3,
                         down_block_types=("DownEncoderBlock2D",) * len(VAE_CHANNELS),
@@ -79,15 +88,12 @@ XL_EXTRA = dict(attention_head_dim=(1, 2), use_linear_projection=True, addition_
 
 def tiny_xl_components(seed: int = 0) -> dict:
     import torch
-    from diffusers import EulerDiscreteScheduler, UNet2DConditionModel
+    from diffusers import EulerDiscreteScheduler
     from transformers import CLIPTextModelWithProjection
 
     parts = tiny_components(seed)
     torch.manual_seed(seed)
-    parts["unet"] = UNet2DConditionModel(
-        block_out_channels=UNET_CHANNELS, layers_per_block=2, sample_size=SAMPLE_SIZE, in_channels=4, out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        norm_num_groups=8, **XL_EXTRA)
+    parts["unet"] = _unet(**XL_EXTRA)
     torch.manual_seed(seed + 3)
     parts["text_encoder_2"] = CLIPTextModelWithProjection(parts["text_encoder"].config)
     parts["tokenizer_2"] = parts["tokenizer"]
@@ -103,7 +109,7 @@ def tiny_controlnet(seed: int = 0, xl: bool = False):
     from diffusers import ControlNetModel
 
     torch.manual_seed(seed)
-    extra = XL_EXTRA if xl else dict(cross_attention_dim=32, attention_head_dim=2)
+    extra = XL_EXTRA if xl else SD15_EXTRA
     return ControlNetModel(block_out_channels=UNET_CHANNELS, layers_per_block=2, in_channels=4,
                            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
                            conditioning_embedding_out_channels=CONDITION_CHANNELS, norm_num_groups=8, **extra)
