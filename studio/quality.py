@@ -35,7 +35,7 @@ import numpy as np
 from . import StylizeParams, Stylizer, load_config
 from .characters import list_characters
 from .color import rgb_to_lab, shrink
-from .io import load_image, save_image
+from .io import ImageLoadError, load_image, save_image
 from .types import Box
 
 SAME_PERSON = 0.6  # dlib's threshold for its 128-D descriptor
@@ -139,13 +139,18 @@ def score(yard: Yardstick, photo: np.ndarray, output: np.ndarray, rects: Sequenc
 
 
 def photos_with_faces(media: Path, yard: Yardstick, names: Optional[Sequence[str]], side: int) -> list:
-    """(name, image fitted to `side`, dlib face rectangles) for each photo where dlib finds a face."""
+    """(name, image fitted to `side`, dlib face rectangles) for each photo where dlib finds a face; a file that is not
+    a readable image gets an `error:` line on stderr."""
     folder = media / "images"
     files = [folder / n for n in names] if names else sorted(p for p in folder.iterdir() if p.is_file()
                                                              and p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     found = []
     for path in files:
-        img, _ = shrink(load_image(path), side)
+        try:
+            img, _ = shrink(load_image(path), side)
+        except ImageLoadError as exc:  # one line, and the other photos are still measured
+            print(f"error: {exc}".replace("\n", " "), file=sys.stderr)
+            continue
         rects = yard.faces(img)
         if rects:
             found.append((path.name, img, rects))

@@ -29,3 +29,15 @@ def test_the_benchmark_prints_a_table_and_json(media_dir, capsys):
     assert 0.0 < photo["faces"][0]["distance"] < 1.0 and photo["faces"][0]["found"]
     assert set(json.loads(out[1])["classic"]) >= {"identity", "distance_median", "found_again", "skin_shift_median"}
     assert out[2].startswith("| character |") and out[4].startswith("| classic | 1 | 1 |")
+
+
+def test_an_unreadable_photo_is_one_error_line_and_the_others_are_measured(media_dir, tmp_path, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "broken.jpg").write_bytes(b"not an image")
+    (images / "p.jpg").write_bytes((media_dir / "images" / "portrait_medium_skin_01.jpg").read_bytes())
+    rc = quality.main(["--media", str(tmp_path), "--characters", "classic"])
+    out, err = capsys.readouterr()
+    assert rc == 0 and "| classic | 1 | 1 |" in out
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "broken.jpg" in errors[0], errors
