@@ -46,6 +46,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 import cv2
 import numpy as np
 
+from studio.checks import FACTOR
 from studio.color import shrink
 from studio.compose import person_regions
 from studio.perception.faces import get_face_backend
@@ -180,6 +181,7 @@ class Stream:
         unknown = set(factors) - set(FACTORS)
         if unknown:
             raise ValueError(f"unknown factors {sorted(unknown)}")
+        factors = {k: FACTOR.check(k, v, optional=True) for k, v in factors.items()}  # NaN, strings: ValueError
         with self._lock:
             if character is not None or assign is not None:
                 wanted = [character] if character else []

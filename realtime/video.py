@@ -49,7 +49,8 @@ from typing import Callable, Iterable, Iterator, Optional
 import cv2
 import numpy as np
 
-from studio.config import ConfigError, load_config, unit_interval
+from studio.checks import DETECT_EVERY, FACTOR, FRAME_LIMIT, MAX_SIDE, WORKERS
+from studio.config import ConfigError, load_config
 from studio.io import atomic_path
 from studio.types import FACTORS
 
@@ -322,42 +323,35 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--teacher", choices=("classic", "sd"), default=None,
                     help="run this teacher on every frame instead of a student (slow)")
     for name in FACTORS:
-        ap.add_argument(f"--{name}", type=unit_interval, default=None, help=f"{name} factor in [0, 1]")
+        ap.add_argument(f"--{name}", type=FACTOR.arg(f"--{name}"), default=None, help=f"{name} factor in [0, 1]")
     ap.add_argument("--no-temporal", action="store_true",
                     help="no flow-guided blending between frames (each frame stylised on its own: flickers)")
     ap.add_argument("--no-contours", action="store_true",
                     help="the student draws no contour lines, only the face strokes (faster: 1080p conversion 5.3 "
                          "-> 6.6 fps on 2 cores)")
-    ap.add_argument("--detect-every", type=int, default=5, metavar="N",
+    ap.add_argument("--detect-every", type=DETECT_EVERY.arg("--detect-every"), default=5, metavar="N",
                     help="full face detection every N frames, faces followed by optical flow between (default 5; "
                          "1: detect on every frame)")
-    ap.add_argument("--max-side", type=int, default=None, metavar="PX",
+    ap.add_argument("--max-side", type=MAX_SIDE.arg("--max-side"), default=None, metavar="PX",
                     help="stylise larger frames at this long side and scale the result back up (faster; e.g. 1280 "
                          "for 1080p on a small CPU)")
-    ap.add_argument("--frames", type=int, default=None, metavar="N", help="convert only the first N frames")
+    ap.add_argument("--frames", type=FRAME_LIMIT.arg("--frames"), default=None, metavar="N",
+                    help="convert only the first N frames")
     ap.add_argument("--json", action="store_true", help="print one JSON report per input")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     ap.add_argument("--config", help="studio config YAML (default configs/studio.yaml)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     ap.add_argument("--ray", action="store_true",
                     help="convert the files on Ray actors, one stylizer each (realtime/batch.py; pip install ray)")
-    ap.add_argument("--workers", type=int, default=None, metavar="N",
+    ap.add_argument("--workers", type=WORKERS.arg("--workers"), default=None, metavar="N",
                     help="with --ray: number of actors (default: one per GPU, else by the CPU cores)")
     ap.add_argument("--ray-address", default=None, metavar="ADDR",
                     help="with --ray: join this Ray cluster instead of starting Ray here")
     args = ap.parse_args(argv)
     if args.engine and args.teacher:
         ap.error("--engine and --teacher exclude each other: a student engine or a teacher")
-    if args.frames is not None and args.frames < 1:
-        ap.error("--frames must be at least 1")
-    if args.detect_every < 1:
-        ap.error("--detect-every must be at least 1")
-    if args.max_side is not None and args.max_side < 64:
-        ap.error("--max-side must be at least 64")
     if (args.workers is not None or args.ray_address) and not args.ray:
         ap.error("--workers and --ray-address go with --ray")
-    if args.workers is not None and args.workers < 1:
-        ap.error("--workers must be at least 1")
     return args
 
 

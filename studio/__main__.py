@@ -19,7 +19,8 @@ from realtime.engines import EngineUnavailable
 from realtime.student import StudentStylizer
 
 from . import Stylizer
-from .config import ConfigError, load_config, unit_interval
+from .checks import FACTOR, SD_GUIDANCE, SD_STEPS, SD_STRENGTH, SEED
+from .config import ConfigError, load_config
 from .perception.faces import get_face_backend
 from .stylize.lora import SDModelMissing, parse_lora
 from .types import BACKGROUND_FACTORS, FACTORS, StylizeParams
@@ -36,19 +37,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     st.add_argument("--character", default=None, help="character name (see `python -m studio characters`)")
     st.add_argument("--teacher", default="classic")
     for name in FACTORS:
-        st.add_argument(f"--{name}", type=unit_interval, default=None, help=f"{name} factor in [0, 1]")
+        st.add_argument(f"--{name}", type=FACTOR.arg(f"--{name}"), default=None, help=f"{name} factor in [0, 1]")
     for name in (n.removeprefix("background_") for n in BACKGROUND_FACTORS):
-        st.add_argument(f"--bg-{name}", type=unit_interval, default=None, dest=f"background_{name}",
+        st.add_argument(f"--bg-{name}", type=FACTOR.arg(f"--bg-{name}"), default=None, dest=f"background_{name}",
                         help=f"background {name} factor in [0, 1] (default: from the character)")
     st.add_argument("--no-light", action="store_true", help="do not normalise lighting")
-    st.add_argument("--seed", type=int, default=0)
+    st.add_argument("--seed", type=SEED.arg("--seed"), default=0)
     sd = st.add_argument_group("SD teacher (--teacher sd)")
     sd.add_argument("--base", help="base model: hub id, diffusers folder or .safetensors (default: config sd.base)")
     sd.add_argument("--lora", action="append", default=[], metavar="FILE[:WEIGHT]",
                     help="a .safetensors LoRA with its weight (default 1.0); repeat to stack")
-    sd.add_argument("--strength", type=float, default=None, help="img2img strength in (0, 1]")
-    sd.add_argument("--steps", type=int, default=None, help="denoising steps")
-    sd.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
+    sd.add_argument("--strength", type=SD_STRENGTH.arg("--strength"), default=None, help="img2img strength in (0, 1]")
+    sd.add_argument("--steps", type=SD_STEPS.arg("--steps"), default=None, help="denoising steps")
+    sd.add_argument("--guidance", type=SD_GUIDANCE.arg("--guidance"), default=None,
+                    help="classifier-free guidance scale")
     st.add_argument("--json", action="store_true", help="print one JSON object per input")
     rt = st.add_argument_group("student (realtime path)")
     rt.add_argument("--engine", help="run the character's distilled student on this engine (auto: the fastest "

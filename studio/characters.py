@@ -10,6 +10,8 @@ presets live in `configs/characters/*.yaml`; user characters live in `<data_dir>
 from __future__ import annotations
 
 import json
+import logging
+import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,9 +23,11 @@ import yaml
 
 from .color import hex_to_rgb, lab_to_rgb, rgb_to_lab
 from .config import ConfigError, StudioConfig, from_dict
-from .io import atomic_path, safe_name, save_image
+from .io import atomic_path, save_image
 from .stylize.lora import check_safetensors
 from .types import BACKGROUND_FACTORS, FACTORS, BackgroundOffsets, Factors
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -81,37 +85,63 @@ class Character:
         return hex_to_rgb(self.skin_ramp)
 
 
-def _character_dirs(cfg: StudioConfig) -> list[Path]:
-    dirs = [cfg.resolve(cfg.characters_dir)]
-    user = cfg.resolve(cfg.data_dir) / "characters"
-    if user.is_dir():
-        dirs.append(user)
-    return dirs
+# A character's name: Unicode letters and digits (하나, さくら, hana_2), '_' and '-'; it names its folder.
+NAME_RULE = "letters, digits, '_' and '-' (up to 64, not starting with '-')"
+_NAME = re.compile(r"^(?!-)[\w-]{1,64}$")
+
+
+def _files_in(d: Path) -> dict[str, Path]:
+    """`<name>.yaml` and `<name>/character.yaml` presets in folder `d` (not a save in progress: dot folders)."""
+    if not d.is_dir():
+        return {}
+    found = {p.stem: p for p in sorted(d.glob("*.yaml"))}
+    found.update({p.parent.name: p for p in sorted(d.glob("*/character.yaml")) if not p.parent.name.startswith(".")})
+    return found
+
+
+def _built_in_files(cfg: StudioConfig) -> dict[str, Path]:
+    return _files_in(cfg.resolve(cfg.characters_dir))
 
 
 def _preset_files(cfg: StudioConfig) -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    for d in _character_dirs(cfg):
-        if not d.is_dir():
+    """Built-in presets, then user characters (`<data_dir>/characters/<name>/character.yaml` or `<name>.yaml`). A user
+    character never takes a built-in name: it is skipped with a warning (built-in names are reserved)."""
+    found = _built_in_files(cfg)
+    reserved = {k.casefold() for k in found}
+    for name, p in _files_in(cfg.resolve(cfg.data_dir) / "characters").items():
+        if name.casefold() in reserved:
+            log.warning("skipped %s: %r is a built-in character's name", p, name)
             continue
-        for p in sorted(d.glob("*.yaml")):
-            found[p.stem] = p
-        for p in sorted(d.glob("*/character.yaml")):
-            if not p.parent.name.startswith("."):  # skip a save in progress
-                found[p.parent.name] = p
+        found[name] = p
     return found
+
+
+def check_name(name: str, cfg: StudioConfig) -> str:
+    """A new character's name as given (stripped), or ValueError saying the rule: it names a folder, so it is
+    refused rather than silently changed, and built-in names are reserved."""
+    name = (name or "").strip()
+    if not _NAME.match(name):
+        raise ValueError(f"character name {name!r} is not allowed: use {NAME_RULE}")
+    if name.casefold() in {k.casefold() for k in _built_in_files(cfg)}:
+        raise ValueError(f"{name!r} is a built-in character; choose another name")
+    return name
 
 
 def _parse(path: Path) -> Character:
     with open(path, encoding="utf-8") as fh:
         data = yaml.safe_load(fh) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a character is a mapping of keys (palette, skin_ramp, ...)")
     data.setdefault("name", path.stem if path.name != "character.yaml" else path.parent.name)
     for key in ("palette", "skin_ramp"):
         if key in data:
             data[key] = tuple(data[key])
     char = from_dict(Character, data, where=str(path))
     char = Character(**{**char.__dict__, "source": str(path)})
-    hex_to_rgb(char.palette)  # validate colours early
+    try:  # validate colours early
+        hex_to_rgb(char.palette + char.skin_ramp + (char.line_color, char.eye_color, char.blush_color))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     if len(char.palette) < 4:
         raise ConfigError(f"{path}: palette needs at least 4 colours")
     if len(char.skin_ramp) < 2:
@@ -119,16 +149,35 @@ def _parse(path: Path) -> Character:
     return char
 
 
+def _parse_or_warn(path: Path) -> Optional[Character]:
+    try:
+        return _parse(path)
+    except (OSError, ValueError, TypeError, yaml.YAMLError) as exc:
+        log.warning("skipped character: %s", _why(path, exc))
+        return None
+
+
 def list_characters(cfg: StudioConfig) -> list[Character]:
-    """Every available character, built-in first, sorted by name within each folder."""
-    return [_parse(p) for p in _preset_files(cfg).values()]
+    """Every available character, built-in first, sorted by name within each folder. One that cannot be read is
+    skipped with a one-line warning naming its file: a broken user character does not stop the studio."""
+    return [c for c in map(_parse_or_warn, _preset_files(cfg).values()) if c is not None]
 
 
 def load_character(name: str, cfg: StudioConfig) -> Character:
     files = _preset_files(cfg)
     if name not in files:
         raise ValueError(f"unknown character {name!r}; choices: {sorted(files)}")
-    return _parse(files[name])
+    try:
+        return _parse(files[name])
+    except (OSError, ValueError, TypeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"character {name!r} cannot be read: {_why(files[name], exc)}") from None
+
+
+def _why(path: Path, exc: BaseException) -> str:
+    """An error as one short line that names the file once (YAML errors span several lines)."""
+    text = " ".join(str(exc).split())
+    text = text if str(path) in text else f"{path}: {text}"
+    return text if len(text) <= 300 else text[:299] + "…"
 
 
 def resolve_factors(char: Character, line: Optional[float] = None, texture: Optional[float] = None,
@@ -267,7 +316,7 @@ def save_character(character: Character, profile: StyleProfile, references: list
                    lora: Optional[str] = None) -> Path:
     """Write `<data_dir>/characters/<name>/` (character.yaml, profile.json, references/, lora) atomically: the
     folder is filled under a temporary name and then takes the place of any earlier one."""
-    name = safe_name(character.name)
+    name = check_name(character.name, cfg)
     final = cfg.resolve(cfg.data_dir) / "characters" / name
     data = asdict(character)
     data.pop("source", None)

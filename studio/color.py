@@ -27,8 +27,8 @@ def hex_to_rgb(colors) -> np.ndarray:
         colors = [colors]
     out = []
     for c in colors:
-        s = c.lstrip("#")
-        if len(s) != 6:
+        s = c.lstrip("#") if isinstance(c, str) else ""
+        if len(s) != 6 or any(ch not in "0123456789abcdefABCDEF" for ch in s):
             raise ConfigError(f"colour {c!r} is not #rrggbb")
         out.append([int(s[i:i + 2], 16) / 255.0 for i in (0, 2, 4)])
     return np.asarray(out, dtype=np.float32).reshape(-1, 3)

@@ -6,7 +6,6 @@ Unknown keys are errors (a typo in a YAML file must not be silently ignored).
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import typing
@@ -22,17 +21,6 @@ DEFAULT_CONFIG = REPO_ROOT / "configs" / "studio.yaml"
 
 class ConfigError(ValueError):
     """A configuration file or override is invalid."""
-
-
-def unit_interval(value: str) -> float:
-    """argparse type for a factor on the command line: a number in [0, 1]."""
-    try:
-        v = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"{v} is not in [0, 1]")
-    return v
 
 
 @dataclass(frozen=True)
@@ -136,6 +124,10 @@ def from_dict(cls: type, data: dict, where: str = "config") -> Any:
     unknown = sorted(set(data) - names)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(names)}")
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in data and f.init
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"{where}: missing key(s) {missing}")
     kwargs = {k: _coerce(hints[k], v, f"{where}.{k}") for k, v in data.items()}
     return cls(**kwargs)
 

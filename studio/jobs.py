@@ -82,3 +82,59 @@ class Job:
             self._set(status="failed", message=str(exc))
         except Exception as exc:  # noqa: BLE001 - a background job must report, not vanish
             self._set(status="failed", message=f"{type(exc).__name__}: {exc}")
+
+
+class Busy(ValueError):
+    """A job could not start: this session runs one of that kind, or the server runs as many as it allows."""
+
+
+class SessionJobs:
+    """The studio's background jobs, each owned by the session (browser page, API client) that started it. A
+    session sees and cancels only its own; one job of a kind per session; and at most `limits[kind]` jobs of a kind
+    run at once over all sessions (training holds gigabytes), refused with a one-line Busy, not queued.
+
+        jobs = SessionJobs({"lora": 1, "video": 2})
+        job = jobs.start(session, "video", lambda: Job(work, total).start())
+        jobs.cancel(session, "video")   # False when this session runs no such job
+    """
+
+    def __init__(self, limits: Optional[dict] = None, default_limit: int = 1):
+        self._limits, self._default = dict(limits or {}), default_limit
+        self._jobs: dict[tuple[str, str], Job] = {}
+        self._lock = threading.Lock()
+
+    def _running(self, kind: str) -> int:
+        return sum(1 for (_, k), j in self._jobs.items() if k == kind and j.state().status == "running")
+
+    def running(self, kind: str) -> int:
+        """How many `kind` jobs run now, over all sessions."""
+        with self._lock:
+            return self._running(kind)
+
+    def start(self, session: str, kind: str, make: Callable[[], Job]) -> Job:
+        """`make()` starts the job (raising ValueError for bad inputs); refused with Busy when this session already
+        runs a `kind` job or the server runs its limit of them."""
+        with self._lock:
+            own = self._jobs.get((session, kind))
+            if own is not None and own.state().status == "running":
+                raise Busy("This is already running; cancel it or wait.")
+            limit = self._limits.get(kind, self._default)
+            if self._running(kind) >= limit:
+                raise Busy(f"The studio is running {limit} {kind} job{'s' if limit > 1 else ''} for other users; "
+                           "try again when one ends.")
+            for key in [k for k, j in self._jobs.items() if j.state().status != "running" and k[1] == kind
+                        and k[0] != session]:
+                del self._jobs[key]  # ended jobs of other sessions: their results were already shown
+            job = self._jobs[(session, kind)] = make()
+            return job
+
+    def get(self, session: str, kind: str) -> Optional[Job]:
+        with self._lock:
+            return self._jobs.get((session, kind))
+
+    def cancel(self, session: str, kind: str) -> bool:
+        job = self.get(session, kind)
+        if job is None or job.state().status != "running":
+            return False
+        job.cancel()
+        return True

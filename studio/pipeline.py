@@ -33,17 +33,13 @@ class Stylizer:
     def __init__(self, cfg: Optional[StudioConfig] = None):
         self.cfg = cfg or load_config()
         self._lock = threading.Lock()
-        self._characters: dict[str, Character] = {}
         self._teachers: dict[str, object] = {}
 
-    def use_character(self, character: Character) -> None:
-        """Make an unsaved character (a preview in the Characters tab) available by its name."""
-        self._characters[character.name] = character
-
     def character(self, name: str) -> Character:
-        if name not in self._characters:
-            self._characters[name] = load_character(name, self.cfg)
-        return self._characters[name]
+        """The saved character `name`, read from disk on each call (a YAML file: under a millisecond), so a character
+        saved or changed by another session is what the next call uses. An unsaved one (the Characters tab's
+        preview) is never registered here: it is passed to the one call that uses it (`character=`)."""
+        return load_character(name, self.cfg)
 
     def teacher(self, name: str):
         if name not in self._teachers:
@@ -62,14 +58,15 @@ class Stylizer:
     def perceive(self, image: np.ndarray) -> Perception:
         return perceive(image, self.cfg.perception)
 
-    def resolve_factors(self, params: StylizeParams) -> dict[str, float]:
+    def resolve_factors(self, params: StylizeParams, character: Optional[Character] = None) -> dict[str, float]:
         """The factor values actually used: the params where given, else the character's defaults."""
-        return resolve_factors(self.character(params.character), params.line, params.texture, params.color,
-                               params.warp, params.background_line, params.background_texture,
+        return resolve_factors(character or self.character(params.character), params.line, params.texture,
+                               params.color, params.warp, params.background_line, params.background_texture,
                                params.background_color)
 
     def __call__(self, image: np.ndarray, params: Optional[StylizeParams] = None,
-                 progress: Optional[ProgressFn] = None) -> StylizeResult:
+                 progress: Optional[ProgressFn] = None, character: Optional[Character] = None) -> StylizeResult:
+        """`character`: an unsaved character used for this call only, in place of `params.character`."""
         params = params or StylizeParams(character=self.cfg.default_character)
         report = progress or (lambda frac, msg: None)
         timings: dict[str, float] = {}
@@ -82,10 +79,10 @@ class Stylizer:
         if h * w > self.cfg.max_input_pixels:
             raise ValueError(f"image is {w}x{h} ({w * h / 1e6:.1f} MP), over the limit of "
                              f"{self.cfg.max_input_pixels / 1e6:.0f} MP")
-        params.validate()
-        character = self.character(params.character)
+        params = params.checked()
+        character = character or self.character(params.character)
         teacher = self.teacher(params.teacher)
-        factors = self.resolve_factors(params)
+        factors = self.resolve_factors(params, character)
         # 2. Work resolution: large photos are processed at process_max_side and resized back.
         t0 = time.perf_counter()
         work, f = shrink(image, self.cfg.process_max_side)

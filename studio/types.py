@@ -7,6 +7,7 @@ Nothing here imports a heavy library.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -179,14 +180,23 @@ class StylizeParams:
     guidance: Optional[float] = None
 
     def validate(self) -> None:
-        for name in FACTORS + BACKGROUND_FACTORS:
-            value = getattr(self, name)
-            if value is not None and not (0.0 <= float(value) <= 1.0):
-                raise ValueError(f"{name} must be in [0, 1], got {value}")
-        if self.strength is not None and not (0.0 < float(self.strength) <= 1.0):
-            raise ValueError(f"strength must be in (0, 1], got {self.strength}")
-        if self.steps is not None and not (1 <= int(self.steps) <= 200):
-            raise ValueError(f"steps must be in [1, 200], got {self.steps}")
+        """ValueError naming the first field out of its rule (studio.checks: the same rules as the CLI's)."""
+        self.checked()
+
+    def checked(self) -> "StylizeParams":
+        """These params with every number checked against its rule (studio.checks) and converted (an API client may
+        send "0.4" or 8.0): a one-line ValueError for NaN, infinities, strings that are not numbers, out of range."""
+        from .checks import FACTOR, LORA_WEIGHT, SD_GUIDANCE, SD_STEPS, SD_STRENGTH, SEED
+
+        values = {name: FACTOR.check(name, getattr(self, name), optional=True)
+                  for name in FACTORS + BACKGROUND_FACTORS}
+        values.update(strength=SD_STRENGTH.check("strength", self.strength, optional=True),
+                      steps=SD_STEPS.check("steps", self.steps, optional=True),
+                      guidance=SD_GUIDANCE.check("guidance", self.guidance, optional=True),
+                      seed=SEED.check("seed", self.seed))
+        values["loras"] = tuple((path, LORA_WEIGHT.check(f"the weight of {Path(path).name}", weight))
+                                for path, weight in self.loras)
+        return replace(self, **values)
 
 
 @dataclass

@@ -56,9 +56,13 @@ def test_saved_character_is_listed_and_stylizes(stylizer, references, tmp_path, 
     cfg = load_config(None, [f"data_dir={tmp_path}"])
     refs = references["pastel"]
     profile = fit_profile(refs, cfg, faces_of(stylizer, refs))
-    ch = character_from_profile("My Hero/../x", profile, load_character("classic", cfg))
+    for bad in ("My Hero/../x", "../../etc", ".hidden", "classic", "Pastel"):  # refused, not silently changed
+        with pytest.raises(ValueError, match="not allowed|built-in"):
+            save_character(character_from_profile(bad, profile, load_character("classic", cfg)), profile, refs, cfg)
+    assert not (tmp_path / "characters").exists() or not any((tmp_path / "characters").iterdir())
+    ch = character_from_profile("하나_2", profile, load_character("classic", cfg))  # any script's letters
     folder = save_character(ch, profile, refs, cfg)
-    assert folder.parent == tmp_path / "characters"  # the name could not climb out of the data folder
+    assert folder == tmp_path / "characters" / "하나_2"
     assert (folder / "character.yaml").is_file() and (folder / "profile.json").is_file()
     assert len(list((folder / "references").glob("*.png"))) == len(refs)
     names = [c.name for c in list_characters(cfg)]

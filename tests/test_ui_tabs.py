@@ -38,7 +38,7 @@ def test_fit_preview_and_save_a_character(app, media_dir):
     preview = client.predict(sample=handle_file(str(media_dir / "images" / "lowres_240p_01.jpg")),
                              api_name="/preview_character")
     assert preview
-    status = client.predict(api_name="/save_character")
+    status = client.predict(name="Hana", api_name="/save_character")
     status = status[0] if isinstance(status, (list, tuple)) else status
     assert "Saved" in status and (data / "characters" / "Hana" / "character.yaml").is_file()
 

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from studio.io import IMAGE_SUFFIXES
+from studio.io import IMAGE_SUFFIXES, TMP_PREFIX
 from studio.models import STUDENT_FACTORS
 
 
@@ -25,17 +25,23 @@ class ImageFolderDataset:
             folder = Path(folder)
             if not folder.is_dir():
                 raise ValueError(f"{folder}: not a folder")
-            files += sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            files += sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                            and not any(part.startswith(TMP_PREFIX) for part in p.relative_to(folder).parts))
         self.files = [p for p in files if min(self.size_of(p)) >= min_side]
+        self.skipped = [p for p in files if p not in self.files]  # unreadable or too small
         if not self.files:
-            raise ValueError(f"no images of at least {min_side} px in {', '.join(map(str, folders))}")
+            raise ValueError(f"no readable images of at least {min_side} px in {', '.join(map(str, folders))}")
 
     @staticmethod
     def size_of(path: Path) -> tuple[int, int]:
+        """The image's size, (0, 0) when it does not decode to the end (a truncated upload)."""
         try:
             with Image.open(path) as im:
-                return im.size
-        except OSError:
+                size = im.size
+                im.draft("RGB", (size[0] // 8, size[1] // 8))  # JPEG: decoded at 1/8 scale, still to its last byte
+                im.load()
+                return size
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
             return (0, 0)
 
     @staticmethod

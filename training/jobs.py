@@ -11,18 +11,23 @@ Uploaded images are copied into `<data_dir>/datasets/<kind>/<name>/`; the LoRA g
 """
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 from typing import Optional, Sequence
 
 import yaml
 
+from studio.characters import load_character
+from studio.checks import DISTILL_STEPS, LORA_RANK, LORA_RESOLUTION, LORA_STEPS, PAIR_SIZE, PAIRS
 from studio.config import StudioConfig
-from studio.io import IMAGE_SUFFIXES, atomic_path, atomic_write, safe_name
+from studio.io import IMAGE_SUFFIXES, ImageLoadError, atomic_path, atomic_write, load_image, safe_name
 from studio.jobs import Job
 
 from .distill import DistillConfig, distill
 from .train_lora import TrainLoraConfig, train
+
+log = logging.getLogger(__name__)
 
 MAX_IMAGES = 200
 MAX_IMAGE_BYTES = 30 * 1024 * 1024
@@ -43,21 +48,44 @@ def list_loras(cfg: StudioConfig) -> list[Path]:
 
 
 def import_images(cfg: StudioConfig, kind: str, name: str, files: Sequence[str]) -> Path:
-    """Copy uploaded images into the dataset folder (bounded in count and size; non-images are skipped)."""
+    """The uploaded images become the dataset folder `<data_dir>/datasets/<kind>/<name>/`: each one is decoded first
+    (bounded in count, bytes and pixels) and only those that decode are kept, so a truncated upload cannot fail
+    this job or a later one. The folder is filled aside and then replaces the earlier one whole: a job trains on
+    exactly what was uploaded for it. Nothing usable: a one-line ValueError, and the earlier photos stay."""
     dest = cfg.resolve(cfg.data_dir) / "datasets" / kind / safe_name(name)
-    dest.mkdir(parents=True, exist_ok=True)
-    taken = 0
-    for f in files:
-        p = Path(f)
-        if p.suffix.lower() not in IMAGE_SUFFIXES or not p.is_file() or p.stat().st_size > MAX_IMAGE_BYTES:
-            continue
-        if taken >= MAX_IMAGES:
-            break
-        shutil.copy(p, dest / f"{taken:04d}-{safe_name(p.stem)}{p.suffix.lower()}")
-        taken += 1
-    if taken == 0 and not any(dest.iterdir()):
-        raise ValueError("no usable images (jpg, png, webp, bmp, tiff under 30 MB)")
+    taken, refused = 0, []
+    with atomic_path(dest) as tmp:
+        tmp.mkdir(parents=True)
+        for f in files:
+            p = Path(f)
+            if taken >= MAX_IMAGES:
+                break
+            try:
+                if p.suffix.lower() not in IMAGE_SUFFIXES or p.stat().st_size > MAX_IMAGE_BYTES:
+                    raise ImageLoadError(f"{p.name}: not an image file under {MAX_IMAGE_BYTES >> 20} MB")
+                load_image(p, max_pixels=cfg.max_input_pixels)
+            except (ImageLoadError, OSError):
+                refused.append(p.name)
+                continue
+            shutil.copy(p, tmp / f"{taken:04d}-{safe_name(p.stem)}{p.suffix.lower()}")
+            taken += 1
+        if taken == 0:
+            raise ValueError(f"none of the {len(refused)} file(s) is a readable image (jpg, png, webp, bmp, tiff "
+                             f"under {MAX_IMAGE_BYTES >> 20} MB)")
+    if refused:
+        log.warning("%s/%s: kept %d image(s), skipped %d that could not be read: %s", kind, name, taken, len(refused),
+                    ", ".join(refused[:5]) + (" ..." if len(refused) > 5 else ""))
     return dest
+
+
+def clear_images(cfg: StudioConfig, kind: str, name: str) -> int:
+    """Remove the dataset folder `<data_dir>/datasets/<kind>/<name>/`; returns how many images it held."""
+    dest = cfg.resolve(cfg.data_dir) / "datasets" / kind / safe_name(name)
+    if not dest.is_dir():
+        return 0
+    n = sum(1 for p in dest.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    shutil.rmtree(dest)
+    return n
 
 
 def attach_to_character(train_cfg, lora: Path) -> Optional[Path]:
@@ -80,6 +108,8 @@ def attach_to_character(train_cfg, lora: Path) -> Optional[Path]:
 def start_lora_job(cfg: StudioConfig, *, kind: str, name: str, images: Sequence[str] = (), steps: int = 400,
                    rank: int = 8, base: Optional[str] = None, resume: bool = False, resolution: int = 512,
                    lr: float = 1e-4, checkpoint_every: int = 50) -> Job:
+    steps, rank = LORA_STEPS.check("steps", steps), LORA_RANK.check("rank", rank)
+    resolution = LORA_RESOLUTION.check("resolution", resolution)
     data = import_images(cfg, kind, name, images) if images else \
         cfg.resolve(cfg.data_dir) / "datasets" / kind / safe_name(name)
     train_cfg = TrainLoraConfig(base=base or cfg.sd.base, images=str(data), output=str(lora_dir(cfg, kind, name)),
@@ -100,6 +130,8 @@ def start_distill_job(cfg: StudioConfig, *, character: str, images: Sequence[str
     shipped students (384-px pairs; warp 0, since the student path warps faces geometrically)."""
     from .make_pairs import PairsConfig, make_pairs
 
+    pairs, steps, size = PAIRS.check("pairs", pairs), DISTILL_STEPS.check("steps", steps), PAIR_SIZE.check("size", size)
+    load_character(character, cfg)  # a ValueError now, not a failed job later
     root = cfg.resolve(cfg.data_dir)
     name = safe_name(character)
     data = import_images(cfg, "distill", name, images) if images else root / "datasets" / "distill" / name

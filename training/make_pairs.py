@@ -30,6 +30,7 @@ import cv2
 
 from studio import StudioConfig, Stylizer, load_config
 from studio.actors import ray_session, run_on_actors, start_actors
+from studio.checks import FACTOR, PAIR_SIZE, PAIRS, SEED, WORKERS
 from studio.types import FACTORS, StylizeParams
 
 from . import progress_bar
@@ -177,11 +178,11 @@ def parse_args(argv=None) -> PairsConfig:
     ap.add_argument("--out", required=True)
     ap.add_argument("--character", default="classic")
     ap.add_argument("--teacher", default="classic")
-    ap.add_argument("--pairs", type=int, default=1000)
-    ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pairs", type=PAIRS.arg("--pairs"), default=1000)
+    ap.add_argument("--size", type=PAIR_SIZE.arg("--size"), default=256)
+    ap.add_argument("--seed", type=SEED.arg("--seed"), default=0)
     ap.add_argument("--ray", action="store_true", help="spread over Ray actors (pip install ray)")
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=WORKERS.arg("--workers"), default=2)
     ap.add_argument("--augment", action="store_true",
                     help="vary each crop's pose and light before the teacher: mirror, exposure, contrast, white "
                          "balance, saturation (sampled per pair from the seed, written in the manifest)")
@@ -191,9 +192,12 @@ def parse_args(argv=None) -> PairsConfig:
     fixed = []
     for item in a.fix:
         key, _, value = item.partition("=")
-        if key not in FACTORS or not value:
-            ap.error(f"--fix {item!r}: expected {'|'.join(FACTORS)}=VALUE")
-        fixed.append((key, float(value)))
+        try:
+            if key not in FACTORS:
+                raise ValueError(f"expected {'|'.join(FACTORS)}=VALUE")
+            fixed.append((key, FACTOR.check(key, value)))
+        except ValueError as exc:
+            ap.error(f"--fix {item!r}: {exc}")
     return PairsConfig(images=tuple(a.images), out=a.out, character=a.character, teacher=a.teacher, pairs=a.pairs,
                        size=a.size, seed=a.seed, ray=a.ray, workers=a.workers, fixed=tuple(fixed), augment=a.augment)
 

@@ -30,6 +30,7 @@ from typing import Callable, Optional
 import cv2
 import numpy as np
 
+from studio.checks import BATCH_SIZE, CHECKPOINT_EVERY, LEARNING_RATE, LORA_RANK, LORA_RESOLUTION, LORA_STEPS, SEED
 from studio.config import PerceptionConfig, SDConfig, load_config
 from studio.io import atomic_path
 from studio.jobs import Cancelled
@@ -331,23 +332,21 @@ def parse_args(argv=None) -> TrainLoraConfig:
     ap.add_argument("--base", required=True, help="hub id, diffusers folder or .safetensors")
     ap.add_argument("--images", required=True)
     ap.add_argument("--output", required=True)
-    ap.add_argument("--steps", type=int, default=400)
-    ap.add_argument("--rank", type=int, default=8)
+    ap.add_argument("--steps", type=LORA_STEPS.arg("--steps"), default=400)
+    ap.add_argument("--rank", type=LORA_RANK.arg("--rank"), default=8)
     ap.add_argument("--kind", choices=["user", "character"], default="user")
     ap.add_argument("--token", default="sks")
     ap.add_argument("--class-word", default="")
-    ap.add_argument("--resolution", type=int, default=512)
-    ap.add_argument("--lr", type=float, default=1e-4)
-    ap.add_argument("--batch-size", type=int, default=1)
-    ap.add_argument("--checkpoint-every", type=int, default=100)
+    ap.add_argument("--resolution", type=LORA_RESOLUTION.arg("--resolution"), default=512)
+    ap.add_argument("--lr", type=LEARNING_RATE.arg("--lr"), default=1e-4)
+    ap.add_argument("--batch-size", type=BATCH_SIZE.arg("--batch-size"), default=1)
+    ap.add_argument("--checkpoint-every", type=CHECKPOINT_EVERY.arg("--checkpoint-every"), default=100)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--prior-images", default="")
     ap.add_argument("--prior-weight", type=float, default=1.0)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=SEED.arg("--seed"), default=0)
     ap.add_argument("--local-files-only", action="store_true")
     a = ap.parse_args(argv)
-    if a.steps < 1 or a.rank < 1 or a.resolution % 8:
-        ap.error("--steps and --rank must be >= 1 and --resolution a multiple of 8")
     return TrainLoraConfig(**{k: v for k, v in vars(a).items()})
 
 

@@ -14,6 +14,7 @@ from typing import Optional
 import gradio as gr
 
 from ..config import StudioConfig
+from ..jobs import SessionJobs
 from .tabs import characters, distill, lora, stylize, video, webcam
 
 TABS = [stylize, video, webcam, characters, lora, distill]
@@ -25,7 +26,9 @@ class UIContext:
 
     cfg: StudioConfig
     components: dict = field(default_factory=dict)  # "tab.name" -> component, for updates across tabs
-    jobs: dict = field(default_factory=dict)  # running background jobs (one LoRA job at a time)
+    # Background jobs, each its session's own; over all sessions one training job of each kind at a time (each holds
+    # gigabytes and both cores) and two video conversions.
+    jobs: SessionJobs = field(default_factory=lambda: SessionJobs({"lora": 1, "distill": 1, "video": 2}))
     webcam: Optional[object] = None  # the Webcam tab's live streams (realtime.live.WebcamSessions), made on first use
     _stylizer: Optional[object] = None
     _lock: threading.Lock = field(default_factory=threading.Lock)

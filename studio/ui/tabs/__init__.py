@@ -28,13 +28,22 @@ def inputs_for(handler, ui) -> list:
     return [by_name[n] for n in names]
 
 
-def ensure_idle(ctx, key: str) -> None:
-    """Refuse a second background job of the same kind while one runs."""
+def session_of(request) -> str:
+    """The page's (or API client's) session id: what a job belongs to."""
+    return getattr(request, "session_hash", None) or "local"
+
+
+def start_job(ctx, request, kind: str, make):
+    """Start a background job owned by this session (studio.jobs.SessionJobs): a one-line gr.Error when this session
+    already runs one of the kind or the server runs its limit."""
     import gradio as gr
 
-    running = ctx.jobs.get(key)
-    if running is not None and running.state().status == "running":
-        raise gr.Error("This is already running; cancel it or wait.")
+    from ...jobs import Busy
+
+    try:
+        return ctx.jobs.start(session_of(request), kind, make)
+    except (Busy, ValueError) as exc:
+        raise gr.Error(str(exc)) from None
 
 
 def follow(job, progress, every: float = 1.0):
@@ -50,9 +59,8 @@ def follow(job, progress, every: float = 1.0):
         time.sleep(every)
 
 
-def cancel_job(ctx, key: str, message: str) -> str:
-    job = ctx.jobs.get(key)
-    if job is None or job.state().status != "running":
-        return "Nothing is running."
-    job.cancel()
+def cancel_job(ctx, request, kind: str, message: str) -> str:
+    """Cancel this session's `kind` job (never another session's)."""
+    if not ctx.jobs.cancel(session_of(request), kind):
+        return "Nothing of yours is running."
     return message

@@ -6,12 +6,13 @@ character LoRA is trained from the same references in the LoRA tab (kind: charac
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import gradio as gr
 
-from ...characters import character_from_profile, fit_profile, list_characters, load_character, save_character
-from ...io import ImageLoadError, load_image, safe_name
+from ...characters import (character_from_profile, check_name, fit_profile, list_characters, load_character,
+                           save_character)
+from ...io import ImageLoadError, load_image
 from ...types import StylizeParams
 from . import inputs_for
 
@@ -81,7 +82,7 @@ def listen(ctx, ui: CharactersUI) -> None:
         if not (name or "").strip():
             raise gr.Error("Give the character a name.")
         try:
-            safe = safe_name(name)
+            safe = check_name(name, ctx.cfg)
         except ValueError as exc:
             raise gr.Error(str(exc)) from None
         images, skipped = [], 0
@@ -115,18 +116,22 @@ def listen(ctx, ui: CharactersUI) -> None:
             photo = load_image(sample, max_pixels=ctx.cfg.max_input_pixels)
         except ImageLoadError as exc:
             raise gr.Error(str(exc)) from None
-        stylizer = ctx.stylizer()
-        stylizer.use_character(character)
-        return stylizer(photo, StylizeParams(character=character.name)).image
+        # The fitted character lives in this session until it is saved: it is handed to this call only, so no other
+        # session sees it (or has a built-in replaced by it).
+        return ctx.stylizer()(photo, StylizeParams(character=character.name), character=character).image
 
     ui.preview_button.click(preview, inputs_for(preview, ui), ui.preview, api_name="preview_character")
 
-    def save(state):
+    def save(state, name):
         if state is None:
             raise gr.Error("Fit a profile first.")
         character, profile, images = state
-        folder = save_character(character, profile, images, ctx.cfg)
-        ctx.stylizer().use_character(load_character(folder.name, ctx.cfg))
+        try:  # the name in the box now, not the one it had at Fit
+            character = replace(character, name=check_name(name, ctx.cfg),
+                                display_name=name.strip().replace("_", " ").title())
+            folder = save_character(character, profile, images, ctx.cfg)
+        except ValueError as exc:
+            raise gr.Error(str(exc)) from None
         choices = [(c.display_name, c.name) for c in list_characters(ctx.cfg)]
         msg = f"Saved to `{folder}`. It is in the character pickers now."
         return (msg, *(gr.update(choices=choices) for _ in pickers))

@@ -20,7 +20,8 @@ from realtime.export import ParityError, calibration_photos, export_onnx, quanti
 from ...characters import list_characters
 from ...io import safe_name
 from ...models import STUDENT_FACTORS
-from . import cancel_job, ensure_idle, follow, inputs_for
+from ..components import slider
+from . import cancel_job, follow, inputs_for, start_job
 
 TITLE = "Distill"
 
@@ -33,6 +34,7 @@ class DistillUI:
     steps: gr.Slider
     start: gr.Button
     cancel: gr.Button
+    clear: gr.Button
     status: gr.Markdown
     report: gr.Markdown
     samples: gr.Gallery
@@ -46,16 +48,17 @@ def render(ctx) -> DistillUI:
                                     label="Character")
             files = gr.File(label="Photos to learn from (none: reuse the last upload for this character)",
                             file_count="multiple", file_types=["image"])
-            pairs = gr.Slider(1, 20000, value=500, step=1, label="Pairs (teacher images)")
-            steps = gr.Slider(1, 100000, value=2000, step=1, label="Training steps")
+            pairs = slider(1, 20000, value=500, step=1, label="Pairs (teacher images)")
+            steps = slider(1, 100000, value=2000, step=1, label="Training steps")
             with gr.Row():
                 start = gr.Button("Generate, train, export", variant="primary")
                 cancel = gr.Button("Cancel")
+            clear = gr.Button("Clear this character's photos", size="sm")
             status = gr.Markdown()
         with gr.Column():
             report = gr.Markdown()
             samples = gr.Gallery(label="Held-out samples: photo · teacher · student", columns=3, height=420)
-    return DistillUI(character, files, pairs, steps, start, cancel, status, report, samples)
+    return DistillUI(character, files, pairs, steps, start, cancel, clear, status, report, samples)
 
 
 def _ms_per_frame(engine) -> float:
@@ -105,16 +108,11 @@ def _report_and_samples(student: Path, pairs: Path) -> tuple[str, list]:
 
 
 def listen(ctx, ui: DistillUI) -> None:
-    from training.jobs import start_distill_job
+    from training.jobs import clear_images, start_distill_job
 
-    def run(character, files, pairs, steps, progress=gr.Progress()):
-        ensure_idle(ctx, "distill")
-        try:
-            job = start_distill_job(ctx.cfg, character=character, images=list(files or []), pairs=int(pairs),
-                                    steps=int(steps))
-        except ValueError as exc:
-            raise gr.Error(str(exc)) from None
-        ctx.jobs["distill"] = job
+    def run(character, files, pairs, steps, request: gr.Request = None, progress=gr.Progress()):
+        job = start_job(ctx, request, "distill", lambda: start_distill_job(
+            ctx.cfg, character=character, images=list(files or []), pairs=pairs, steps=steps))  # checked there
         for line, s in follow(job, progress):
             yield line, gr.skip(), gr.skip()
         if s.status == "done":
@@ -126,5 +124,15 @@ def listen(ctx, ui: DistillUI) -> None:
     ui.start.click(run, inputs_for(run, ui), [ui.status, ui.report, ui.samples],
                    api_name="distill")
 
-    ui.cancel.click(lambda: cancel_job(ctx, "distill", "Stopping; pairs made and the training checkpoint are kept."),
-                    None, ui.status, api_name=False)
+    def cancel(request: gr.Request = None):
+        return cancel_job(ctx, request, "distill", "Stopping; pairs made and the training checkpoint are kept.")
+
+    ui.cancel.click(cancel, None, ui.status, api_name="cancel_distill")
+
+    def clear_photos(character):
+        if ctx.jobs.running("distill"):
+            raise gr.Error("A distill job is running; clear the photos when it ends.")
+        n = clear_images(ctx.cfg, "distill", character)
+        return f"Removed {n} photo(s) of {character}." if n else f"No photos were kept for {character}."
+
+    ui.clear.click(clear_photos, inputs_for(clear_photos, ui), ui.status, api_name="clear_distill_photos")

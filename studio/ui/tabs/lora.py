@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from . import cancel_job, ensure_idle, follow, inputs_for
+from ..components import slider
+from . import cancel_job, follow, inputs_for, start_job
 
 TITLE = "LoRA"
 
@@ -38,7 +39,7 @@ def render(ctx) -> LoraUI:
         with gr.Column():
             base = gr.Textbox(value=ctx.cfg.sd.base, label="Base model",
                               info="hub id (in the local cache), diffusers folder or .safetensors file")
-            steps = gr.Slider(1, 3000, value=400, step=1, label="Steps")
+            steps = slider(1, 3000, value=400, step=1, label="Steps")
             rank = gr.Dropdown([4, 8, 16, 32], value=8, label="Rank")
             resolution = gr.Dropdown([512, 768, 1024], value=512, label="Resolution", allow_custom_value=True)
             resume = gr.Checkbox(False, label="Resume from the last checkpoint")
@@ -52,21 +53,20 @@ def render(ctx) -> LoraUI:
 def listen(ctx, ui: LoraUI) -> None:
     from training.jobs import start_lora_job
 
-    def train(kind, name, files, base, steps, rank, resolution, resume, progress=gr.Progress()):
+    def train(kind, name, files, base, steps, rank, resolution, resume, request: gr.Request = None,
+              progress=gr.Progress()):
         if not (name or "").strip():
             raise gr.Error("Give a name.")
-        ensure_idle(ctx, "lora")
-        try:
-            job = start_lora_job(ctx.cfg, kind=kind, name=name, images=list(files or []), steps=int(steps),
-                                 rank=int(rank), base=(base or "").strip() or None, resume=bool(resume),
-                                 resolution=int(resolution))
-        except ValueError as exc:
-            raise gr.Error(str(exc)) from None
-        ctx.jobs["lora"] = job
+        job = start_job(ctx, request, "lora", lambda: start_lora_job(
+            ctx.cfg, kind=kind, name=name, images=list(files or []), steps=steps, rank=rank,
+            base=(base or "").strip() or None, resume=bool(resume), resolution=resolution))  # checked there
         for line, _ in follow(job, progress):
             yield line
 
     ui.train.click(train, inputs_for(train, ui), ui.status, api_name="train_lora")
 
-    ui.cancel.click(lambda: cancel_job(ctx, "lora", "Stopping after the current step; the checkpoint is kept "
-                                                     "(tick Resume to continue)."), None, ui.status, api_name=False)
+    def cancel(request: gr.Request = None):
+        return cancel_job(ctx, request, "lora", "Stopping after the current step; the checkpoint is kept (tick Resume "
+                                                "to continue).")
+
+    ui.cancel.click(cancel, None, ui.status, api_name="cancel_lora")

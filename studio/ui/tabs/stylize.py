@@ -24,6 +24,7 @@ from ...io import ImageLoadError, load_image, safe_name, save_image
 from ...stylize import TEACHERS
 from ...types import BACKGROUND_FACTORS as BACKGROUND
 from ...types import FACTORS, StylizeParams
+from ..components import number, slider
 from . import inputs_for
 
 TITLE = "Stylize"
@@ -77,7 +78,7 @@ def render(ctx) -> StylizeUI:
                                       choices=[(n if n != "sd" or sd_ready else "sd (unavailable)", n) for n in TEACHERS],
                                       info=teacher_help.get("classic"))
             for name in FACTORS:
-                controls[name] = gr.Slider(0, 1, value=getattr(default.defaults, name), step=0.01,
+                controls[name] = slider(0, 1, value=getattr(default.defaults, name), step=0.01,
                                            label=name.capitalize(), info=HELP[name])
             controls["normalize_light"] = gr.Checkbox(value=True, label="Normalise lighting",
                                                       info="Lift dim and backlit photos, remove coloured light")
@@ -87,20 +88,20 @@ def render(ctx) -> StylizeUI:
                                                  info="The person's settings, simplified: fewer lines, flatter.")
                 for name, value in _background_defaults(default).items():
                     short = name.split("_", 1)[1]
-                    controls[name] = gr.Slider(0, 1, value=value, step=0.01, label=f"Background {short}",
+                    controls[name] = slider(0, 1, value=value, step=0.01, label=f"Background {short}",
                                                interactive=False)
             with gr.Accordion("Stable Diffusion", open=True, visible=False) as sd_options:
-                controls["strength"] = gr.Slider(0.05, 1, value=cfg.sd.strength, step=0.01, label="Strength",
+                controls["strength"] = slider(0.05, 1, value=cfg.sd.strength, step=0.01, label="Strength",
                                                  info="How far diffusion may move from the classic result")
-                controls["steps"] = gr.Slider(1, 60, value=cfg.sd.steps, step=1, label="Steps")
-                controls["guidance"] = gr.Slider(1, 15, value=cfg.sd.guidance, step=0.5, label="Guidance")
-                controls["seed"] = gr.Number(value=0, precision=0, minimum=0, label="Seed")
+                controls["steps"] = slider(1, 60, value=cfg.sd.steps, step=1, label="Steps")
+                controls["guidance"] = slider(1, 15, value=cfg.sd.guidance, step=0.5, label="Guidance")
+                controls["seed"] = number(value=0, precision=0, minimum=0, label="Seed")
                 controls["base"] = gr.Textbox(value=cfg.sd.base, label="Base model",
                                               info="hub id (in the local cache), diffusers folder or .safetensors")
                 controls["loras"] = gr.Dropdown(choices=_lora_choices(cfg), multiselect=True, label="LoRAs",
                                                 allow_custom_value=True,  # trained after the page loaded
                                                 info="Stacked in the order picked, after the character's own LoRA")
-                controls["lora_weight"] = gr.Slider(0, 1.5, value=0.8, step=0.05, label="LoRA weight")
+                controls["lora_weight"] = slider(0, 1.5, value=0.8, step=0.05, label="LoRA weight")
         with gr.Column(scale=3):
             compare = gr.ImageSlider(label="Before / after", type="numpy", max_height=640, interactive=False,
                                      elem_id="before-after")
@@ -236,14 +237,12 @@ def listen(ctx, ui: StylizeUI) -> None:
             unknown = [path for path in loras or () if path not in known]
             if unknown:  # only LoRAs of this studio's data folder, never an arbitrary path
                 raise gr.Error(f"Unknown LoRA: {unknown[0]}")
-            fields.update(strength=strength, steps=None if steps is None else int(steps), guidance=guidance,
-                          seed=int(seed or 0), base=(base or "").strip() or None,
-                          loras=tuple((path, float(lora_weight)) for path in loras or ()))
+            fields.update(strength=strength, steps=steps, guidance=guidance, seed=seed or 0,
+                          base=(base or "").strip() or None, loras=tuple((path, lora_weight) for path in loras or ()))
         # 3. Stylize (the Stylizer and the teacher's models load on first use).
         t0 = time.perf_counter()
         try:
-            params = StylizeParams(**fields)
-            params.validate()
+            params = StylizeParams(**fields).checked()  # studio.checks: the CLI's rules, whatever the client sent
             progress(0.0, desc="loading models")
             stylizer = ctx.stylizer()
             stylizer.prepare(params)

@@ -3,9 +3,9 @@ line/texture/color/warp factors and optionally a character per tracked person (T
 run's report), convert it in the background with a progress bar and Cancel, then play and download the result
 with a short report (frames, fps achieved, audio kept, track ids seen).
 
-The conversion is `realtime.video.convert_video` in a `studio.jobs.Job` (one video job at a time); the
-output goes to `<data_dir>/videos/<name>-<character>.mp4` (sanitised, numbered when taken), written under a
-temporary name and renamed when complete. Driven from gradio_client:
+The conversion is `realtime.video.convert_video` in a `studio.jobs.Job` (one per session, two at a time over all
+sessions; Cancel reaches only the session's own); the output goes to `<data_dir>/videos/<name>-<character>.mp4`
+(sanitised, numbered when taken), written under a temporary name and renamed when complete. Driven from gradio_client:
 
     Client(url).predict(video=handle_file("clip.mp4"), character="classic", path="onnxruntime", frames=8,
                         api_name="/convert_video")
@@ -22,11 +22,13 @@ from realtime.stream import Stream, StreamConfig
 from realtime.video import VIDEO_SUFFIXES, VideoCancelled, convert_video
 from realtime.video import parse_assignments as parse_cast_text
 
-from ...characters import list_characters, resolve_factors
+from ...characters import list_characters, load_character, resolve_factors
+from ...checks import FACTOR, FRAMES
 from ...io import being_written, safe_name
 from ...jobs import Cancelled, Job
 from ...types import FACTORS
-from . import cancel_job, ensure_idle, follow, inputs_for
+from ..components import number, slider
+from . import cancel_job, follow, inputs_for, start_job
 
 TITLE = "Video"
 MAX_VIDEO_MB = 500  # the tab's own bound; the server's upload limit (server.max_upload_mb, 500) applies first
@@ -63,9 +65,9 @@ def render(ctx) -> VideoUI:
                             info="A student draws each frame in milliseconds; the classic teacher is the quality "
                                  "path, seconds per frame")
             start_at = _defaults(ctx.cfg, chars)  # the default character's own factors
-            factors = {name: gr.Slider(0.0, 1.0, value=start_at[name], step=0.05, label=name.capitalize())
+            factors = {name: slider(0.0, 1.0, value=start_at[name], step=0.05, label=name.capitalize())
                        for name in FACTORS}
-            frames = gr.Number(0, precision=0, minimum=0, label="Frame limit (a preview; 0 = the whole video)")
+            frames = number(0, precision=0, minimum=0, label="Frame limit (a preview; 0 = the whole video)")
             assign = gr.Textbox("", label="Characters per person (optional)", placeholder="0=noir, 2=pastel",
                                 info="TRACK=CHARACTER, comma-separated. The track ids are in the report of a "
                                      "first run; the same video and settings give the same ids.")
@@ -176,19 +178,21 @@ def start_video_job(cfg, src: Path, dst: Path, character: str, path: str, factor
 
 def listen(ctx, ui: VideoUI) -> None:
     def run(video, character, path, line, texture, color, warp, frames, assign, contours=True,
-            progress=gr.Progress()):
-        ensure_idle(ctx, "video")
+            request: gr.Request = None, progress=gr.Progress()):
         src = check_upload(video)
         if path not in {value for _, value in PATHS}:
             raise gr.Error(f"Unknown path {path!r}.")
-        limit = int(frames or 0)
-        if limit < 0:
-            raise gr.Error("The frame limit cannot be negative.")
+        try:  # studio.checks: the rules of the CLI and of /stylize, whatever the client sent
+            factors = {k: FACTOR.check(k, v) for k, v in dict(line=line, texture=texture, color=color,
+                                                               warp=warp).items()}
+            limit = FRAMES.check("frames", frames or 0)
+            load_character(character, ctx.cfg)
+        except ValueError as exc:
+            raise gr.Error(str(exc)) from None
         dst = output_path(ctx.cfg, src, character)
-        factors = dict(line=line, texture=texture, color=color, warp=warp)
         cast = parse_assignments(assign, ctx.cfg)
-        job = start_video_job(ctx.cfg, src, dst, character, path, factors, limit or None, cast, bool(contours))
-        ctx.jobs["video"] = job
+        job = start_job(ctx, request, "video", lambda: start_video_job(ctx.cfg, src, dst, character, path, factors,
+                                                                      limit or None, cast, bool(contours)))
         for line_, s in follow(job, progress, every=0.5):
             yield line_, gr.skip(), gr.skip(), gr.skip()
         if s.status == "done":
@@ -196,5 +200,7 @@ def listen(ctx, ui: VideoUI) -> None:
             yield f"**done** · {s.message}", out, out, report_text(job.value)
 
     ui.start.click(run, inputs_for(run, ui), [ui.status, ui.result, ui.download, ui.report], api_name="convert_video")
-    ui.cancel.click(lambda: cancel_job(ctx, "video", "Stopping after the current frame; nothing is written."),
-                    None, ui.status, api_name=False)
+    def cancel(request: gr.Request = None):
+        return cancel_job(ctx, request, "video", "Stopping after the current frame; nothing is written.")
+
+    ui.cancel.click(cancel, None, ui.status, api_name="cancel_video")

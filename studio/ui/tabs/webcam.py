@@ -29,7 +29,9 @@ from realtime.engines import EngineUnavailable
 from realtime.video import parse_assignments
 
 from ...characters import list_characters, load_character
+from ...checks import FACTOR
 from ...types import FACTORS
+from ..components import slider
 from . import inputs_for
 
 TITLE = "Webcam"
@@ -69,7 +71,7 @@ def render(ctx) -> WebcamUI:
                                     elem_id="webcam-camera-status", padding=False)
             character = gr.Dropdown([(c.display_name, c.name) for c in chars], value=default.name,
                                     label="Character", elem_id="webcam-character")
-            factors = {name: gr.Slider(0.0, 1.0, value=getattr(default.defaults, name), step=0.05,
+            factors = {name: slider(0.0, 1.0, value=getattr(default.defaults, name), step=0.05,
                                        label=name.capitalize(), elem_id=f"webcam-{name}") for name in FACTORS}
             assign = gr.Textbox("", label="Characters per person (optional)", placeholder="0=noir, 2=pastel",
                                 info="Person numbers as the readout lists them (tick the box below to see them "
@@ -118,8 +120,9 @@ def listen(ctx, ui: WebcamUI) -> None:
         before = sessions.settings(request.session_hash)
         cast = live.parse_cast(assign, ctx.cfg, before.get("assign", ()) if before else ())
         try:
-            session = sessions.get(request.session_hash, dict(character=character, line=line, texture=texture,
-                                                              color=color, warp=warp, assign=cast))
+            factors = {k: FACTOR.check(k, v) for k, v in dict(line=line, texture=texture, color=color,
+                                                               warp=warp).items()}
+            session = sessions.get(request.session_hash, dict(character=character, assign=cast, **factors))
         except (live.SessionsFull, ValueError, EngineUnavailable) as exc:
             raise gr.Error(str(exc)) from None
         if session is None:  # the page has been closed

@@ -1,0 +1,22 @@
+"""Number inputs whose value reaches the handler as the client sent it, so that the handler's check (studio.checks:
+the command line's rules) answers every API call with its one line. Gradio's own Slider and Number check only
+their bounds, let NaN through (no comparison with NaN is true) and answer a string with a null error and a
+traceback in the server log. The page looks and behaves the same: these are gradio's components, with their
+`preprocess` step (bounds and rounding) left to the handler. (Not subclasses: gradio writes a .pyi stub beside
+the module of every Component subclass.)"""
+from __future__ import annotations
+
+import gradio as gr
+
+
+def _as_sent(component):
+    component.preprocess = lambda payload: payload
+    return component
+
+
+def slider(*args, **kwargs) -> gr.Slider:
+    return _as_sent(gr.Slider(*args, **kwargs))
+
+
+def number(*args, **kwargs) -> gr.Number:
+    return _as_sent(gr.Number(*args, **kwargs))
