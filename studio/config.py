@@ -70,6 +70,7 @@ class SDConfig:
     attention_slicing: bool = False
     vae_tiling: bool = True
     cpu_offload: bool = False
+    cached_pipelines: int = 2  # base models kept loaded (least recently used dropped first): each holds GBs
 
 
 @dataclass(frozen=True)

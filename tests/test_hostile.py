@@ -321,3 +321,47 @@ def test_cancel_reaches_only_the_sessions_own_job(server, media_dir):
         time.sleep(0.05)
     assert "Stopping" in a.predict(api_name="/cancel_video")
     assert "cancelled" in job.result(timeout=120)[0]
+
+
+# ----------------------------------------------------------------------------------------- SD base models
+@pytest.mark.parametrize("base", ["/etc", "/etc/passwd", "/nonexistent", "evil-owner/evil-model", "../../x"])
+def test_the_sd_base_field_takes_only_the_studios_models(server, media_dir, base):
+    """Any hub id made the server fetch it and any path was tried, the error telling whether it exists. Now every
+    name outside the studio's list gets the same answer, before anything is looked up."""
+    from gradio_client import handle_file
+
+    connect, _, _ = server
+    photo = handle_file(str(media_dir / "images" / "lowres_240p_01.jpg"))
+    refused(connect(), r"^unknown base model: pick one of the list \(add models under the data folder's models/\)$",
+            image=photo, teacher="sd", base=base, api_name="/stylize")
+    refused(connect(), r"^unknown base model", kind="user", name="ana", files=[photo], base=base, steps=3, rank=4,
+            resolution=512, resume=False, api_name="/train_lora")
+
+
+def test_the_studios_base_models_are_the_configured_one_and_the_data_folders(tmp_path):
+    from studio.stylize.sd_teacher import offered_base, studio_bases
+
+    cfg = load_config(None, [f"data_dir={tmp_path}", "sd.base=owner/model"])
+    models = tmp_path / "models"
+    (models / "mine").mkdir(parents=True)
+    (models / "mine" / "model_index.json").write_text("{}")
+    (models / "not-a-pipeline").mkdir()
+    (models / "single.safetensors").write_bytes(b"")
+    (models / "old.ckpt").write_bytes(b"")
+    assert studio_bases(cfg) == ["owner/model", str(models / "mine"), str(models / "single.safetensors")]
+    assert offered_base(cfg, str(models / "mine")) == str(models / "mine")
+    with pytest.raises(ValueError, match="unknown base model"):
+        offered_base(cfg, str(models / "old.ckpt"))
+
+
+def test_the_pipeline_cache_keeps_the_most_recently_used(tmp_path, monkeypatch):
+    """Every base ever loaded stayed in memory (GBs each); now `sd.cached_pipelines` of them do."""
+    from studio.stylize import sd_teacher
+
+    loads = []
+    monkeypatch.setattr(sd_teacher, "load_pipeline", lambda sd, base: loads.append(base) or object())
+    teacher = sd_teacher.SDTeacher(load_config(None, [f"data_dir={tmp_path}", "sd.cached_pipelines=2"]))
+    for base in ("a", "b", "a", "c", "a", "b"):
+        teacher.pipeline(base)
+    assert loads == ["a", "b", "c", "b"]  # "a" was kept as the most recently used; "b", then "c", dropped
+    assert list(teacher._pipes) == ["a", "b"]

@@ -21,9 +21,11 @@ torch and diffusers are imported when the teacher is first used.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -80,6 +82,28 @@ def _torch_setup(cfg: SDConfig):
     return device, dtype
 
 
+def studio_bases(cfg: StudioConfig) -> list[str]:
+    """The base models the studio offers (the only ones its pages and API accept; the CLI takes any path): the
+    configured `sd.base`, then each diffusers folder (with model_index.json) and .safetensors file directly under
+    `<data_dir>/models/`. A name given by a web user is never looked up on disk or on the hub."""
+    found = [cfg.sd.base]
+    models = cfg.resolve(cfg.data_dir) / "models"
+    if models.is_dir():
+        for p in sorted(models.iterdir()):
+            if p.name.startswith("."):
+                continue
+            if (p.is_dir() and (p / "model_index.json").is_file()) or (p.is_file() and p.suffix == ".safetensors"):
+                found.append(str(p))
+    return list(dict.fromkeys(found))
+
+
+def offered_base(cfg: StudioConfig, base: str) -> str:
+    """`base` when the studio offers it (studio_bases), else one ValueError that says nothing of the path."""
+    if base not in studio_bases(cfg):
+        raise ValueError("unknown base model: pick one of the list (add models under the data folder's models/)")
+    return base
+
+
 def check_base(base: str, offline: bool) -> None:
     """Fail early, naming the base model, when it is neither a local model nor in the hub cache/reachable."""
     p = Path(base)
@@ -102,12 +126,21 @@ def check_base(base: str, offline: bool) -> None:
         raise _missing("Stable Diffusion base model", base, offline, exc) from None
 
 
+def _free_cuda_cache() -> None:
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def load_from(cls, source: str, what: str, offline: bool, **kwargs):
     """`cls` from a single .safetensors file or a hub id / diffusers folder; a failure names `what` and the fix."""
     try:
         if Path(source).is_file():
             return cls.from_single_file(str(check_safetensors(source)), local_files_only=offline, **kwargs)
-        return cls.from_pretrained(source, local_files_only=offline, **kwargs)
+        # safetensors only: a folder holding only pickled weights (.bin, .ckpt) is refused, never unpickled
+        return cls.from_pretrained(source, local_files_only=offline, use_safetensors=True, **kwargs)
     except (OSError, ValueError) as exc:
         raise _missing(what, source, offline, exc) from None
 
@@ -213,7 +246,7 @@ class SDTeacher:
 
     def __init__(self, cfg: StudioConfig):
         self.cfg = cfg
-        self._pipes: dict[str, object] = {}
+        self._pipes: OrderedDict[str, object] = OrderedDict()  # least recently used first
         self._loaded_loras: dict[int, dict[str, str]] = {}
         self._lock = threading.Lock()
 
@@ -229,10 +262,20 @@ class SDTeacher:
                          seed=int(getattr(params, "seed", 0)))
 
     def pipeline(self, base: str):
+        """The loaded pipeline of `base`; at most `sd.cached_pipelines` stay loaded (the least recently used one
+        is dropped, and its memory freed, before another is loaded)."""
         with self._lock:
-            if base not in self._pipes:
-                self._pipes[base] = load_pipeline(self.cfg.sd, base)
-            return self._pipes[base]
+            if base in self._pipes:
+                self._pipes.move_to_end(base)
+                return self._pipes[base]
+            while self._pipes and len(self._pipes) >= max(1, self.cfg.sd.cached_pipelines):
+                _, old = self._pipes.popitem(last=False)
+                self._loaded_loras.pop(id(old), None)
+                del old
+                gc.collect()
+                _free_cuda_cache()
+            pipe = self._pipes[base] = load_pipeline(self.cfg.sd, base)
+            return pipe
 
     def prepare(self, params) -> None:
         """Load the base model and check the LoRAs now, so a missing file fails before any photo is processed."""

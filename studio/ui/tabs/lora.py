@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from ...stylize.sd_teacher import offered_base
+from ...stylize.sd_teacher import studio_bases as base_choices
 from ..components import slider
 from . import cancel_job, follow, inputs_for, start_job
 
@@ -18,7 +20,7 @@ class LoraUI:
     kind: gr.Radio
     name: gr.Textbox
     files: gr.File
-    base: gr.Textbox
+    base: gr.Dropdown
     steps: gr.Slider
     rank: gr.Dropdown
     resolution: gr.Dropdown
@@ -37,8 +39,9 @@ def render(ctx) -> LoraUI:
             files = gr.File(label="Images (tens; none to reuse the ones uploaded before)", file_count="multiple",
                             file_types=["image"])
         with gr.Column():
-            base = gr.Textbox(value=ctx.cfg.sd.base, label="Base model",
-                              info="hub id (in the local cache), diffusers folder or .safetensors file")
+            base = gr.Dropdown(base_choices(ctx.cfg), value=ctx.cfg.sd.base, label="Base model",
+                               allow_custom_value=True,  # checked by the handler: one message for any name
+                               info="The configured model and those in the data folder's models/")
             steps = slider(1, 3000, value=400, step=1, label="Steps")
             rank = gr.Dropdown([4, 8, 16, 32], value=8, label="Rank")
             resolution = gr.Dropdown([512, 768, 1024], value=512, label="Resolution", allow_custom_value=True)
@@ -57,13 +60,18 @@ def listen(ctx, ui: LoraUI) -> None:
               progress=gr.Progress()):
         if not (name or "").strip():
             raise gr.Error("Give a name.")
+        try:
+            base = offered_base(ctx.cfg, (base or "").strip() or ctx.cfg.sd.base)
+        except ValueError as exc:
+            raise gr.Error(str(exc)) from None
         job = start_job(ctx, request, "lora", lambda: start_lora_job(
-            ctx.cfg, kind=kind, name=name, images=list(files or []), steps=steps, rank=rank,
-            base=(base or "").strip() or None, resume=bool(resume), resolution=resolution))  # checked there
+            ctx.cfg, kind=kind, name=name, images=list(files or []), steps=steps, rank=rank, base=base,
+            resume=bool(resume), resolution=resolution))  # numbers checked there
         for line, _ in follow(job, progress):
             yield line
 
     ui.train.click(train, inputs_for(train, ui), ui.status, api_name="train_lora")
+    ui.base.focus(lambda: gr.update(choices=base_choices(ctx.cfg)), None, ui.base, api_name=False)
 
     def cancel(request: gr.Request = None):
         return cancel_job(ctx, request, "lora", "Stopping after the current step; the checkpoint is kept (tick Resume "

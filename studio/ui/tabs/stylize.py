@@ -22,6 +22,8 @@ import numpy as np
 from ...characters import list_characters, load_character, resolve_factors
 from ...io import ImageLoadError, load_image, safe_name, save_image
 from ...stylize import TEACHERS
+from ...stylize.sd_teacher import offered_base
+from ...stylize.sd_teacher import studio_bases as base_choices
 from ...types import BACKGROUND_FACTORS as BACKGROUND
 from ...types import FACTORS, StylizeParams
 from ..components import number, slider
@@ -96,8 +98,9 @@ def render(ctx) -> StylizeUI:
                 controls["steps"] = slider(1, 60, value=cfg.sd.steps, step=1, label="Steps")
                 controls["guidance"] = slider(1, 15, value=cfg.sd.guidance, step=0.5, label="Guidance")
                 controls["seed"] = number(value=0, precision=0, minimum=0, label="Seed")
-                controls["base"] = gr.Textbox(value=cfg.sd.base, label="Base model",
-                                              info="hub id (in the local cache), diffusers folder or .safetensors")
+                controls["base"] = gr.Dropdown(base_choices(cfg), value=cfg.sd.base, label="Base model",
+                                               allow_custom_value=True,  # checked by the handler
+                                               info="The configured model and those in the data folder's models/")
                 controls["loras"] = gr.Dropdown(choices=_lora_choices(cfg), multiselect=True, label="LoRAs",
                                                 allow_custom_value=True,  # trained after the page loaded
                                                 info="Stacked in the order picked, after the character's own LoRA")
@@ -213,6 +216,8 @@ def listen(ctx, ui: StylizeUI) -> None:
     # LoRAs trained in the LoRA tab appear without a reload.
     ui.controls["loras"].focus(lambda: gr.update(choices=_lora_choices(ctx.cfg)), None, ui.controls["loras"],
                                api_name=False)
+    ui.controls["base"].focus(lambda: gr.update(choices=base_choices(ctx.cfg)), None, ui.controls["base"],
+                              api_name=False)
 
     # The handler's parameter names are the StylizeParams field names (and the API's parameter names); its inputs
     # are read off its signature (inputs_for), so order and meaning cannot drift apart.
@@ -237,8 +242,12 @@ def listen(ctx, ui: StylizeUI) -> None:
             unknown = [path for path in loras or () if path not in known]
             if unknown:  # only LoRAs of this studio's data folder, never an arbitrary path
                 raise gr.Error(f"Unknown LoRA: {unknown[0]}")
-            fields.update(strength=strength, steps=steps, guidance=guidance, seed=seed or 0,
-                          base=(base or "").strip() or None, loras=tuple((path, lora_weight) for path in loras or ()))
+            try:  # only the studio's own base models: a web user's name is never tried on disk or the hub
+                base = offered_base(ctx.cfg, (base or "").strip() or ctx.cfg.sd.base)
+            except ValueError as exc:
+                raise gr.Error(str(exc)) from None
+            fields.update(strength=strength, steps=steps, guidance=guidance, seed=seed or 0, base=base,
+                          loras=tuple((path, lora_weight) for path in loras or ()))
         # 3. Stylize (the Stylizer and the teacher's models load on first use).
         t0 = time.perf_counter()
         try:
