@@ -365,3 +365,38 @@ def test_the_pipeline_cache_keeps_the_most_recently_used(tmp_path, monkeypatch):
         teacher.pipeline(base)
     assert loads == ["a", "b", "c", "b"]  # "a" was kept as the most recently used; "b", then "c", dropped
     assert list(teacher._pipes) == ["a", "b"]
+
+
+# ------------------------------------------------------------------------------------- memory per session
+def rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * 4096 / 2 ** 20
+
+
+def test_fitted_references_are_bounded_and_freed(server, media_dir, tmp_path):
+    """Every decoded reference stayed in session state (three 4000x3000 JPEGs ≈ 140 MB), held after the session
+    ended. Now: reduced copies, a bounded number of sessions, freed when the page closes. A soak over more sessions
+    than are held, loopback only: the server's memory returns near where it started."""
+    import cv2
+    from gradio_client import handle_file
+
+    from studio.ui.tabs import characters as tab
+
+    connect, data, ctx = server
+    photo = cv2.imread(str(media_dir / "images" / "portrait_medium_skin_01.jpg"))
+    big = tmp_path / "big.jpg"
+    cv2.imwrite(str(big), cv2.resize(photo, (4000, 3000), interpolation=cv2.INTER_CUBIC))
+    refs = [handle_file(str(big))] * 3
+    connect().predict(files=refs, name="warmup", base="classic", api_name="/fit_character")  # models loaded
+    start = rss_mb()
+    for i in range(tab.MAX_FITS + 4):
+        connect().predict(files=refs, name=f"soak{i}", base="classic", api_name="/fit_character")
+    grown = rss_mb() - start
+    assert len(ctx.fits) == tab.MAX_FITS  # the oldest sessions' fits were dropped
+    held = [img for _, _, images in ctx.fits._fits.values() for img in images]
+    assert max(max(img.shape[:2]) for img in held) <= tab.REFERENCE_SIDE
+    assert grown < 250, f"server memory grew {grown:.0f} MB over {tab.MAX_FITS + 4} sessions"  # whole: ~1.7 GB
+    # A page that closes frees its fit at once.
+    session = next(iter(ctx.fits._fits))
+    tab.unload(ctx)(type("Request", (), {"session_hash": session})())
+    assert session not in ctx.fits._fits and len(ctx.fits) == tab.MAX_FITS - 1

@@ -30,6 +30,7 @@ class UIContext:
     # gigabytes and both cores) and two video conversions.
     jobs: SessionJobs = field(default_factory=lambda: SessionJobs({"lora": 1, "distill": 1, "video": 2}))
     webcam: Optional[object] = None  # the Webcam tab's live streams (realtime.live.WebcamSessions), made on first use
+    fits: Optional[object] = None  # the Characters tab's unsaved fits per session (characters.Fits), on first use
     _stylizer: Optional[object] = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -6,18 +6,62 @@ character LoRA is trained from the same references in the LoRA tab (kind: charac
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 
 import gradio as gr
 
 from ...characters import (character_from_profile, check_name, fit_profile, list_characters, load_character,
                            save_character)
+from ...color import shrink
 from ...io import ImageLoadError, load_image
 from ...types import StylizeParams
-from . import inputs_for
+from . import inputs_for, session_of
 
 TITLE = "Characters"
 MAX_REFERENCES = 100
+REFERENCE_SIDE = 1024  # references are kept at this long side: the fit measures at 512, a character LoRA trains at
+#                        512-1024 (three 4000x3000 uploads held whole were 100 MB of one session's memory)
+MAX_FITS = 8  # sessions whose unsaved fit is held at once; the least recently used is dropped first
+
+
+class Fits:
+    """Each session's fitted, unsaved character (character, profile, reduced references): its own, bounded in
+    count, and freed when its page closes (gr.State would keep it an hour after)."""
+
+    def __init__(self, limit: int = MAX_FITS):
+        self.limit = limit
+        self._fits: OrderedDict[str, tuple] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, session: str, fit: tuple) -> None:
+        with self._lock:
+            self._fits[session] = fit
+            self._fits.move_to_end(session)
+            while len(self._fits) > self.limit:
+                self._fits.popitem(last=False)
+
+    def get(self, session: str) -> tuple:
+        with self._lock:
+            if session not in self._fits:
+                raise gr.Error("Fit a profile first.")
+            self._fits.move_to_end(session)
+            return self._fits[session]
+
+    def drop(self, session: str) -> None:
+        with self._lock:
+            self._fits.pop(session, None)
+
+    def __len__(self) -> int:
+        return len(self._fits)
+
+
+def _fits(ctx) -> Fits:
+    with ctx._lock:
+        if ctx.fits is None:
+            ctx.fits = Fits()
+        return ctx.fits
 
 
 @dataclass
@@ -33,7 +77,6 @@ class CharactersUI:
     preview: gr.Image
     save: gr.Button
     status: gr.Markdown
-    state: gr.State
 
 
 def render(ctx) -> CharactersUI:
@@ -55,8 +98,7 @@ def render(ctx) -> CharactersUI:
             preview = gr.Image(label="Preview", type="numpy", interactive=False, height=360)
             save = gr.Button("Save character", variant="primary")
             status = gr.Markdown()
-    return CharactersUI(files, name, base, fit, swatches, profile, sample, preview_button, preview, save, status,
-                        gr.State(None))
+    return CharactersUI(files, name, base, fit, swatches, profile, sample, preview_button, preview, save, status)
 
 
 def _swatches(character) -> str:
@@ -76,7 +118,7 @@ def _describe(character, profile) -> str:
 
 
 def listen(ctx, ui: CharactersUI) -> None:
-    def fit(files, name, base, progress=gr.Progress()):
+    def fit(files, name, base, request: gr.Request = None, progress=gr.Progress()):
         if not files:
             raise gr.Error("Upload reference images first.")
         if not (name or "").strip():
@@ -88,7 +130,7 @@ def listen(ctx, ui: CharactersUI) -> None:
         images, skipped = [], 0
         for f in list(files)[:MAX_REFERENCES]:
             try:
-                images.append(load_image(f, max_pixels=ctx.cfg.max_input_pixels))
+                images.append(shrink(load_image(f, max_pixels=ctx.cfg.max_input_pixels), REFERENCE_SIDE)[0])
             except ImageLoadError:
                 skipped += 1
         if not images:
@@ -102,16 +144,15 @@ def listen(ctx, ui: CharactersUI) -> None:
         profile = fit_profile(images, ctx.cfg, faces)
         character = character_from_profile(safe, profile, load_character(base, ctx.cfg))
         note = f"\n\n{skipped} file(s) skipped (not images)." if skipped else ""
-        return _swatches(character), _describe(character, profile) + note, (character, profile, images)
+        _fits(ctx).put(session_of(request), (character, profile, images))
+        return _swatches(character), _describe(character, profile) + note
 
-    ui.fit.click(fit, inputs_for(fit, ui), [ui.swatches, ui.profile, ui.state], api_name="fit_character")
+    ui.fit.click(fit, inputs_for(fit, ui), [ui.swatches, ui.profile], api_name="fit_character")
 
-    def preview(sample, state):
-        if state is None:
-            raise gr.Error("Fit a profile first.")
+    def preview(sample, request: gr.Request = None):
+        character = _fits(ctx).get(session_of(request))[0]
         if not sample:
             raise gr.Error("Upload a sample photo.")
-        character = state[0]
         try:
             photo = load_image(sample, max_pixels=ctx.cfg.max_input_pixels)
         except ImageLoadError as exc:
@@ -122,10 +163,8 @@ def listen(ctx, ui: CharactersUI) -> None:
 
     ui.preview_button.click(preview, inputs_for(preview, ui), ui.preview, api_name="preview_character")
 
-    def save(state, name):
-        if state is None:
-            raise gr.Error("Fit a profile first.")
-        character, profile, images = state
+    def save(name, request: gr.Request = None):
+        character, profile, images = _fits(ctx).get(session_of(request))
         try:  # the name in the box now, not the one it had at Fit
             character = replace(character, name=check_name(name, ctx.cfg),
                                 display_name=name.strip().replace("_", " ").title())
@@ -139,3 +178,13 @@ def listen(ctx, ui: CharactersUI) -> None:
     # This tab's "Start from" list, and the Stylize tab's character picker when that tab is present.
     pickers = [ui.base] + [c for c in (ctx.components.get("stylize.character"),) if c is not None]
     ui.save.click(save, inputs_for(save, ui), [ui.status, *pickers], api_name="save_character")
+
+
+def unload(ctx):
+    """The function studio.ui.app registers with `Blocks.unload`: the closed page's unsaved fit is freed."""
+
+    def close(request: gr.Request):
+        if ctx.fits is not None:
+            ctx.fits.drop(session_of(request))
+
+    return close
