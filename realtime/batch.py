@@ -27,16 +27,12 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from studio.actors import RayUnavailable, plan_workers, ray_session, run_on_actors, start_actors
+from studio.io import error_line
 
 # Cores per actor when there is no GPU. On the 2-core CPU machine (docs/PERFORMANCE.md, "Video folders (Ray)"),
 # 4 clips x 60 frames took 35 s with 2 actors of 1 core and 38 s with 1 actor of 2 cores: a file's pipeline
 # does not keep two cores busy on its own.
 CPU_CORES_PER_WORKER = 1
-
-
-def error_line(src, why) -> str:
-    """The one line printed for an input that could not be done."""
-    return f"error: {src}: {why}".replace("\n", " ")
 
 
 def convert_on_ray(jobs: Sequence[tuple[Path, Path]], worker: type, worker_args: tuple, args: argparse.Namespace,

@@ -26,6 +26,7 @@ from studio.characters import load_character, resolve_factors
 from studio.color import hex_to_rgb
 from studio.compose import face_region
 from studio.models import STUDENT_FACTORS
+from studio.pipeline import check_image
 from studio.stylize.cartoonizer import apply_ink, face_box, face_ink, ink_lines
 from studio.stylize.face_warp import warp_field
 
@@ -121,6 +122,7 @@ class StudentStylizer:
         self.folder = student_folder(cfg, character, student)
         self.engine = load_engine(engine, self.folder, device)
         self.contours = contours
+        self.max_pixels = cfg.max_input_pixels
         # The network runs on this thread while the caller's draws the ink (stylize_frame). One per stylizer: calls
         # on one stylizer come one at a time; its thread ends with it.
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"student-{self.character.name}")
@@ -135,6 +137,7 @@ class StudentStylizer:
         self.factors = factors
 
     def __call__(self, image: np.ndarray, faces: Sequence) -> np.ndarray:
+        check_image(image, self.max_pixels)  # the teacher's rule: a 1-px-wide image is refused, not a crash
         ink = (self.factors["line"], self.character.line_weight, self._line_rgb)
         return stylize_frame(self.engine, image, faces, self.character.geometry, self.factors["warp"],
                              self._factors, ink, self.factors["background_line"] if self.contours else 0.0,

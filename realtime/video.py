@@ -51,10 +51,10 @@ import numpy as np
 
 from studio.checks import DETECT_EVERY, FACTOR, FRAME_LIMIT, MAX_SIDE, WORKERS
 from studio.config import ConfigError, load_config
-from studio.io import atomic_path
+from studio.io import atomic_path, error_line
 from studio.types import FACTORS
 
-from .batch import convert_on_ray, error_line
+from .batch import convert_on_ray
 from .engines import EngineUnavailable
 from .export import ParityError
 from .stream import Stream, StreamConfig
@@ -125,13 +125,17 @@ class _Writer:
         self.out, self.rate, self.total, self.bar, self.on_frame = out, rate, total, bar, on_frame
         self._video_frame = av.VideoFrame
         self.vout = out.add_stream("libx264", rate=rate, options=dict(X264_OPTIONS))
-        self.vout.width, self.vout.height = vin.codec_context.width, vin.codec_context.height
-        # 4:2:0 needs even sizes; odd-sized inputs keep their size in 4:4:4.
-        even = self.vout.width % 2 == 0 and self.vout.height % 2 == 0
-        self.vout.pix_fmt = "yuv420p" if even else "yuv444p"
+        # Every frame is stylised at the first frame's size (a stream whose resolution changes part way is scaled
+        # to it). The output is 4:2:0, which every browser plays: it needs even sizes, so an odd side gets one
+        # more pixel, a copy of the last row or column.
+        self.width, self.height = vin.codec_context.width, vin.codec_context.height
+        self.vout.width, self.vout.height = self.width + self.width % 2, self.height + self.height % 2
+        self.vout.pix_fmt = "yuv420p"
         self.vout.time_base = self.vout.codec_context.time_base = vin.time_base  # frames keep their timestamps
         self._audio = {a.index: out.add_stream_from_template(a) for a in ain}
         self.turns, self.frames, self.faces, self.track_ids = 0, 0, 0, set()
+        self._last_pts: Optional[int] = None
+        self._pts_offset = 0
 
     def first_frame(self, frame) -> None:
         """The quarter turns that make the frames upright (their display rotation), copied onto the output."""
@@ -141,7 +145,9 @@ class _Writer:
             self.vout.set_display_rotation(self.turns * 90 if self.turns < 3 else -90)
 
     def upright(self, frame) -> np.ndarray:
-        """The decoded frame as RGB uint8, turned upright: faces are found upright."""
+        """The decoded frame as RGB uint8 at the stream's size, turned upright: faces are found upright."""
+        if (frame.width, frame.height) != (self.width, self.height):
+            frame = frame.reformat(width=self.width, height=self.height)
         image = frame.to_ndarray(format="rgb24")
         return np.ascontiguousarray(np.rot90(image, self.turns)) if self.turns else image
 
@@ -152,14 +158,22 @@ class _Writer:
     def write(self, res) -> None:
         """A stream result (its meta: the input frame's pts and time base) as the next output frame."""
         image = np.ascontiguousarray(np.rot90(res.image, -self.turns)) if self.turns else res.image
+        if image.shape[:2] != (self.vout.height, self.vout.width):  # an odd side, made even
+            image = np.pad(image, ((0, self.vout.height - image.shape[0]), (0, self.vout.width - image.shape[1]),
+                                   (0, 0)), mode="edge")
         self.faces += len(res.tracks)
         self.track_ids.update(t.id for t in res.tracks if t.id is not None)
         new = self._video_frame.from_ndarray(image, format="rgb24")
         pts, time_base = res.meta
-        if pts is not None:
-            new.pts, new.time_base = pts, time_base
-        else:
-            new.pts, new.time_base = self.frames, 1 / self.rate
+        seconds = Fraction(pts) * time_base if pts is not None and time_base else Fraction(self.frames) / self.rate
+        at = int(round(seconds / self.vout.time_base)) + self._pts_offset
+        if self._last_pts is not None and at <= self._last_pts:
+            # Timestamps that go back (clips joined end to end restart at 0): the rest follows one frame later.
+            step = max(1, int(round(1 / (self.rate * self.vout.time_base))))
+            self._pts_offset += self._last_pts + step - at
+            at = self._last_pts + step
+        new.pts, new.time_base = at, self.vout.time_base
+        self._last_pts = at
         self.out.mux(self.vout.encode(new))
         self.frames += 1
         self.bar.update(1)

@@ -13,7 +13,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 from realtime.engines import EngineUnavailable
 from realtime.student import StudentStylizer
@@ -22,6 +21,7 @@ from . import Stylizer
 from .checks import FACTOR, SD_GUIDANCE, SD_STEPS, SD_STRENGTH, SEED
 from .config import ConfigError, load_config
 from .perception.faces import get_face_backend
+from .pipeline import check_image
 from .stylize.lora import SDModelMissing, parse_lora
 from .types import BACKGROUND_FACTORS, FACTORS, StylizeParams
 
@@ -67,7 +67,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def cmd_stylize(args, cfg) -> int:
-    from .io import ImageLoadError, iter_image_files, load_image, save_image, unique_output
+    from .io import ImageLoadError, error_line, iter_image_files, load_image, output_folder, save_image, unique_output
     params = StylizeParams(
         character=args.character or cfg.default_character, teacher=args.teacher, line=args.line,
         texture=args.texture, color=args.color, warp=args.warp, background_line=args.background_line,
@@ -83,8 +83,11 @@ def cmd_stylize(args, cfg) -> int:
     except (ValueError, SDModelMissing) as exc:
         print(f"error: {exc}".replace("\n", " "), file=sys.stderr)
         return 2
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir = output_folder(args.out)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     files = iter_image_files(args.inputs)
     if not files:
         print("error: no images found in the given inputs", file=sys.stderr)
@@ -98,7 +101,7 @@ def cmd_stylize(args, cfg) -> int:
             dest = save_image(result.image, unique_output(out_dir, src, taken))
         except (ImageLoadError, ValueError, OSError, SDModelMissing) as exc:
             failed += 1
-            print(f"error: {src}: {exc}".replace("\n", " "), file=sys.stderr)
+            print(error_line(src, exc), file=sys.stderr)
             continue
         seconds = time.perf_counter() - t0
         if args.json:
@@ -115,7 +118,7 @@ def cmd_stylize(args, cfg) -> int:
 def cmd_student(args, cfg, params) -> int:
     """Stylise with a distilled student through an engine (the CLI is a front end, like app.py: it may use
     realtime; the studio core does not). The per-frame step is realtime.student's, shared with video files."""
-    from .io import ImageLoadError, iter_image_files, load_image, save_image, unique_output
+    from .io import ImageLoadError, error_line, iter_image_files, load_image, output_folder, save_image, unique_output
 
     try:
         student = StudentStylizer(cfg, params.character, args.engine, args.student, params.line, params.texture,
@@ -125,18 +128,22 @@ def cmd_student(args, cfg, params) -> int:
         return 2
     engine, f = student.engine, student.factors
     faces = get_face_backend(cfg.perception.face_backend, cfg.perception)
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir = output_folder(args.out)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     failed, taken = 0, set()
     for src in iter_image_files(args.inputs):
         t0 = time.perf_counter()
         try:
             image = load_image(src, max_pixels=cfg.max_input_pixels)
+            check_image(image, cfg.max_input_pixels)  # before the face detector: the teacher's rule
             found = faces.detect(image)
             dest = save_image(student(image, found), unique_output(out_dir, src, taken))
         except (ImageLoadError, ValueError, OSError) as exc:
             failed += 1
-            print(f"error: {src}: {exc}".replace("\n", " "), file=sys.stderr)
+            print(error_line(src, exc), file=sys.stderr)
             continue
         seconds = time.perf_counter() - t0
         if args.json:

@@ -88,7 +88,7 @@ LEARNING_RATE = Rule(0.0, 1.0, lo_open=True)
 BATCH_SIZE = Rule(1, 64, integer=True)
 CHECKPOINT_EVERY = Rule(1, 100000, integer=True)
 PAIRS = Rule(1, 20000, integer=True)
-PAIR_SIZE = Rule(64, 1024, integer=True, multiple=16)
+PAIR_SIZE = Rule(32, 1024, integer=True, multiple=16)  # the student takes multiples of 16
 DISTILL_STEPS = Rule(1, 200000, integer=True)
 FRAMES = Rule(0, 10_000_000, integer=True)  # the Video tab's limit; 0: the whole video
 FRAME_LIMIT = Rule(1, 10_000_000, integer=True)  # the CLI's --frames (absent: the whole video)

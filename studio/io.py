@@ -45,7 +45,7 @@ def _open(source: Union[str, os.PathLike, bytes]) -> tuple[Image.Image, str]:
             raise ImageLoadError(f"{name}: is a folder, not an image")
         if path.stat().st_size == 0:
             raise ImageLoadError(f"{name}: empty file (0 bytes)")
-        fh = open(path, "rb")
+        fh = path  # opened by PIL, which then closes it after loading or on close()
     try:
         img = Image.open(fh)
     except UnidentifiedImageError:
@@ -58,39 +58,67 @@ def _open(source: Union[str, os.PathLike, bytes]) -> tuple[Image.Image, str]:
 def load_image(source: Union[str, os.PathLike, bytes], max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Load an image as RGB uint8 (H, W, 3); raise ImageLoadError with a clear message otherwise."""
     img, name = _open(source)
-    w, h = img.size
-    if w <= 0 or h <= 0:
-        raise ImageLoadError(f"{name}: image has no pixels ({w}x{h})")
-    if w * h > max_pixels:
-        raise ImageLoadError(
-            f"{name}: {w}x{h} is {w * h / 1e6:.1f} megapixels, over the limit of {max_pixels / 1e6:.0f}; "
-            "downscale it first")
-    previous = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = max_pixels
+    with img:  # the file is closed whatever happens (a studio serving for days must not leak handles)
+        w, h = img.size
+        if w <= 0 or h <= 0:
+            raise ImageLoadError(f"{name}: image has no pixels ({w}x{h})")
+        if w * h > max_pixels:
+            raise ImageLoadError(
+                f"{name}: {w}x{h} is {w * h / 1e6:.1f} megapixels, over the limit of {max_pixels / 1e6:.0f}; "
+                "downscale it first")
+        previous = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max_pixels
+        try:
+            img.load()
+            loaded = ImageOps.exif_transpose(img)
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageLoadError(f"{name}: corrupt or truncated image ({exc})") from None
+        except Image.DecompressionBombError as exc:
+            raise ImageLoadError(f"{name}: too large ({exc})") from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
+        return _to_rgb(loaded, name)
+
+
+def output_folder(path: Union[str, os.PathLike], flag: str = "--out") -> Path:
+    """The folder `path`, created with its parents; a one-line ValueError when it cannot be one (it is a file, or a
+    file is where one of its parents would be, or it may not be written)."""
+    p = Path(path)
     try:
-        img.load()
-        img = ImageOps.exif_transpose(img)
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageLoadError(f"{name}: corrupt or truncated image ({exc})") from None
-    except Image.DecompressionBombError as exc:
-        raise ImageLoadError(f"{name}: too large ({exc})") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
-    return _to_rgb(img)
+        p.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ValueError(f"{flag} {p} is a file, not a folder") from None
+    except NotADirectoryError:
+        raise ValueError(f"{flag} {p}: a part of that path is a file, not a folder") from None
+    except OSError as exc:
+        raise ValueError(f"{flag} {p}: cannot create that folder ({exc.strerror or exc})") from None
+    return p
 
 
-def _to_rgb(img: Image.Image) -> np.ndarray:
+def error_line(src, why) -> str:
+    """The one line printed for an input that could not be done: `error: SRC: reason`, SRC said once (the reasons
+    of load_image and of most file errors start with the path themselves)."""
+    text = " ".join(str(why).split())
+    for prefix in (f"{src}: ", f"{Path(str(src)).name}: "):
+        text = text.removeprefix(prefix)
+    return f"error: {src}: {text}"
+
+
+def _to_rgb(img: Image.Image, name: str = "image") -> np.ndarray:
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.float64)
         top = 65535.0 if arr.max() > 255 else 255.0
         arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return np.repeat(arr[..., None], 3, axis=2)
-    if mode == "F":
+    if mode == "F":  # a float image (TIFF): its finite range stretched to 0-255; NaN and infinities as its darkest
         arr = np.asarray(img, dtype=np.float64)
-        lo, hi = float(arr.min()), float(arr.max())
-        arr = (arr - lo) / (hi - lo + 1e-12) * 255.0
-        return np.repeat(arr.astype(np.uint8)[..., None], 3, axis=2)
+        finite = np.isfinite(arr)
+        if not finite.any():
+            raise ImageLoadError(f"{name}: no finite pixel values (a float image of NaN or infinities)")
+        lo, hi = float(arr[finite].min()), float(arr[finite].max())
+        arr = np.where(finite, (arr - lo) / (hi - lo + 1e-12) * 255.0, 0.0)
+        return np.repeat(np.clip(arr + 0.5, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
     if mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
@@ -156,6 +184,7 @@ def save_image(image: np.ndarray, path: Union[str, os.PathLike]) -> Path:
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         Image.fromarray(image).save(fh, format=fmt)
     return path
+
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")

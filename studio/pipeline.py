@@ -25,6 +25,19 @@ from .stylize.classic import ClassicSettings
 from .types import Perception, StylizeParams, StylizeResult
 
 ProgressFn = Callable[[float, str], None]
+MIN_SIDE = 16  # px: smaller images have no room for a face, a line or the student's blocks
+
+
+def check_image(image: np.ndarray, max_pixels: int) -> None:
+    """ValueError (one line) unless `image` is an RGB uint8 array between MIN_SIDE² and `max_pixels`: the rule of
+    every path that stylises a photo (the teachers and the student)."""
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError("image must be an RGB uint8 array of shape (H, W, 3); load files with studio.io.load_image")
+    h, w = image.shape[:2]
+    if h < MIN_SIDE or w < MIN_SIDE:
+        raise ValueError(f"image is too small ({w}x{h}); at least {MIN_SIDE}x{MIN_SIDE} pixels")
+    if h * w > max_pixels:
+        raise ValueError(f"image is {w}x{h} ({w * h / 1e6:.1f} MP), over the limit of {max_pixels / 1e6:.0f} MP")
 
 
 class Stylizer:
@@ -71,14 +84,8 @@ class Stylizer:
         report = progress or (lambda frac, msg: None)
         timings: dict[str, float] = {}
         # 1. Check inputs.
-        if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError("image must be an RGB uint8 array of shape (H, W, 3); load files with studio.io.load_image")
+        check_image(image, self.cfg.max_input_pixels)
         h, w = image.shape[:2]
-        if h < 16 or w < 16:
-            raise ValueError(f"image is too small ({w}x{h}); at least 16x16 pixels")
-        if h * w > self.cfg.max_input_pixels:
-            raise ValueError(f"image is {w}x{h} ({w * h / 1e6:.1f} MP), over the limit of "
-                             f"{self.cfg.max_input_pixels / 1e6:.0f} MP")
         params = params.checked()
         character = character or self.character(params.character)
         teacher = self.teacher(params.teacher)

@@ -400,3 +400,190 @@ def test_fitted_references_are_bounded_and_freed(server, media_dir, tmp_path):
     session = next(iter(ctx.fits._fits))
     tab.unload(ctx)(type("Request", (), {"session_hash": session})())
     assert session not in ctx.fits._fits and len(ctx.fits) == tab.MAX_FITS - 1
+
+
+# ------------------------------------------------------------------------------- one line, not a traceback
+def run_cli(module: str, argv: list, capsys) -> tuple[int, str]:
+    import importlib
+
+    rc = importlib.import_module(module).main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    return rc, err
+
+
+def assert_one_error_line(rc: int, err: str, *expected: str):
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert rc != 0 and lines and "Traceback" not in err, err
+    assert all(e in lines[0] for e in expected), err
+
+
+@pytest.mark.parametrize("under", [False, True])
+def test_out_pointing_at_a_file_is_one_line(tmp_path, media_dir, capsys, under):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    out = afile / "sub" if under else afile
+    photo = media_dir / "images" / "lowres_240p_01.jpg"
+    rc, err = run_cli("studio.__main__", ["stylize", photo, "--out", out], capsys)
+    assert_one_error_line(rc, err, "--out", "file, not a folder")
+    rc, err = run_cli("studio.__main__", ["stylize", photo, "--out", out, "--engine", "auto"], capsys)
+    assert_one_error_line(rc, err, "--out", "file, not a folder")
+    rc, err = run_cli("training.train_lora", ["--base", tmp_path, "--images", media_dir / "images", "--output", out],
+                      capsys)
+    assert_one_error_line(rc, err, "--output", "file, not a folder")
+
+
+def bad_student(root, kind: str):
+    import json
+    import pickle
+    import shutil
+    import struct
+
+    folder = root / kind
+    shutil.copytree(REPO_ROOT / "students" / "classic", folder)
+    config = json.loads((folder / "config.json").read_text())
+    weights = folder / "model.safetensors"
+    if kind == "unknown_key":
+        config["sparkle"] = 1
+    elif kind == "wrong_type":
+        config["width"] = "24"
+    elif kind == "down_0":
+        config["down"] = 0
+    elif kind == "pickle":
+        weights.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    elif kind == "huge_header":
+        weights.write_bytes(struct.pack("<Q", 1 << 40) + weights.read_bytes()[8:])
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+STUDENT_FAULTS = {"unknown_key": "unknown key", "wrong_type": "width must be an integer",
+                  "down_0": "down must be an integer", "pickle": "not a safetensors file",
+                  "huge_header": "not a safetensors file"}
+
+
+@pytest.mark.parametrize("kind", sorted(STUDENT_FAULTS))
+def test_a_bad_student_folder_is_one_line(tmp_path, media_dir, capsys, kind):
+    folder = bad_student(tmp_path, kind)
+    photo = media_dir / "images" / "lowres_240p_01.jpg"
+    for engine in ("auto", "torch"):
+        rc, err = run_cli("studio.__main__", ["stylize", photo, "--out", tmp_path / "o", "--engine", engine,
+                                              "--student", folder], capsys)
+        assert_one_error_line(rc, err, STUDENT_FAULTS[kind])
+    clip = media_dir / "videos" / CLIP
+    rc, err = run_cli("realtime.video", [clip, tmp_path / "o.mp4", "--student", folder, "--frames", 1,
+                                         "--no-progress"], capsys)
+    assert_one_error_line(rc, err, STUDENT_FAULTS[kind])
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_one_pixel_wide_images_are_refused_on_the_student_path(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    for shape in ((300, 1, 3), (1, 300, 3)):
+        Image.fromarray(np.full(shape, 128, np.uint8)).save(tmp_path / f"{shape[0]}x{shape[1]}.png")
+    for engine in ([], ["--engine", "auto"]):
+        rc, err = run_cli("studio.__main__", ["stylize", tmp_path, "--out", tmp_path / "o", *engine], capsys)
+        assert rc == 1 and err.count("image is too small") == 2 and "range()" not in err, err
+
+
+def test_error_lines_say_the_path_once(tmp_path, capsys):
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    rc, err = run_cli("studio.__main__", ["stylize", bad, "--out", tmp_path / "o"], capsys)
+    assert err.strip() == f"error: {bad}: not an image (unrecognised format)", err
+
+
+def test_images_are_read_without_leaking_files(tmp_path, media_dir):
+    import gc
+    import warnings
+
+    from studio.io import ImageLoadError, load_image
+
+    truncated = tmp_path / "cut.jpg"
+    truncated.write_bytes((media_dir / "images" / "portrait_medium_skin_01.jpg").read_bytes()[:20000])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        load_image(media_dir / "images" / "lowres_240p_01.jpg")
+        for bad in (truncated, REPO_ROOT / "README.md"):
+            with pytest.raises(ImageLoadError):
+                load_image(bad)
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+def test_a_float_image_with_nan_keeps_its_picture(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from studio.io import ImageLoadError, load_image
+
+    ramp = np.tile(np.linspace(0.0, 1.0, 64, dtype=np.float32), (32, 1))
+    ramp[5, 5] = np.nan
+    Image.fromarray(ramp, mode="F").save(tmp_path / "ramp.tiff")
+    img = load_image(tmp_path / "ramp.tiff")
+    assert img[10, 63, 0] == 255 and img[10, 0, 0] == 0 and img[10, 32, 0] > 100  # not black
+    Image.fromarray(np.full((32, 32), np.nan, np.float32), mode="F").save(tmp_path / "nan.tiff")
+    with pytest.raises(ImageLoadError, match="no finite pixel"):
+        load_image(tmp_path / "nan.tiff")
+
+
+def encoded_clip(path, segments, audio=False):
+    """An MPEG-TS clip of flat frames with a moving bar, each (width, height, frames) segment encoded on its own and
+    joined end to end (as `cat a.ts b.ts` does): the size changes and the timestamps restart."""
+    import av
+    import numpy as np
+
+    data = b""
+    for i, (w, h, n) in enumerate(segments):
+        part = path.with_suffix(f".{i}.ts")
+        with av.open(str(part), "w", format="mpegts") as c:
+            s = c.add_stream("libx264", rate=25)
+            s.width, s.height, s.pix_fmt = w, h, "yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p"
+            for k in range(n):
+                img = np.full((h, w, 3), 90 + 40 * i, np.uint8)
+                img[:, (k * 7) % w] = 255
+                for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                    c.mux(p)
+            for p in s.encode():
+                c.mux(p)
+        data += part.read_bytes()
+    path.write_bytes(data)
+    return path
+
+
+def probe(path):
+    import av
+
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        frames = list(c.decode(video=0))
+        return v.codec_context.pix_fmt, v.width, v.height, len(frames), [f.time for f in frames]
+
+
+def test_a_video_whose_size_changes_part_way_is_converted(tmp_path, capsys):
+    clip = encoded_clip(tmp_path / "switch.ts", [(320, 240, 12), (480, 360, 12)])
+    rc, err = run_cli("realtime.video", [clip, tmp_path / "out.mp4", "--teacher", "classic", "--no-progress"], capsys)
+    assert rc == 0, err
+    fmt, w, h, n, times = probe(tmp_path / "out.mp4")
+    assert (fmt, w, h, n) == ("yuv420p", 320, 240, 24)
+    assert all(b > a for a, b in zip(times, times[1:]))  # the joined part plays after the first
+
+
+def test_odd_sized_video_is_encoded_for_browsers(tmp_path, capsys):
+    clip = encoded_clip(tmp_path / "odd.ts", [(321, 241, 6)])
+    rc, err = run_cli("realtime.video", [clip, tmp_path / "out.mp4", "--teacher", "classic", "--no-progress"], capsys)
+    assert rc == 0, err
+    assert probe(tmp_path / "out.mp4")[:4] == ("yuv420p", 322, 242, 6)
+
+
+def test_an_unreadable_upload_gets_the_projects_own_answer(server, tmp_path):
+    """Gradio opened uploads itself and answered with its generic message and the server's temporary path."""
+    from gradio_client import handle_file
+
+    connect, _, _ = server
+    bad = tmp_path / "holiday.png"
+    bad.write_text("not an image")
+    with pytest.raises(Exception) as exc:
+        connect().predict(image=handle_file(str(bad)), api_name="/stylize")
+    assert str(exc.value) == "Can't use this file: not an image (unrecognised format)", str(exc.value)

@@ -32,7 +32,7 @@ import numpy as np
 
 from studio.checks import BATCH_SIZE, CHECKPOINT_EVERY, LEARNING_RATE, LORA_RANK, LORA_RESOLUTION, LORA_STEPS, SEED
 from studio.config import PerceptionConfig, SDConfig, load_config
-from studio.io import atomic_path
+from studio.io import atomic_path, output_folder
 from studio.jobs import Cancelled
 from studio.perception.faces import LEFT_EYE, RIGHT_EYE
 
@@ -356,10 +356,15 @@ def main(argv=None) -> int:
     from studio.stylize.sd_teacher import SDModelMissing
 
     cfg = parse_args(argv)
+    try:
+        output_folder(cfg.output, "--output")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     bar, progress = progress_bar(cfg.steps, "LoRA")
     try:
         path = train(cfg, progress, log=lambda m: tqdm.write(m), perception=load_config().perception)
-    except (SDModelMissing, ValueError) as exc:
+    except (SDModelMissing, ValueError, OSError) as exc:
         bar.close()
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -25,6 +25,8 @@ from typing import Protocol
 
 import numpy as np
 
+from studio.models import BadStudent
+
 ENGINES: dict[str, str] = {
     "torch": "realtime.engines.torch_engine:TorchEngine",
     "onnxruntime": "realtime.engines.ort_engine:OrtEngine",
@@ -91,4 +93,11 @@ def load_engine(name: str, student_dir: str | Path, device: str = "auto") -> Eng
         mod = importlib.import_module(module)
     except ImportError as exc:
         raise EngineUnavailable(f"engine {name!r} needs {exc.name}, which is not installed") from None
-    return getattr(mod, cls)(Path(student_dir), device)
+    folder = Path(student_dir)
+    try:
+        return getattr(mod, cls)(folder, device)
+    except (EngineUnavailable, ValueError, FileNotFoundError):  # incl. BadStudent: already one line
+        raise
+    except Exception as exc:  # noqa: BLE001 - a model file this engine cannot read (onnxruntime's, TensorRT's)
+        raise BadStudent(f"{folder}: {name} cannot load this student ({type(exc).__name__}: "
+                         f"{' '.join(str(exc).split())[:200]})") from None

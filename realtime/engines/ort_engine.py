@@ -6,7 +6,6 @@ model is for CPUs: on the 2-core machine it runs the network 1.8x faster, 48-50 
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -38,7 +37,7 @@ class OrtEngine:
                                       os.environ.get("TOONLAB_ORT_SPIN", "0"))
         self.session = ort.InferenceSession(str(onnx_path), opts, providers=wanted)
         self.device = self.session.get_providers()[0]
-        self.multiple = StudentConfig(**json.loads((student_dir / "config.json").read_text())).multiple
+        self.multiple = StudentConfig.read(student_dir).multiple
 
     @staticmethod
     def _model(student_dir: Path) -> Path:

@@ -67,7 +67,7 @@ class TensorRTEngine:
 
         from studio.models.student_unet import StudentConfig
 
-        config = StudentConfig(**json.loads((student_dir / "config.json").read_text()))
+        config = StudentConfig.read(student_dir)
         self.device = "cuda" if device == "auto" else device
         self.multiple = config.multiple
         self.profile = shape_profile(config.multiple, config.factors)

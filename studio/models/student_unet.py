@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..io import atomic_path, atomic_write
-from . import STUDENT_FACTORS
+from . import STUDENT_FACTORS, BadStudent
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,30 @@ class StudentConfig:
     def multiple(self) -> int:
         """H and W must be multiples of this."""
         return self.down * (2 ** self.depth)
+
+    @classmethod
+    def read(cls, folder: Path) -> "StudentConfig":
+        """`<folder>/config.json`, checked: a BadStudent (one line) for anything a trained student cannot have (an
+        unknown key, a wrong type, `down: 0`, another number of factors)."""
+        path = Path(folder) / "config.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BadStudent(f"{path}: not a readable JSON file ({exc})") from None
+        if not isinstance(data, dict):
+            raise BadStudent(f"{path}: a student's config is a JSON object")
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise BadStudent(f"{path}: unknown key(s) {unknown}")
+        limits = {"down": (1, 2, 4, 8), "width": range(4, 257), "depth": range(1, 6),
+                  "factors": (len(STUDENT_FACTORS),), "refine": range(0, 65)}
+        for key, value in data.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value not in limits[key]:
+                allowed = limits[key]
+                rule = (f"{allowed.start}-{allowed.stop - 1}" if isinstance(allowed, range)
+                        else " or ".join(map(str, allowed)))
+                raise BadStudent(f"{path}: {key} must be an integer, {rule}; got {value!r}")
+        return cls(**data)
 
 
 class FiLMBlock(nn.Module):
@@ -126,12 +150,20 @@ class StudentUNet(nn.Module):
     def from_pretrained(cls, folder: str | Path, map_location: str = "cpu") -> "StudentUNet":
         from safetensors.torch import load_file
 
+        from ..stylize.lora import check_safetensors
+
         folder = Path(folder)
         if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
             raise FileNotFoundError(f"{folder}: not a student folder (needs config.json and model.safetensors)")
-        config = StudentConfig(**json.loads((folder / "config.json").read_text()))
-        model = cls(config)
-        model.load_state_dict(load_file(str(folder / "model.safetensors"), device=map_location))
+        config = StudentConfig.read(folder)
+        weights = folder / "model.safetensors"
+        try:
+            check_safetensors(weights)  # a pickle (or anything) named .safetensors is refused unread
+            state = load_file(str(weights), device=map_location)
+            model = cls(config)
+            model.load_state_dict(state)
+        except (ValueError, OSError, RuntimeError) as exc:  # incl. safetensors' errors and shape mismatches
+            raise BadStudent(f"{weights}: not this student's weights ({' '.join(str(exc).split())[:200]})") from None
         return model.eval()
 
     def num_parameters(self) -> int:

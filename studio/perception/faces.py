@@ -201,7 +201,7 @@ class MediapipeFaces:
         found = self._run_detector(self._full, image, 0, 0) + self._run_detector(self._short, image, 0, 0)
         largest = max((min(f.box.width, f.box.height) for f in found), default=0.0)
         for tile in self._tile_sizes(h, w, largest):
-            step = int(tile * 0.66)
+            step = max(1, int(tile * 0.66))
             for y in range(0, max(1, h - tile + step), step):
                 for x in range(0, max(1, w - tile + step), step):
                     y0, x0 = max(0, min(y, h - tile)), max(0, min(x, w - tile))

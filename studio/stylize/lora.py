@@ -16,6 +16,9 @@ class SDModelMissing(RuntimeError):
     """A base model, ControlNet or LoRA is not available; the message names it and how to get it."""
 
 
+MAX_HEADER = 100 << 20  # bytes of a safetensors file's JSON header (the safetensors library's own bound)
+
+
 def check_safetensors(path: os.PathLike | str) -> Path:
     """Refuse anything that is not a readable .safetensors file (never unpickle user files)."""
     p = Path(path)
@@ -30,7 +33,7 @@ def check_safetensors(path: os.PathLike | str) -> Path:
     if len(head) < 9:
         raise ValueError(f"{p.name}: not a safetensors file (too short)")
     (n,) = struct.unpack("<Q", head[:8])
-    if n <= 0 or n > size - 8 or head[8:9] != b"{":
+    if n <= 0 or n > size - 8 or n > MAX_HEADER or head[8:9] != b"{":
         raise ValueError(f"{p.name}: not a safetensors file (bad header)")
     return p
 

@@ -20,3 +20,18 @@ def slider(*args, **kwargs) -> gr.Slider:
 
 def number(*args, **kwargs) -> gr.Number:
     return _as_sent(gr.Number(*args, **kwargs))
+
+
+def photo_upload(**kwargs) -> gr.Image:
+    """An image upload whose handler gets the uploaded file's path, unopened: the project's own check
+    (studio.io.load_image: size bounds, decompression bombs, truncation, transparency) answers first, in its words,
+    rather than gradio's generic message naming the server's temporary path."""
+    component = gr.Image(type="filepath", **kwargs)
+
+    def path_of(payload):
+        if payload is None:
+            return None
+        return getattr(payload, "path", None) or (payload.get("path") if isinstance(payload, dict) else None)
+
+    component.preprocess = path_of
+    return component

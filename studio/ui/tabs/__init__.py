@@ -28,6 +28,13 @@ def inputs_for(handler, ui) -> list:
     return [by_name[n] for n in names]
 
 
+def unusable_upload(exc: Exception):
+    """A gr.Error for an upload studio.io.load_image refused: its reason, without the server's temporary path."""
+    import gradio as gr
+
+    return gr.Error(f"Can't use this file: {str(exc).split(': ', 1)[-1]}")
+
+
 def session_of(request) -> str:
     """The page's (or API client's) session id: what a job belongs to."""
     return getattr(request, "session_hash", None) or "local"

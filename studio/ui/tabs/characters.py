@@ -17,7 +17,8 @@ from ...characters import (character_from_profile, check_name, fit_profile, list
 from ...color import shrink
 from ...io import ImageLoadError, load_image
 from ...types import StylizeParams
-from . import inputs_for, session_of
+from ..components import photo_upload
+from . import inputs_for, session_of, unusable_upload
 
 TITLE = "Characters"
 MAX_REFERENCES = 100
@@ -92,7 +93,7 @@ def render(ctx) -> CharactersUI:
         with gr.Column(scale=1):
             swatches = gr.HTML()
             profile = gr.Markdown("Upload references and press **Fit profile**.")
-            sample = gr.Image(label="Sample photo", type="filepath", height=220)
+            sample = photo_upload(label="Sample photo", height=220)
             preview_button = gr.Button("Preview on the sample")
         with gr.Column(scale=1):
             preview = gr.Image(label="Preview", type="numpy", interactive=False, height=360)
@@ -156,7 +157,7 @@ def listen(ctx, ui: CharactersUI) -> None:
         try:
             photo = load_image(sample, max_pixels=ctx.cfg.max_input_pixels)
         except ImageLoadError as exc:
-            raise gr.Error(str(exc)) from None
+            raise unusable_upload(exc) from None
         # The fitted character lives in this session until it is saved: it is handed to this call only, so no other
         # session sees it (or has a built-in replaced by it).
         return ctx.stylizer()(photo, StylizeParams(character=character.name), character=character).image

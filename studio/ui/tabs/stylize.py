@@ -26,8 +26,8 @@ from ...stylize.sd_teacher import offered_base
 from ...stylize.sd_teacher import studio_bases as base_choices
 from ...types import BACKGROUND_FACTORS as BACKGROUND
 from ...types import FACTORS, StylizeParams
-from ..components import number, slider
-from . import inputs_for
+from ..components import number, photo_upload, slider
+from . import inputs_for, unusable_upload
 
 TITLE = "Stylize"
 SD_ONLY = ("strength", "steps", "guidance", "seed")  # StylizeParams fields only the sd teacher reads
@@ -66,7 +66,7 @@ def render(ctx) -> StylizeUI:
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=340):
             # image_mode=None: gradio passes the file through untouched (no RGB conversion of its own).
-            image = gr.Image(label="Photo", type="filepath", image_mode=None, sources=["upload", "clipboard"],
+            image = photo_upload(label="Photo", image_mode=None, sources=["upload", "clipboard"],
                              height=260, elem_id="photo")
             # The button sits under the photo so that it stays in view while the sliders below are tuned.
             button = gr.Button("Stylize", variant="primary", elem_id="stylize-button")
@@ -230,7 +230,7 @@ def listen(ctx, ui: StylizeUI) -> None:
         try:
             photo = load_image(image, max_pixels=ctx.cfg.max_input_pixels)
         except ImageLoadError as exc:
-            raise gr.Error(f"Can't use this file: {str(exc).split(': ', 1)[-1]}") from None
+            raise unusable_upload(exc) from None
         # 2. Gradio values → StylizeParams, by field name.
         fields = dict(character=character, teacher=teacher, line=line, texture=texture, color=color, warp=warp,
                       normalize_light=bool(normalize_light))
