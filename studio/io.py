@@ -210,11 +210,22 @@ def iter_image_files(paths: list[Union[str, os.PathLike]]) -> list[Path]:
 
 
 def unique_output(out_dir: Path, src: Path, taken: set[str], suffix: str = ".png", fallback: str = "image") -> Path:
-    """`<out_dir>/<src stem><suffix>`, numbered `-2`, `-3`, … when another input already took that name."""
+    """`<out_dir>/<src stem><suffix>`, numbered `-2`, `-3`, … when another input already took that name; the stem is
+    shortened so that the name, number included, stays within the file-name limit (255 bytes)."""
     stem = src.stem or fallback
-    name, i = f"{stem}{suffix}", 1
+    name, i = _within_limit(stem, suffix), 1
     while name in taken:
         i += 1
-        name = f"{stem}-{i}{suffix}"
+        name = _within_limit(stem, f"-{i}{suffix}")
     taken.add(name)
     return out_dir / name
+
+
+NAME_MAX = 255  # bytes in a file name (ext4, APFS, NTFS in UTF-16 units: 255 bytes is within all)
+
+
+def _within_limit(stem: str, tail: str) -> str:
+    room = NAME_MAX - len(tail.encode())
+    while len(stem.encode()) > room:  # whole characters only: a UTF-8 sequence is never cut
+        stem = stem[:-1]
+    return stem + tail

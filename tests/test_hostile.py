@@ -587,3 +587,16 @@ def test_an_unreadable_upload_gets_the_projects_own_answer(server, tmp_path):
     with pytest.raises(Exception) as exc:
         connect().predict(image=handle_file(str(bad)), api_name="/stylize")
     assert str(exc.value) == "Can't use this file: not an image (unrecognised format)", str(exc.value)
+
+
+def test_numbered_output_names_stay_within_the_file_name_limit(tmp_path):
+    from pathlib import Path
+
+    from studio.io import unique_output
+
+    taken: set = set()
+    stem = "하" * 84 + "x"  # 253 bytes
+    names = [unique_output(tmp_path, Path(f"/in/{d}/{stem}.jpg"), taken).name for d in "abc"]
+    assert len(set(names)) == 3 and all(len(n.encode()) <= 255 for n in names), names
+    for n in names:
+        (tmp_path / n).write_bytes(b"")  # the file system takes each one
