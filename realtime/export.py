@@ -2,6 +2,7 @@
 
     python -m realtime.export STUDENT_DIR [--out STUDENT_DIR/student.onnx] [--opset 17]
     python -m realtime.export STUDENT_DIR --int8 --calibrate PHOTOS     # + STUDENT_DIR/student.int8.onnx
+    python -m realtime.export STUDENT_DIR --check-int8 --calibrate PHOTOS   # its parity on this CPU class
 
 The parity check runs the ONNX model in onnxruntime and the torch model on the same random inputs at two
 sizes; the export fails if they differ by more than `atol`. The result (sizes, max difference) is written
@@ -11,15 +12,18 @@ to `export.json` beside the model.
 channel in a 7-bit range, so that CPUs without VNNI do not saturate, uint8 activations whose ranges are measured
 on real photos, `--calibrate`, a folder of images). Every fourth photo is held out of the calibration and checks
 it: the int8 model must stay within `--min-psnr` dB (default 40) of the float one there, or nothing is written.
-`int8.json` records the model hash, the photos and the parity. The `onnxruntime-int8` engine serves it
-(realtime.engines): 1.8x faster on the 2-core CPU machine, 47-50 dB from float on average (docs/PERFORMANCE.md,
-"Student engines").
+`int8.json` records the model hash, the photos and the parity, per CPU class (`parity_by_cpu`: avx512_vnni,
+avx512f, avx2, ...; int8 kernels saturate differently on each; `--check-int8` measures another class on the same
+held-out photos). The `onnxruntime-int8` engine (realtime.engines) serves it where its class's parity holds
+(elsewhere `auto` takes the float model and says why): 1.8x faster on the 2-core CPU machine, 47-50 dB from float
+on average (docs/PERFORMANCE.md, "Student engines").
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import json
+import sys
 import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
@@ -98,6 +102,36 @@ def parity(model, onnx_path: Path, sizes, atol: float) -> dict:
     return {"parity_max_abs_diff": worst, "parity_sizes": [list(s) for s in sizes]}
 
 
+def cpu_class() -> str:
+    """The x86 feature level that decides how onnxruntime's int8 kernels add up (they differ in saturation):
+    avx512_vnni, avx512f, avx2 (from /proc/cpuinfo), else the machine name (arm64, ...)."""
+    import platform
+
+    try:
+        flags = set()
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        flags = set()
+    return next((f for f in ("avx512_vnni", "avx512f", "avx2") if f in flags), platform.machine() or "unknown")
+
+
+def int8_parity(student_dir: str | Path) -> Optional[dict]:
+    """What int8.json records for this CPU class ({"psnr_min", "psnr_mean", "onnxruntime"}), None if not measured."""
+    report = Path(student_dir) / INT8_REPORT
+    if not report.is_file():
+        return None
+    return json.loads(report.read_text()).get("parity_by_cpu", {}).get(cpu_class())
+
+
+def int8_floor(student_dir: str | Path) -> float:
+    """The parity (dB) the int8 model was held to when it was made (int8.json `min_psnr`, 40 by default)."""
+    report = Path(student_dir) / INT8_REPORT
+    return float(json.loads(report.read_text()).get("min_psnr", 40.0)) if report.is_file() else 40.0
+
+
 def current_int8(student_dir: str | Path) -> Optional[Path]:
     """The student's int8 model when it was quantised from the current weights, else None."""
     student_dir = Path(student_dir)
@@ -170,11 +204,7 @@ def quantize_int8(student_dir: str | Path, photos: Sequence[str | Path], side: i
             # on the AVX2 machine; the same file runs on both kinds.
             quantize_static(str(pre), str(q), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                             reduce_range=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-        ref, got = (ort.InferenceSession(str(m), providers=["CPUExecutionProvider"]) for m in (src, q))
-        scores = []
-        for feed in inputs(held):
-            a, b = ref.run(None, feed)[0], got.run(None, feed)[0]
-            scores.append(float(10 * np.log10(1.0 / max(float(np.mean((a - b) ** 2)), 1e-12))))
+        scores = _parity(src, q, _parity_feeds(held, config, side, seed))
         if min(scores) < min_psnr:
             raise ParityError(f"the int8 model is {min(scores):.1f} dB from the float one on a held-out photo "
                               f"(< {min_psnr} dB); not written")
@@ -182,9 +212,65 @@ def quantize_int8(student_dir: str | Path, photos: Sequence[str | Path], side: i
               "format": "QDQ, int8 weights per channel (7-bit range), uint8 activations",
               "onnxruntime": ort.__version__, "calibration_photos": [p.name for p in calib],
               "parity_photos": [p.name for p in held], "parity_psnr_min": min(scores),
-              "parity_psnr_mean": float(np.mean(scores)), "side": side}
+              "parity_psnr_mean": float(np.mean(scores)), "side": side, "seed": seed, "min_psnr": min_psnr,
+              "parity_by_cpu": {cpu_class(): _parity_entry(scores)}}
     atomic_write(student_dir / INT8_REPORT, json.dumps(report, indent=2))
     return out
+
+
+def _parity(float_onnx: Path, int8_onnx: Path, feeds) -> list[float]:
+    """PSNR (dB) of the int8 model's output against the float one's, per input, on this CPU."""
+    import onnxruntime as ort
+
+    ref, got = (ort.InferenceSession(str(m), providers=["CPUExecutionProvider"]) for m in (float_onnx, int8_onnx))
+    scores = []
+    for feed in feeds:
+        a, b = ref.run(None, feed)[0], got.run(None, feed)[0]
+        scores.append(float(10 * np.log10(1.0 / max(float(np.mean((a - b) ** 2)), 1e-12))))
+    return scores
+
+
+def _parity_feeds(photos, config, side: int, seed: int):
+    """The inputs parity is measured on: each held-out photo with two factor draws of its own seed."""
+    from studio.io import load_image
+
+    rng = np.random.default_rng(seed + 1)
+    for p in photos:
+        x = _student_input(load_image(p), config.multiple, side)
+        for _ in range(2):
+            yield {"image": x, "factors": rng.random((1, config.factors), dtype=np.float32)}
+
+
+def _parity_entry(scores: list[float]) -> dict:
+    import onnxruntime as ort
+
+    return {"psnr_min": round(min(scores), 2), "psnr_mean": round(float(np.mean(scores)), 2),
+            "onnxruntime": ort.__version__}
+
+
+def check_int8(student_dir: str | Path, photos_folder: str | Path) -> dict:
+    """Measure the shipped int8 model against the float one on this CPU class, on the held-out photos its report
+    names (found under `photos_folder`), and record it in int8.json's `parity_by_cpu`. The onnxruntime-int8
+    engine refuses to run (and `auto` takes the float model) on a CPU class whose parity is under the report's
+    `min_psnr`: int8 kernels saturate differently on AVX2, AVX-512F and AVX-512-VNNI."""
+    from studio.models.student_unet import StudentConfig
+
+    student_dir = Path(student_dir)
+    int8 = current_int8(student_dir)
+    if int8 is None:
+        raise ValueError(f"{student_dir}: no int8 model for the current weights (python -m realtime.export "
+                         f"{student_dir} --int8 --calibrate PHOTOS)")
+    report = json.loads((student_dir / INT8_REPORT).read_text())
+    by_name = {p.name: p for p in calibration_photos(photos_folder, limit=10 ** 6)}
+    missing = [n for n in report["parity_photos"] if n not in by_name]
+    if missing:
+        raise ValueError(f"{photos_folder}: the held-out photos {missing[:3]} are not there")
+    feeds = _parity_feeds([by_name[n] for n in report["parity_photos"]], StudentConfig.read(student_dir),
+                          report["side"], report.get("seed", 0))
+    entry = _parity_entry(_parity(current_onnx(student_dir), int8, feeds))
+    report.setdefault("parity_by_cpu", {})[cpu_class()] = entry
+    atomic_write(student_dir / INT8_REPORT, json.dumps(report, indent=2))
+    return entry
 
 
 def main(argv=None) -> int:
@@ -195,15 +281,26 @@ def main(argv=None) -> int:
     ap.add_argument("--int8", action="store_true", help="also quantise to student.int8.onnx (needs --calibrate)")
     ap.add_argument("--calibrate", metavar="PHOTOS", help="a folder of photos for the int8 ranges and check")
     ap.add_argument("--min-psnr", type=float, default=40.0, help="int8 vs float on the held-out photos, dB")
+    ap.add_argument("--check-int8", action="store_true",
+                    help="measure the existing int8 model on this CPU class (held-out photos under --calibrate) and "
+                         "record it in int8.json; the int8 engine is not used where it falls under --min-psnr")
     a = ap.parse_args(argv)
-    if a.int8 and not a.calibrate:
-        ap.error("--int8 needs --calibrate PHOTOS (a folder of real photos: the activation ranges come from them)")
+    if (a.int8 or a.check_int8) and not a.calibrate:
+        ap.error("--int8 and --check-int8 need --calibrate PHOTOS (a folder of real photos)")
+    if a.check_int8:
+        try:
+            entry = check_int8(a.student, a.calibrate)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"{cpu_class()}: int8 {entry['psnr_min']:.1f} dB from float at worst ({entry['psnr_mean']:.1f} mean)")
+        return 0
     print(export_onnx(a.student, a.out, a.opset))
     if a.int8:
         try:
             print(quantize_int8(a.student, calibration_photos(a.calibrate), min_psnr=a.min_psnr))
         except (ValueError, ParityError) as exc:
-            print(f"error: {a.calibrate}: {exc}")
+            print(f"error: {a.calibrate}: {exc}", file=sys.stderr)
             return 1
     return 0
 

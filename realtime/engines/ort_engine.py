@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.export import INT8_ONNX, current_int8, current_onnx
+from realtime.export import INT8_ONNX, cpu_class, current_int8, current_onnx, int8_floor, int8_parity
 
 from . import EngineUnavailable, padded
 
@@ -65,4 +65,8 @@ class OrtInt8Engine(OrtEngine):
             raise EngineUnavailable(
                 f"{student_dir / INT8_ONNX} {state}; make it from real photos: python -m realtime.export "
                 f"{student_dir} --int8 --calibrate PHOTOS (or use the onnxruntime engine)")
+        parity, floor = int8_parity(student_dir), int8_floor(student_dir)
+        if parity is not None and parity["psnr_min"] < floor:
+            raise EngineUnavailable(f"the int8 model is {parity['psnr_min']:.1f} dB from the float one on this CPU "
+                                    f"class ({cpu_class()}), under {floor:g} dB: the float model is used")
         return path
