@@ -69,8 +69,18 @@ class Session:
     last_seen: float = field(default_factory=time.monotonic)
     last_stats: float = 0.0
     server_ms: list = field(default_factory=list)  # recent per-frame times in the handler (frame to JPEG)
+    frame_times: list = field(default_factory=list)  # when the last frames were answered (monotonic s)
     closed: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)  # closing against writing a frame
+
+
+def rolling_fps(times: list, now: float, window: float = 3.0) -> Optional[float]:
+    """Frames per second answered over the last `window` seconds; None until there are three frames in it (the
+    readout says "measuring" rather than flicker through 0)."""
+    recent = [t for t in times if t >= now - window]
+    if len(recent) < 3 or recent[-1] <= recent[0]:
+        return None
+    return (len(recent) - 1) / (recent[-1] - recent[0])
 
 
 class WebcamSessions:

@@ -41,6 +41,13 @@ def test_fit_preview_and_save_a_character(app, media_dir):
     status = client.predict(name="Hana", api_name="/save_character")
     status = status[0] if isinstance(status, (list, tuple)) else status
     assert "Saved" in status and (data / "characters" / "Hana" / "character.yaml").is_file()
+    # Usable at once by another session, through the API, in the Stylize and Distill tabs (no restart).
+    other = Client(client.src, verbose=False)
+    photo = handle_file(str(media_dir / "images" / "lowres_240p_01.jpg"))
+    _, download, report = other.predict(image=photo, character="Hana", api_name="/stylize")
+    assert "character Hana" in report
+    with pytest.raises(Exception, match="unknown character 'Nobody'"):
+        other.predict(image=photo, character="Nobody", api_name="/stylize")
 
 
 def test_train_a_user_lora_in_the_background(app, media_dir):

@@ -90,7 +90,7 @@ def test_webcam_streams_stylised_frames_in_a_browser(studio, camera):
         assert len(list(session.folder.iterdir())) <= live.KEEP_FRAMES
 
         # Characters per person: the person's number is in the readout; a list typed in reaches the stream
-        b.wait_for("/People in the picture: 0/.test(document.querySelector('#webcam-readout').innerText)",
+        b.wait_for("/People in the picture: #0/.test(document.querySelector('#webcam-readout').innerText)",
                    "the person's number in the readout", 20)
         b.click("#webcam-assign textarea")
         b.call("Input.insertText", text="0=pastel")
@@ -145,8 +145,18 @@ def test_a_camera_refused_before_the_tab_shows_is_explained_when_it_shows(studio
 
 
 def test_the_readout_lists_the_people_and_the_engine():
-    text = webcam.readout_text({"fps": 7.5, "stages": {}, "engine": "onnxruntime-int8 on CPUExecutionProvider"},
+    text = webcam.readout_text(7.5, {"stages": {}, "engine": "onnxruntime-int8 on CPUExecutionProvider"},
                                [120.0], (640, 360), [0, 3])
     assert "onnxruntime-int8 on CPUExecutionProvider" in text
-    assert "People in the picture: **0**, **3**" in text and "7.5 fps" in text
-    assert "People" not in webcam.readout_text({"fps": 7.5, "stages": {}}, [120.0], (640, 360))
+    assert "People in the picture: **#0**, **#3**" in text and "7.5 fps" in text
+    text = webcam.readout_text(None, {"stages": {}}, [120.0], (640, 360))
+    assert "People in the picture: none found" in text and "measuring fps" in text and "0.0 fps" not in text
+
+
+def test_the_fps_is_rolling_and_steady():
+    from realtime.live import rolling_fps
+
+    times = [i * 0.125 for i in range(40)]  # 8 frames/s for 5 s
+    assert rolling_fps(times, times[-1]) == pytest.approx(8.0)
+    assert rolling_fps(times[:2], times[1]) is None  # too few frames to tell: not "0.0"
+    assert rolling_fps(times, times[-1] + 10) is None  # nothing in the last seconds

@@ -15,6 +15,7 @@ import gradio as gr
 
 from ..config import StudioConfig
 from ..jobs import SessionJobs
+from .components import character_choices
 from .tabs import characters, distill, lora, stylize, video, webcam
 
 TABS = [stylize, video, webcam, characters, lora, distill]
@@ -30,6 +31,8 @@ class UIContext:
     # gigabytes and both cores) and two video conversions.
     jobs: SessionJobs = field(default_factory=lambda: SessionJobs({"lora": 1, "distill": 1, "video": 2}))
     webcam: Optional[object] = None  # the Webcam tab's live streams (realtime.live.WebcamSessions), made on first use
+    pickers: list = field(default_factory=list)  # every character dropdown (components.character_picker)
+    character_saved: list = field(default_factory=list)  # events after which the pickers are refreshed
     fits: Optional[object] = None  # the Characters tab's unsaved fits per session (characters.Fits), on first use
     _stylizer: Optional[object] = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -59,6 +62,15 @@ def build_app(cfg: StudioConfig, ctx: Optional[UIContext] = None) -> gr.Blocks:
         for tab in TABS:
             if hasattr(tab, "unload"):
                 app.unload(tab.unload(ctx))
+        # Characters are read from disk whenever the page loads and after one is saved: a character saved in one
+        # tab or session is in every picker, and usable through the API, without a restart.
+        def refresh_pickers():
+            choices = character_choices(ctx.cfg)
+            return [gr.update(choices=choices) for _ in ctx.pickers]
+
+        app.load(refresh_pickers, None, ctx.pickers, api_name=False, queue=False)
+        for event in ctx.character_saved:
+            event.then(refresh_pickers, None, ctx.pickers, api_name=False, queue=False)
     app.toonlab_context = ctx  # for tests and callers that need the shared state
     return app
 

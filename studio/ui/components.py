@@ -22,6 +22,23 @@ def number(*args, **kwargs) -> gr.Number:
     return _as_sent(gr.Number(*args, **kwargs))
 
 
+def character_choices(cfg) -> list[tuple[str, str]]:
+    from ..characters import list_characters
+
+    return [(c.display_name, c.name) for c in list_characters(cfg)]
+
+
+def character_picker(ctx, value=None, **kwargs) -> gr.Dropdown:
+    """A character dropdown listing the characters on disk, refreshed when the page loads and after a character is
+    saved (studio.ui.app wires both: `ctx.pickers`). A name typed or sent by an API client that is not listed yet
+    reaches the handler, which loads it from disk (a character saved by another session is usable at once) or
+    refuses it with the list of names."""
+    picker = gr.Dropdown(choices=character_choices(ctx.cfg), value=value or ctx.cfg.default_character,
+                         allow_custom_value=True, **kwargs)
+    ctx.pickers.append(picker)
+    return picker
+
+
 def photo_upload(**kwargs) -> gr.Image:
     """An image upload whose handler gets the uploaded file's path, unopened: the project's own check
     (studio.io.load_image: size bounds, decompression bombs, truncation, transparency) answers first, in its words,

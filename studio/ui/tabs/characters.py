@@ -12,12 +12,11 @@ from dataclasses import dataclass, replace
 
 import gradio as gr
 
-from ...characters import (character_from_profile, check_name, fit_profile, list_characters, load_character,
-                           save_character)
+from ...characters import character_from_profile, check_name, fit_profile, load_character, save_character
 from ...color import shrink
 from ...io import ImageLoadError, load_image
 from ...types import StylizeParams
-from ..components import photo_upload
+from ..components import character_picker, photo_upload
 from . import inputs_for, session_of, unusable_upload
 
 TITLE = "Characters"
@@ -81,14 +80,13 @@ class CharactersUI:
 
 
 def render(ctx) -> CharactersUI:
-    chars = list_characters(ctx.cfg)
     with gr.Row():
         with gr.Column(scale=1):
             files = gr.File(label=f"Reference images (up to {MAX_REFERENCES})", file_count="multiple",
                             file_types=["image"])
             name = gr.Textbox(label="Name", placeholder="e.g. hana")
-            base = gr.Dropdown(choices=[(c.display_name, c.name) for c in chars], value=ctx.cfg.default_character,
-                               label="Start from", info="Shading and colours not measured come from this character")
+            base = character_picker(ctx, label="Start from",
+                                    info="Shading and colours not measured come from this character")
             fit = gr.Button("Fit profile", variant="primary")
         with gr.Column(scale=1):
             swatches = gr.HTML()
@@ -126,6 +124,7 @@ def listen(ctx, ui: CharactersUI) -> None:
             raise gr.Error("Give the character a name.")
         try:
             safe = check_name(name, ctx.cfg)
+            start_from = load_character(base, ctx.cfg)
         except ValueError as exc:
             raise gr.Error(str(exc)) from None
         images, skipped = [], 0
@@ -143,7 +142,7 @@ def listen(ctx, ui: CharactersUI) -> None:
             faces.append(stylizer.perceive(img).faces)
         progress(1.0, desc="fitting")
         profile = fit_profile(images, ctx.cfg, faces)
-        character = character_from_profile(safe, profile, load_character(base, ctx.cfg))
+        character = character_from_profile(safe, profile, start_from)
         note = f"\n\n{skipped} file(s) skipped (not images)." if skipped else ""
         _fits(ctx).put(session_of(request), (character, profile, images))
         return _swatches(character), _describe(character, profile) + note
@@ -172,13 +171,10 @@ def listen(ctx, ui: CharactersUI) -> None:
             folder = save_character(character, profile, images, ctx.cfg)
         except ValueError as exc:
             raise gr.Error(str(exc)) from None
-        choices = [(c.display_name, c.name) for c in list_characters(ctx.cfg)]
-        msg = f"Saved to `{folder}`. It is in the character pickers now."
-        return (msg, *(gr.update(choices=choices) for _ in pickers))
+        return f"Saved **{character.name}** to `{folder}`: it is in every character picker, and in the API, now."
 
-    # This tab's "Start from" list, and the Stylize tab's character picker when that tab is present.
-    pickers = [ui.base] + [c for c in (ctx.components.get("stylize.character"),) if c is not None]
-    ui.save.click(save, inputs_for(save, ui), [ui.status, *pickers], api_name="save_character")
+    # Every tab's character picker is refreshed after a save (studio.ui.app wires ctx.character_saved).
+    ctx.character_saved.append(ui.save.click(save, inputs_for(save, ui), ui.status, api_name="save_character"))
 
 
 def unload(ctx):

@@ -17,10 +17,9 @@ import numpy as np
 from realtime.engines import load_engine
 from realtime.export import ParityError, calibration_photos, export_onnx, quantize_int8
 
-from ...characters import list_characters
 from ...io import safe_name
 from ...models import STUDENT_FACTORS
-from ..components import slider
+from ..components import character_picker, slider
 from . import cancel_job, follow, inputs_for, start_job
 
 TITLE = "Distill"
@@ -41,11 +40,9 @@ class DistillUI:
 
 
 def render(ctx) -> DistillUI:
-    chars = list_characters(ctx.cfg)
     with gr.Row():
         with gr.Column():
-            character = gr.Dropdown([(c.display_name, c.name) for c in chars], value=ctx.cfg.default_character,
-                                    label="Character")
+            character = character_picker(ctx, label="Character")
             files = gr.File(label="Photos to learn from (none: reuse the last upload for this character)",
                             file_count="multiple", file_types=["image"])
             pairs = slider(1, 20000, value=500, step=1, label="Pairs (teacher images)")

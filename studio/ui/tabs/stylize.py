@@ -26,7 +26,7 @@ from ...stylize.sd_teacher import offered_base
 from ...stylize.sd_teacher import studio_bases as base_choices
 from ...types import BACKGROUND_FACTORS as BACKGROUND
 from ...types import FACTORS, StylizeParams
-from ..components import number, photo_upload, slider
+from ..components import character_picker, number, photo_upload, slider
 from . import inputs_for, unusable_upload
 
 TITLE = "Stylize"
@@ -71,9 +71,8 @@ def render(ctx) -> StylizeUI:
             # The button sits under the photo so that it stays in view while the sliders below are tuned.
             button = gr.Button("Stylize", variant="primary", elem_id="stylize-button")
             with gr.Row():
-                character = gr.Dropdown(label="Character", choices=[(c.display_name, c.name) for c in chars],
-                                        value=default.name, info=default.description, scale=2,
-                                        elem_id="character")
+                character = character_picker(ctx, default.name, label="Character", info=default.description,
+                                             scale=2, elem_id="character")
                 sd_ready, sd_reason = _sd_status(cfg)
                 teacher_help = {**TEACHER_HELP, "sd": TEACHER_HELP["sd"] if sd_ready else sd_reason}
                 teacher = gr.Dropdown(label="Teacher", scale=1, elem_id="teacher", value="classic",
@@ -170,8 +169,9 @@ def _report(result, seconds: float) -> str:
     light_txt = ", ".join(f"{k} {v}" for k, v in light.items()) if light else "none needed"
     factors = ", ".join(f"{k} {v:.2f}" for k, v in result.factors.items())
     return (f"**{len(result.faces)} face(s)** · {result.image.shape[1]}×{result.image.shape[0]} · "
-            f"{result.teacher} teacher · {seconds:.2f} s\n\n"
-            f"Light correction: {light_txt}\n\n<small>factors: {factors}</small>\n\n<small>{stages}</small>")
+            f"character {result.params.character} · {result.teacher} teacher · {seconds:.2f} s\n\n"
+            f"Light correction: {light_txt}\n\n<details><summary>Details</summary><small>factors: {factors}<br>"
+            f"{stages}</small></details>")
 
 
 def _user_errors() -> tuple:

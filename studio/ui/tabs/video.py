@@ -27,7 +27,7 @@ from ...checks import FACTOR, FRAMES
 from ...io import being_written, safe_name
 from ...jobs import Cancelled, Job
 from ...types import FACTORS
-from ..components import number, slider
+from ..components import character_picker, number, slider
 from . import cancel_job, follow, inputs_for, start_job
 
 TITLE = "Video"
@@ -59,8 +59,7 @@ def render(ctx) -> VideoUI:
         with gr.Column():
             video = gr.File(label=f"Video (up to {MAX_VIDEO_MB} MB)", file_count="single",
                             file_types=list(VIDEO_SUFFIXES))
-            character = gr.Dropdown([(c.display_name, c.name) for c in chars], value=ctx.cfg.default_character,
-                                    label="Character")
+            character = character_picker(ctx, label="Character")
             path = gr.Radio(PATHS, value="auto", label="Path",
                             info="A student draws each frame in milliseconds; the classic teacher is the quality "
                                  "path, seconds per frame")

@@ -31,7 +31,7 @@ from realtime.video import parse_assignments
 from ...characters import list_characters, load_character
 from ...checks import FACTOR
 from ...types import FACTORS
-from ..components import slider
+from ..components import character_picker, slider
 from . import inputs_for
 
 TITLE = "Webcam"
@@ -69,8 +69,7 @@ def render(ctx) -> WebcamUI:
                               elem_id="webcam-input")
             camera_status = gr.HTML("", html_template="<strong>${value}</strong>", js_on_load=CAMERA_STATUS_JS,
                                     elem_id="webcam-camera-status", padding=False)
-            character = gr.Dropdown([(c.display_name, c.name) for c in chars], value=default.name,
-                                    label="Character", elem_id="webcam-character")
+            character = character_picker(ctx, default.name, label="Character", elem_id="webcam-character")
             factors = {name: slider(0.0, 1.0, value=getattr(default.defaults, name), step=0.05,
                                        label=name.capitalize(), elem_id=f"webcam-{name}") for name in FACTORS}
             assign = gr.Textbox("", label="Characters per person (optional)", placeholder="0=noir, 2=pastel",
@@ -93,15 +92,17 @@ def _student_notice(cfg, character: str) -> Optional[str]:
     return f"**No student for this character.** {reason}" if reason else None
 
 
-def readout_text(stats: dict, server_ms: list, size: tuple, people: Sequence[int] = ()) -> str:
-    """Frames/s achieved, the server's time per frame (decoded frame to JPEG written) and its stages; the numbers
-    of the people in the picture (for "Characters per person")."""
+def readout_text(fps: Optional[float], stats: dict, server_ms: list, size: tuple, people: Sequence[int] = ()) -> str:
+    """Frames/s answered (rolling, over the last seconds: live.rolling_fps; "measuring" until known), the server's
+    time per frame (decoded frame to JPEG written) and its stages; the people in the picture by number, #0, #1
+    (the numbers "Characters per person" takes)."""
     stages = " · ".join(f"{k} {v:.0f}" for k, v in stats.get("stages", {}).items() if v is not None)
     ms = float(np.median(server_ms)) if server_ms else 0.0
-    return (f"**{stats.get('fps', 0.0):.1f} fps** · {ms:.0f} ms per frame on the server"
+    rate = f"**{fps:.1f} fps**" if fps is not None else "**measuring fps…**"
+    return (f"{rate} · {ms:.0f} ms per frame on the server"
             + (f" ({stages} ms)" if stages else "") + f" · {size[0]}×{size[1]}"
             + (f" · {stats['engine']}" if stats.get("engine") else "")
-            + ("\n\nPeople in the picture: " + ", ".join(f"**{i}**" for i in people) if people else ""))
+            + "\n\nPeople in the picture: " + (", ".join(f"**#{i}**" for i in people) if people else "none found"))
 
 
 # --------------------------------------------------------------------------------------------------- events
@@ -135,11 +136,13 @@ def listen(ctx, ui: WebcamUI) -> None:
             return gr.skip(), gr.skip()
         session.server_ms = session.server_ms[-19:] + [(time.perf_counter() - t0) * 1e3]
         now = time.monotonic()
+        session.frame_times = session.frame_times[-89:] + [now]
         if now - session.last_stats < STATS_EVERY:
             return out, gr.skip()
         session.last_stats = now
         people = sorted(t.id for t in result.tracks if t.id is not None)
-        return out, readout_text(session.stream.stats(), session.server_ms, (image.shape[1], image.shape[0]), people)
+        return out, readout_text(live.rolling_fps(session.frame_times, now), session.stream.stats(),
+                                 session.server_ms, (image.shape[1], image.shape[0]), people)
 
     ui.camera.stream(frame, inputs_for(frame, ui), [ui.output, ui.readout],
                      stream_every=STREAM_EVERY, time_limit=TIME_LIMIT, concurrency_limit=live.MAX_SESSIONS,
