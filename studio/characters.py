@@ -295,14 +295,15 @@ def character_from_profile(name: str, profile: StyleProfile, base: Character, de
     for dl, da in ((-32, 6), (-16, 3), (0, 0), (10, -1), (18, -2)):  # dark → light, warmer in the shadows
         lab = np.array([np.clip(skin[0] + dl, 5, 97), skin[1] + da, skin[2] + da], np.float32)
         ramp.append(_hex(lab_to_rgb(lab.reshape(1, 1, 3)).reshape(3)))
-    weight = float(np.clip(profile.line_weight / 2.5, 0.5, 2.0)) if profile.line_weight else base.line_weight
-    line = float(np.clip(0.3 + profile.ink_coverage * 12.0, 0.2, 0.95))
-    texture = float(np.clip(1.0 - profile.detail / 0.02, 0.3, 0.95))
-    color = float(np.clip(1.1 - profile.colour_count / 400.0, 0.4, 0.95))
+    # Rounded as a person would set them (sliders and the saved YAML show 0.33, not 0.3253810331225395).
+    weight = round(float(np.clip(profile.line_weight / 2.5, 0.5, 2.0)), 2) if profile.line_weight else base.line_weight
+    line = round(float(np.clip(0.3 + profile.ink_coverage * 12.0, 0.2, 0.95)), 2)
+    texture = round(float(np.clip(1.0 - profile.detail / 0.02, 0.3, 0.95)), 2)
+    color = round(float(np.clip(1.1 - profile.colour_count / 400.0, 0.4, 0.95)), 2)
     geo = base.geometry
     if profile.eye_to_face:
-        geo = Geometry(eye_scale=float(np.clip(profile.eye_to_face / PHOTO_EYE_TO_FACE, 1.0, 1.6)),
-                       face_width=float(np.clip((profile.face_aspect or 0.8) / 0.8, 0.85, 1.05)),
+        geo = Geometry(eye_scale=round(float(np.clip(profile.eye_to_face / PHOTO_EYE_TO_FACE, 1.0, 1.6)), 3),
+                       face_width=round(float(np.clip((profile.face_aspect or 0.8) / 0.8, 0.85, 1.05)), 3),
                        jaw=base.geometry.jaw, chin=base.geometry.chin, eye_height=base.geometry.eye_height)
     return Character(name=name, display_name=name.replace("_", " ").title(),
                      description=description or f"Fitted from {profile.n_images} reference images",

@@ -600,3 +600,16 @@ def test_numbered_output_names_stay_within_the_file_name_limit(tmp_path):
     assert len(set(names)) == 3 and all(len(n.encode()) <= 255 for n in names), names
     for n in names:
         (tmp_path / n).write_bytes(b"")  # the file system takes each one
+
+
+def test_a_refusal_is_an_answer_not_a_traceback_in_the_server_log(server, media_dir, capfd):
+    from gradio_client import handle_file
+
+    connect, _, _ = server
+    capfd.readouterr()
+    refused(connect(), "warp must be", image=handle_file(str(media_dir / "images" / "lowres_240p_01.jpg")), warp=3.0,
+            api_name="/stylize")
+    refused(connect(), "unknown base model", image=handle_file(str(media_dir / "images" / "lowres_240p_01.jpg")),
+            teacher="sd", base="/etc", api_name="/stylize")
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "gradio.exceptions.Error" not in err, err

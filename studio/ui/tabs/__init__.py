@@ -28,11 +28,27 @@ def inputs_for(handler, ui) -> list:
     return [by_name[n] for n in names]
 
 
-def unusable_upload(exc: Exception):
-    """A gr.Error for an upload studio.io.load_image refused: its reason, without the server's temporary path."""
+def refuse(message: str):
+    """The gr.Error that answers a request the user can fix: shown in the page, not printed with a traceback in the
+    server log (it is an answer, not a fault of the server)."""
     import gradio as gr
 
-    return gr.Error(f"Can't use this file: {str(exc).split(': ', 1)[-1]}")
+    return gr.Error(message, print_exception=False)
+
+
+def known_character(cfg, name: str):
+    """The character `name` from disk, or a one-line refusal listing the names (a picker takes typed names)."""
+    from ...characters import load_character
+
+    try:
+        return load_character(name, cfg)
+    except ValueError as exc:
+        raise refuse(str(exc)) from None
+
+
+def unusable_upload(exc: Exception):
+    """A gr.Error for an upload studio.io.load_image refused: its reason, without the server's temporary path."""
+    return refuse(f"Can't use this file: {str(exc).split(': ', 1)[-1]}")
 
 
 def session_of(request) -> str:
@@ -43,14 +59,12 @@ def session_of(request) -> str:
 def start_job(ctx, request, kind: str, make):
     """Start a background job owned by this session (studio.jobs.SessionJobs): a one-line gr.Error when this session
     already runs one of the kind or the server runs its limit."""
-    import gradio as gr
-
     from ...jobs import Busy
 
     try:
         return ctx.jobs.start(session_of(request), kind, make)
     except (Busy, ValueError) as exc:
-        raise gr.Error(str(exc)) from None
+        raise refuse(str(exc)) from None
 
 
 def follow(job, progress, every: float = 1.0):

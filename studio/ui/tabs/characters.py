@@ -17,7 +17,7 @@ from ...color import shrink
 from ...io import ImageLoadError, load_image
 from ...types import StylizeParams
 from ..components import character_picker, photo_upload
-from . import inputs_for, session_of, unusable_upload
+from . import inputs_for, refuse, session_of, unusable_upload
 
 TITLE = "Characters"
 MAX_REFERENCES = 100
@@ -45,7 +45,7 @@ class Fits:
     def get(self, session: str) -> tuple:
         with self._lock:
             if session not in self._fits:
-                raise gr.Error("Fit a profile first.")
+                raise refuse("Fit a profile first.")
             self._fits.move_to_end(session)
             return self._fits[session]
 
@@ -119,14 +119,14 @@ def _describe(character, profile) -> str:
 def listen(ctx, ui: CharactersUI) -> None:
     def fit(files, name, base, request: gr.Request = None, progress=gr.Progress()):
         if not files:
-            raise gr.Error("Upload reference images first.")
+            raise refuse("Upload reference images first.")
         if not (name or "").strip():
-            raise gr.Error("Give the character a name.")
+            raise refuse("Give the character a name.")
         try:
             safe = check_name(name, ctx.cfg)
             start_from = load_character(base, ctx.cfg)
         except ValueError as exc:
-            raise gr.Error(str(exc)) from None
+            raise refuse(str(exc)) from None
         images, skipped = [], 0
         for f in list(files)[:MAX_REFERENCES]:
             try:
@@ -134,7 +134,7 @@ def listen(ctx, ui: CharactersUI) -> None:
             except ImageLoadError:
                 skipped += 1
         if not images:
-            raise gr.Error("None of the files could be read as an image.")
+            raise refuse("None of the files could be read as an image.")
         stylizer = ctx.stylizer()
         faces = []
         for i, img in enumerate(images):
@@ -152,7 +152,7 @@ def listen(ctx, ui: CharactersUI) -> None:
     def preview(sample, request: gr.Request = None):
         character = _fits(ctx).get(session_of(request))[0]
         if not sample:
-            raise gr.Error("Upload a sample photo.")
+            raise refuse("Upload a sample photo.")
         try:
             photo = load_image(sample, max_pixels=ctx.cfg.max_input_pixels)
         except ImageLoadError as exc:
@@ -170,7 +170,7 @@ def listen(ctx, ui: CharactersUI) -> None:
                                 display_name=name.strip().replace("_", " ").title())
             folder = save_character(character, profile, images, ctx.cfg)
         except ValueError as exc:
-            raise gr.Error(str(exc)) from None
+            raise refuse(str(exc)) from None
         return f"Saved **{character.name}** to `{folder}`: it is in every character picker, and in the API, now."
 
     # Every tab's character picker is refreshed after a save (studio.ui.app wires ctx.character_saved).

@@ -20,7 +20,7 @@ from realtime.export import ParityError, calibration_photos, export_onnx, quanti
 from ...io import safe_name
 from ...models import STUDENT_FACTORS
 from ..components import character_picker, slider
-from . import cancel_job, follow, inputs_for, start_job
+from . import cancel_job, follow, inputs_for, refuse, start_job
 
 TITLE = "Distill"
 
@@ -128,7 +128,7 @@ def listen(ctx, ui: DistillUI) -> None:
 
     def clear_photos(character):
         if ctx.jobs.running("distill"):
-            raise gr.Error("A distill job is running; clear the photos when it ends.")
+            raise refuse("A distill job is running; clear the photos when it ends.")
         n = clear_images(ctx.cfg, "distill", character)
         return f"Removed {n} photo(s) of {character}." if n else f"No photos were kept for {character}."
 

@@ -10,7 +10,7 @@ import gradio as gr
 from ...stylize.sd_teacher import offered_base
 from ...stylize.sd_teacher import studio_bases as base_choices
 from ..components import slider
-from . import cancel_job, follow, inputs_for, start_job
+from . import cancel_job, follow, inputs_for, refuse, start_job
 
 TITLE = "LoRA"
 
@@ -59,11 +59,11 @@ def listen(ctx, ui: LoraUI) -> None:
     def train(kind, name, files, base, steps, rank, resolution, resume, request: gr.Request = None,
               progress=gr.Progress()):
         if not (name or "").strip():
-            raise gr.Error("Give a name.")
+            raise refuse("Give a name.")
         try:
             base = offered_base(ctx.cfg, (base or "").strip() or ctx.cfg.sd.base)
         except ValueError as exc:
-            raise gr.Error(str(exc)) from None
+            raise refuse(str(exc)) from None
         job = start_job(ctx, request, "lora", lambda: start_lora_job(
             ctx.cfg, kind=kind, name=name, images=list(files or []), steps=steps, rank=rank, base=base,
             resume=bool(resume), resolution=resolution))  # numbers checked there

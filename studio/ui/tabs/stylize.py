@@ -19,7 +19,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from ...characters import list_characters, load_character, resolve_factors
+from ...characters import list_characters, resolve_factors
 from ...io import ImageLoadError, load_image, safe_name, save_image
 from ...stylize import TEACHERS
 from ...stylize.sd_teacher import offered_base
@@ -27,7 +27,7 @@ from ...stylize.sd_teacher import studio_bases as base_choices
 from ...types import BACKGROUND_FACTORS as BACKGROUND
 from ...types import FACTORS, StylizeParams
 from ..components import character_picker, number, photo_upload, slider
-from . import inputs_for, unusable_upload
+from . import inputs_for, known_character, refuse, unusable_upload
 
 TITLE = "Stylize"
 SD_ONLY = ("strength", "steps", "guidance", "seed")  # StylizeParams fields only the sd teacher reads
@@ -191,17 +191,17 @@ def _user_errors() -> tuple:
 
 def listen(ctx, ui: StylizeUI) -> None:
     def on_character(name):
-        ch = load_character(name, ctx.cfg)
+        ch = known_character(ctx.cfg, name)
         background = _background_defaults(ch)
-        return ([gr.update(info=ch.description)] + [gr.update(value=getattr(ch.defaults, n)) for n in FACTORS]
-                + [gr.update(value=background[n]) for n in BACKGROUND])
+        return ([gr.update(info=ch.description)] + [gr.update(value=round(getattr(ch.defaults, n), 2)) for n in FACTORS]
+                + [gr.update(value=round(background[n], 2)) for n in BACKGROUND])
 
     ui.character.change(on_character, ui.character,
                         [ui.character] + [ui.controls[n] for n in FACTORS + BACKGROUND], api_name=False)
 
     def on_bg_default(use_default, character, line, texture, color):
         # Unticking starts the background sliders from what the defaults would have used.
-        values = _background_defaults(load_character(character, ctx.cfg), line, texture, color)
+        values = _background_defaults(known_character(ctx.cfg, character), line, texture, color)
         return [gr.update(interactive=not use_default, value=values[n]) for n in BACKGROUND]
 
     ui.background_default.change(on_bg_default,
@@ -226,7 +226,7 @@ def listen(ctx, ui: StylizeUI) -> None:
                 base="", loras=None, lora_weight=0.8, progress=gr.Progress()):
         # 1. Check the photo.
         if not image:
-            raise gr.Error("Upload a photo first.")
+            raise refuse("Upload a photo first.")
         try:
             photo = load_image(image, max_pixels=ctx.cfg.max_input_pixels)
         except ImageLoadError as exc:
@@ -241,11 +241,11 @@ def listen(ctx, ui: StylizeUI) -> None:
             known = {path for _, path in _lora_choices(ctx.cfg)}
             unknown = [path for path in loras or () if path not in known]
             if unknown:  # only LoRAs of this studio's data folder, never an arbitrary path
-                raise gr.Error(f"Unknown LoRA: {unknown[0]}")
+                raise refuse(f"Unknown LoRA: {unknown[0]}")
             try:  # only the studio's own base models: a web user's name is never tried on disk or the hub
                 base = offered_base(ctx.cfg, (base or "").strip() or ctx.cfg.sd.base)
             except ValueError as exc:
-                raise gr.Error(str(exc)) from None
+                raise refuse(str(exc)) from None
             fields.update(strength=strength, steps=steps, guidance=guidance, seed=seed or 0, base=base,
                           loras=tuple((path, lora_weight) for path in loras or ()))
         # 3. Stylize (the Stylizer and the teacher's models load on first use).
@@ -257,7 +257,7 @@ def listen(ctx, ui: StylizeUI) -> None:
             stylizer.prepare(params)
             result = stylizer(photo, params, progress=lambda f, msg: progress(f, desc=msg))
         except _user_errors() as exc:
-            raise gr.Error(str(exc)) from None
+            raise refuse(str(exc)) from None
         # 4. Save the full-size PNG (atomically) under <data_dir>/outputs/.
         dest = save_image(result.image, ctx.cfg.resolve(ctx.cfg.data_dir) / "outputs"
                           / _output_name(image, params.character))

@@ -28,7 +28,7 @@ from ...io import being_written, safe_name
 from ...jobs import Cancelled, Job
 from ...types import FACTORS
 from ..components import character_picker, number, slider
-from . import cancel_job, follow, inputs_for, start_job
+from . import cancel_job, follow, inputs_for, refuse, start_job
 
 TITLE = "Video"
 MAX_VIDEO_MB = 500  # the tab's own bound; the server's upload limit (server.max_upload_mb, 500) applies first
@@ -95,22 +95,22 @@ def _defaults(cfg, chars) -> dict:
 def check_upload(video: Optional[str]) -> Path:
     """The uploaded file, refused with a one-line gr.Error when missing, too large or not a video."""
     if not video:
-        raise gr.Error("Upload a video first.")
+        raise refuse("Upload a video first.")
     src = Path(video)
     if src.suffix.lower() not in VIDEO_SUFFIXES:
-        raise gr.Error(f"{src.name} is not a video file (expected {', '.join(VIDEO_SUFFIXES)}).")
+        raise refuse(f"{src.name} is not a video file (expected {', '.join(VIDEO_SUFFIXES)}).")
     if not src.is_file():
-        raise gr.Error("The upload did not arrive; try again.")
+        raise refuse("The upload did not arrive; try again.")
     if src.stat().st_size > MAX_VIDEO_MB * 1024 * 1024:
-        raise gr.Error(f"{src.name} is larger than {MAX_VIDEO_MB} MB.")
+        raise refuse(f"{src.name} is larger than {MAX_VIDEO_MB} MB.")
     try:
         import av
 
         with av.open(str(src)) as container:
             if not container.streams.video:
-                raise gr.Error(f"{src.name} has no video stream.")
+                raise refuse(f"{src.name} has no video stream.")
     except av.FFmpegError:
-        raise gr.Error(f"{src.name} is not a readable video.") from None
+        raise refuse(f"{src.name} is not a readable video.") from None
     return src
 
 
@@ -145,7 +145,7 @@ def parse_assignments(text: Optional[str], cfg) -> dict[int, str]:
     try:
         return parse_cast_text(text, [c.name for c in list_characters(cfg)])
     except ValueError as exc:
-        raise gr.Error(str(exc)) from None
+        raise refuse(str(exc)) from None
 
 
 def start_video_job(cfg, src: Path, dst: Path, character: str, path: str, factors: dict,
@@ -180,14 +180,14 @@ def listen(ctx, ui: VideoUI) -> None:
             request: gr.Request = None, progress=gr.Progress()):
         src = check_upload(video)
         if path not in {value for _, value in PATHS}:
-            raise gr.Error(f"Unknown path {path!r}.")
+            raise refuse(f"Unknown path {path!r}.")
         try:  # studio.checks: the rules of the CLI and of /stylize, whatever the client sent
             factors = {k: FACTOR.check(k, v) for k, v in dict(line=line, texture=texture, color=color,
                                                                warp=warp).items()}
             limit = FRAMES.check("frames", frames or 0)
             load_character(character, ctx.cfg)
         except ValueError as exc:
-            raise gr.Error(str(exc)) from None
+            raise refuse(str(exc)) from None
         dst = output_path(ctx.cfg, src, character)
         cast = parse_assignments(assign, ctx.cfg)
         job = start_job(ctx, request, "video", lambda: start_video_job(ctx.cfg, src, dst, character, path, factors,

@@ -28,11 +28,11 @@ from realtime import live
 from realtime.engines import EngineUnavailable
 from realtime.video import parse_assignments
 
-from ...characters import list_characters, load_character
+from ...characters import list_characters
 from ...checks import FACTOR
 from ...types import FACTORS
 from ..components import character_picker, slider
-from . import inputs_for
+from . import inputs_for, known_character, refuse
 
 TITLE = "Webcam"
 # s between the page's frame grabs; the server takes the newest when it is ready. Measured against 0.04 and 0.066:
@@ -125,7 +125,7 @@ def listen(ctx, ui: WebcamUI) -> None:
                                                                warp=warp).items()}
             session = sessions.get(request.session_hash, dict(character=character, assign=cast, **factors))
         except (live.SessionsFull, ValueError, EngineUnavailable) as exc:
-            raise gr.Error(str(exc)) from None
+            raise refuse(str(exc)) from None
         if session is None:  # the page has been closed
             return gr.skip(), gr.skip()
         t0 = time.perf_counter()
@@ -149,8 +149,9 @@ def listen(ctx, ui: WebcamUI) -> None:
                      concurrency_id="webcam", show_progress="hidden", api_name=False)
 
     def on_character(name):
-        ch = load_character(name, ctx.cfg)
-        return [gr.update(value=getattr(ch.defaults, n)) for n in FACTORS] + [_student_notice(ctx.cfg, name) or HINT]
+        ch = known_character(ctx.cfg, name)
+        return ([gr.update(value=round(getattr(ch.defaults, n), 2)) for n in FACTORS]
+                + [_student_notice(ctx.cfg, name) or HINT])
 
     ui.character.change(on_character, ui.character, [*ui.factors.values(), ui.notice], api_name=False)
 
