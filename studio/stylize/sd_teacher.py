@@ -28,7 +28,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import cv2
 import numpy as np
@@ -95,6 +95,19 @@ def studio_bases(cfg: StudioConfig) -> list[str]:
             if (p.is_dir() and (p / "model_index.json").is_file()) or (p.is_file() and p.suffix == ".safetensors"):
                 found.append(str(p))
     return list(dict.fromkeys(found))
+
+
+def missing_here(cfg: StudioConfig, base: str) -> Optional[str]:
+    """Why `base` cannot be used on this machine without the network (one short line), or None when it is here: a
+    local folder or file, or a hub id in the local cache. Nothing is looked up on the network."""
+    try:
+        check_base(base, offline=True)
+    except (SDModelMissing, ValueError):
+        where = cfg.resolve(cfg.data_dir) / "models"
+        fetch = f"`hf download {base}` where there is network, or " if not Path(base).exists() else ""
+        return (f"Stable Diffusion's base model {Path(base).name or base} is not on this machine: {fetch}put a "
+                f"diffusers folder or .safetensors file in {where}.")
+    return None
 
 
 def offered_base(cfg: StudioConfig, base: str) -> str:

@@ -8,7 +8,7 @@ be used: the Webcam tab's camera watcher).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import gradio as gr
@@ -51,6 +51,9 @@ class UIContext:
 
 
 def build_app(cfg: StudioConfig, ctx: Optional[UIContext] = None) -> gr.Blocks:
+    # The pages load models from this machine only (folders, files, the hub cache): a click never starts a download
+    # of gigabytes, nor waits on the hub's retries when offline. `hf download` fetches a model once, elsewhere.
+    cfg = replace(cfg, sd=replace(cfg.sd, local_files_only=True))
     ctx = ctx or UIContext(cfg)
     with gr.Blocks(title="Toonlab studio") as app:
         gr.Markdown("# Toonlab studio\nPhotos in, webtoon out. Runs on this machine; nothing is uploaded elsewhere.")

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from ...stylize.sd_teacher import offered_base
+from ...checks import LORA_RANK, LORA_RESOLUTION, LORA_STEPS
+from ...stylize.sd_teacher import missing_here, offered_base
 from ...stylize.sd_teacher import studio_bases as base_choices
 from ..components import slider
 from . import cancel_job, follow, inputs_for, refuse, start_job
@@ -60,10 +61,14 @@ def listen(ctx, ui: LoraUI) -> None:
               progress=gr.Progress()):
         if not (name or "").strip():
             raise refuse("Give a name.")
-        try:
+        try:  # the numbers first (studio.checks, as start_lora_job and the CLI check them), then the model
+            steps, rank = LORA_STEPS.check("steps", steps), LORA_RANK.check("rank", rank)
+            resolution = LORA_RESOLUTION.check("resolution", resolution)
             base = offered_base(ctx.cfg, (base or "").strip() or ctx.cfg.sd.base)
         except ValueError as exc:
             raise refuse(str(exc)) from None
+        if missing_here(ctx.cfg, base):  # said at once: the pages never wait on the network for a model
+            raise refuse(missing_here(ctx.cfg, base))
         job = start_job(ctx, request, "lora", lambda: start_lora_job(
             ctx.cfg, kind=kind, name=name, images=list(files or []), steps=steps, rank=rank, base=base,
             resume=bool(resume), resolution=resolution))  # numbers checked there

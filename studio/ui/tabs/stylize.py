@@ -22,7 +22,7 @@ import numpy as np
 from ...characters import list_characters, resolve_factors
 from ...io import ImageLoadError, load_image, safe_name, save_image
 from ...stylize import TEACHERS
-from ...stylize.sd_teacher import offered_base
+from ...stylize.sd_teacher import missing_here, offered_base
 from ...stylize.sd_teacher import studio_bases as base_choices
 from ...types import BACKGROUND_FACTORS as BACKGROUND
 from ...types import FACTORS, StylizeParams
@@ -119,13 +119,8 @@ def render(ctx) -> StylizeUI:
 
 def _sd_status(cfg) -> tuple[bool, str]:
     """Whether the configured SD base model is on this machine (folder, file or hub cache; no network)."""
-    from ...stylize.sd_teacher import SDModelMissing, check_base
-
-    try:
-        check_base(cfg.sd.base, offline=True)
-    except (SDModelMissing, ValueError) as exc:
-        return False, f"Unavailable: {exc}"
-    return True, ""
+    reason = missing_here(cfg, cfg.sd.base)
+    return reason is None, f"Unavailable: {reason}" if reason else ""
 
 
 def _lora_choices(cfg) -> list[tuple[str, str]]:
@@ -246,6 +241,8 @@ def listen(ctx, ui: StylizeUI) -> None:
                 base = offered_base(ctx.cfg, (base or "").strip() or ctx.cfg.sd.base)
             except ValueError as exc:
                 raise refuse(str(exc)) from None
+            if missing_here(ctx.cfg, base):  # said at once: the pages never wait on the network for a model
+                raise refuse(missing_here(ctx.cfg, base))
             fields.update(strength=strength, steps=steps, guidance=guidance, seed=seed or 0, base=base,
                           loras=tuple((path, lora_weight) for path in loras or ()))
         # 3. Stylize (the Stylizer and the teacher's models load on first use).
