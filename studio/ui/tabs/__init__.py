@@ -59,11 +59,9 @@ def session_of(request) -> str:
 def start_job(ctx, request, kind: str, make):
     """Start a background job owned by this session (studio.jobs.SessionJobs): a one-line gr.Error when this session
     already runs one of the kind or the server runs its limit."""
-    from ...jobs import Busy
-
     try:
         return ctx.jobs.start(session_of(request), kind, make)
-    except (Busy, ValueError) as exc:
+    except ValueError as exc:  # incl. studio.jobs.Busy
         raise refuse(str(exc)) from None
 
 

@@ -67,8 +67,9 @@ def listen(ctx, ui: LoraUI) -> None:
             base = offered_base(ctx.cfg, (base or "").strip() or ctx.cfg.sd.base)
         except ValueError as exc:
             raise refuse(str(exc)) from None
-        if missing_here(ctx.cfg, base):  # said at once: the pages never wait on the network for a model
-            raise refuse(missing_here(ctx.cfg, base))
+        missing = missing_here(ctx.cfg, base)  # said at once: the pages never wait on the network for a model
+        if missing:
+            raise refuse(missing)
         job = start_job(ctx, request, "lora", lambda: start_lora_job(
             ctx.cfg, kind=kind, name=name, images=list(files or []), steps=steps, rank=rank, base=base,
             resume=bool(resume), resolution=resolution))  # numbers checked there

@@ -241,8 +241,9 @@ def listen(ctx, ui: StylizeUI) -> None:
                 base = offered_base(ctx.cfg, (base or "").strip() or ctx.cfg.sd.base)
             except ValueError as exc:
                 raise refuse(str(exc)) from None
-            if missing_here(ctx.cfg, base):  # said at once: the pages never wait on the network for a model
-                raise refuse(missing_here(ctx.cfg, base))
+            missing = missing_here(ctx.cfg, base)  # said at once: the pages never wait on the network for a model
+            if missing:
+                raise refuse(missing)
             fields.update(strength=strength, steps=steps, guidance=guidance, seed=seed or 0, base=base,
                           loras=tuple((path, lora_weight) for path in loras or ()))
         # 3. Stylize (the Stylizer and the teacher's models load on first use).
