@@ -22,18 +22,24 @@ REPO = Path(__file__).resolve().parents[1]
 BUILT_IN = [c.name for c in list_characters(load_config()) if (REPO / "configs" / "characters" / f"{c.name}.yaml").is_file()]
 # Not in the training set (training/photo_set.py leaves the non-commercial photos out), so truly held out.
 HELD_OUT = "portrait_light_skin_asian_01.jpg"
+SECOND_HELD_OUT = "portrait_medium_skin_01.jpg"
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(-10 * np.log10(np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2) / 255.0 ** 2))
 
 
-@pytest.fixture(scope="module")
-def photo(load_media):
-    img = load_media(HELD_OUT)
+def held_out(load_media, name: str) -> np.ndarray:
+    """A held-out photo at 384 px on its long side, both sides a multiple of 16."""
+    img = load_media(name)
     h, w = img.shape[:2]
     f = 384 / max(h, w)
     return cv2.resize(img, (round(w * f) // 16 * 16, round(h * f) // 16 * 16), interpolation=cv2.INTER_AREA)
+
+
+@pytest.fixture(scope="module")
+def photo(load_media):
+    return held_out(load_media, HELD_OUT)
 
 
 def run_student(engine, img: np.ndarray, **factors) -> np.ndarray:
@@ -111,14 +117,32 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-9))
 
 
+def jittered(img: np.ndarray, n: int = 4, seed: int = 0) -> list:
+    """n copies of a uint8 image with at most one grey level of noise per channel (a fixed seed)."""
+    rng = np.random.default_rng(seed)
+    return [np.clip(img.astype(np.int16) + rng.integers(-1, 2, img.shape), 0, 255).astype(np.uint8) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def second_photo(load_media):
+    """Another held-out portrait (also left out of training as non-commercial)."""
+    return held_out(load_media, SECOND_HELD_OUT)
+
+
 @pytest.mark.parametrize("character", BUILT_IN)
-def test_each_factor_moves_the_realtime_output_the_way_it_moves_the_teachers(photo, character):
-    """Each factor from 0.1 to 0.9, the others at 0.5, on a held-out photo: the change it makes to the realtime
+def test_each_factor_moves_the_realtime_output_the_way_it_moves_the_teachers(photo, second_photo, character):
+    """Each factor from 0.1 to 0.9, the others at 0.5, on held-out photos: the change it makes to the realtime
     output, pixel by pixel, points the way of the change it makes to the teacher's (cosine of the two difference
     images; 0 would be unrelated). Color and texture are the student's own inputs; the line factor works through
     the ink the realtime step draws (the student's own line input is weak: pastel's is about 0 on the held-out
-    photos). Measured on this photo: color 0.51 / 0.82 / 0.35, texture 0.28 / 0.42 / 0.57, line 0.82 / 0.75 / 0.87
-    (classic / pastel / noir); over seven held-out photos all 21 color and line cases are positive."""
+    photos).
+
+    The teacher's palette is a k-means fit that flips under invisible input changes (issue 14): on this photo
+    alone noir's color cosine was 0.35 on an AVX-512 EPYC and 0.22 on an AVX2 one, and 0.22-0.31 here under
+    one grey level of noise. So the teacher's response is measured as its mean over four copies with one grey
+    level of noise, and color and texture are averaged over two held-out portraits. Measured that way on an AVX2
+    EPYC (three noise seeds): color 0.56-0.57 / 0.78-0.81 / 0.35-0.37, texture 0.30 / 0.51 / 0.49 (classic /
+    pastel / noir); line, on the first photo: 0.82 / 0.75 / 0.87."""
     from realtime.student import StudentStylizer
     from studio.perception.faces import get_face_backend
 
@@ -127,15 +151,24 @@ def test_each_factor_moves_the_realtime_output_the_way_it_moves_the_teachers(pho
     engine = load_engine("onnxruntime", REPO / "students" / character, device="cpu")
     faces = get_face_backend("mediapipe", cfg.perception).detect(photo)
     base = dict(line=0.5, texture=0.5, color=0.5)
+
+    def mean_teacher(img, **f):
+        runs = [teacher(p, StylizeParams(character=character, warp=0.0, **f)).image for p in jittered(img)]
+        return np.mean([r.astype(np.float32) for r in runs], axis=0)
+
     for factor, least in (("color", 0.25), ("texture", 0.15), ("line", 0.5)):
         lo, hi = {**base, factor: 0.1}, {**base, factor: 0.9}
         if factor == "line":  # the whole realtime step, warp included (the teacher warps alike)
-            t = [teacher(photo, StylizeParams(character=character, **f)).image for f in (lo, hi)]
-            s = [StudentStylizer(cfg, character, **f)(photo, faces) for f in (lo, hi)]
+            t = [teacher(photo, StylizeParams(character=character, **f)).image.astype(np.float32) for f in (lo, hi)]
+            s = [StudentStylizer(cfg, character, **f)(photo, faces).astype(np.float32) for f in (lo, hi)]
+            c = cosine(t[1] - t[0], s[1] - s[0])
         else:
-            t = [teacher(photo, StylizeParams(character=character, warp=0.0, **f)).image for f in (lo, hi)]
-            s = [run_student(engine, photo, **f) for f in (lo, hi)]
-        c = cosine(t[1].astype(np.float32) - t[0], s[1].astype(np.float32) - s[0])
+            cs = []
+            for img in (photo, second_photo):
+                t = [mean_teacher(img, **f) for f in (lo, hi)]
+                s = [run_student(engine, img, **f).astype(np.float32) for f in (lo, hi)]
+                cs.append(cosine(t[1] - t[0], s[1] - s[0]))
+            c = float(np.mean(cs))
         assert c > least, (factor, c)
 
 
