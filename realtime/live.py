@@ -70,6 +70,7 @@ class Session:
     last_stats: float = 0.0
     server_ms: list = field(default_factory=list)  # recent per-frame times in the handler (frame to JPEG)
     frame_times: list = field(default_factory=list)  # when the last frames were answered (monotonic s)
+    stopped_said: bool = False  # the page's readout says the stream stopped (studio.ui.tabs.webcam.stopped_text)
     closed: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)  # closing against writing a frame
 

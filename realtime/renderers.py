@@ -13,7 +13,7 @@ import numpy as np
 from studio import StylizeParams, Stylizer
 from studio.perception import segment_person
 
-from .student import StudentStylizer
+from .student import StudentStylizer, student_origin
 
 
 class FrameRenderer(Protocol):
@@ -36,6 +36,9 @@ class FrameRenderer(Protocol):
 
     def person(self, frame: np.ndarray, faces: list) -> np.ndarray:
         """The soft person mask (H, W), when `render` did not give it."""
+
+    def origins(self) -> dict[str, str]:
+        """Which model draws each character loaded so far, in words for reports ({} for the teacher)."""
 
 
 class StudentFrames:
@@ -75,6 +78,9 @@ class StudentFrames:
     def person(self, frame: np.ndarray, faces) -> np.ndarray:
         return segment_person(frame, faces)
 
+    def origins(self) -> dict[str, str]:
+        return {name: student_origin(self.cfg, s.folder) for name, s in self._students.items()}
+
 
 class TeacherFrames:
     """The quality path: the studio's Stylizer on each frame (it finds faces and people itself)."""
@@ -104,3 +110,6 @@ class TeacherFrames:
 
     def person(self, frame: np.ndarray, faces) -> np.ndarray:  # not called: `render` gives the teacher's mask
         return segment_person(frame, faces)
+
+    def origins(self) -> dict[str, str]:
+        return {}

@@ -34,16 +34,35 @@ from .engines import load_engine
 
 
 def student_folder(cfg, character: str, given: Optional[str] = None) -> Path:
-    """The character's student: `given`, else the shipped students/<name>/, else <data_dir>/students/<name>/."""
+    """The character's student: `given`, else the user's own <data_dir>/students/<name>/ (trained in the Distill tab
+    or with training.distill), else the shipped students/<name>/. The user's wins: they trained it for a reason."""
     from studio.io import safe_name
 
-    candidates = [Path(given)] if given else [cfg.resolve("students") / safe_name(character),
-                                              cfg.resolve(cfg.data_dir) / "students" / safe_name(character)]
+    candidates = [Path(given)] if given else [cfg.resolve(cfg.data_dir) / "students" / safe_name(character),
+                                              cfg.resolve("students") / safe_name(character)]
     for c in candidates:
         if (c / "config.json").is_file() and (c / "model.safetensors").is_file():
             return c
-    raise ValueError(f"no student for character {character!r} (looked in {', '.join(map(str, candidates))}); "
-                     "train one: python -m training.make_pairs ... && python -m training.distill ...")
+    if given:
+        raise ValueError(f"{given} is not a student folder (it needs config.json and model.safetensors)")
+    raise ValueError(f"{character!r} has no realtime student yet: train one in the Distill tab (or use the "
+                     "classic teacher path, which needs none)")
+
+
+def student_origin(cfg, folder: Path) -> str:
+    """Which student a folder is, in words for a report: "shipped", "yours (<data_dir>/students/...)" or its path."""
+    folder = Path(folder).resolve()
+    if folder.parent == cfg.resolve("students").resolve():
+        return "the shipped student"
+    if folder.parent == (cfg.resolve(cfg.data_dir) / "students").resolve():
+        return f"your student ({folder.name}, trained {_trained_on(folder)})"
+    return f"the student in {folder}"
+
+
+def _trained_on(folder: Path) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime((folder / "model.safetensors").stat().st_mtime))
 
 
 def contour_ink(image: np.ndarray, faces: Sequence, line: float, weight: float) -> np.ndarray:

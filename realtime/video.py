@@ -91,6 +91,7 @@ class VideoReport:
     character: str
     assign: dict = field(default_factory=dict)
     tracks: list = field(default_factory=list)  # the track ids seen
+    students: dict = field(default_factory=dict)  # character -> which student drew it ("the shipped student", ...)
     faces: int = 0  # faces detected, summed over the frames
     seconds: float = 0.0
 
@@ -291,7 +292,8 @@ def convert_video(src: str | os.PathLike, dst: str | os.PathLike, stream: Stream
                        audio=bool(ain), engine=engine.name if engine else None,
                        device=engine.device if engine else None, teacher=stream.renderer.teacher,
                        character=stream.cast.default, assign={str(k): v for k, v in stream.cast.by_track.items()},
-                       tracks=sorted(writer.track_ids), faces=writer.faces, seconds=round(seconds, 3))
+                       tracks=sorted(writer.track_ids), faces=writer.faces, seconds=round(seconds, 3),
+                       students=stream.renderer.origins())
 
 
 # ----------------------------------------------------------------------------------------------------- CLI

@@ -36,8 +36,9 @@ class JobState:
 class Job:
     """A background job: `work(report, should_stop, log)` runs in a thread and returns (value, message)."""
 
-    def __init__(self, work: Callable, total: int, name: str = "job"):
+    def __init__(self, work: Callable, total: int, name: str = "job", subject: Optional[str] = None):
         self._work = work
+        self.subject = subject  # what it works on (a character's name), for a page that shows the job again
         self._state = JobState(total=total)
         self._stop = threading.Event()
         self._lock = threading.Lock()

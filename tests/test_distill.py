@@ -200,3 +200,13 @@ def test_a_distill_job_finds_a_character_saved_under_the_studios_own_data_dir(ph
     assert (tmp_path / "data" / "students" / "hana" / "model.safetensors").is_file()
     rows = (tmp_path / "data" / "pairs" / "hana" / "manifest.jsonl").read_text().splitlines()
     assert len(rows) == 2 and all(json.loads(r)["character"] == "hana" for r in rows)
+
+
+def test_distilling_with_no_photos_says_where_to_put_them(tmp_path):
+    from studio.config import load_config
+    from training.jobs import start_distill_job
+
+    cfg = load_config(None, [f"data_dir={tmp_path}"])
+    with pytest.raises(ValueError, match="no photos to learn from for 'noir' yet: upload some") as exc:
+        start_distill_job(cfg, character="noir", pairs=2, steps=2)
+    assert str(tmp_path / "datasets" / "distill" / "noir") in str(exc.value)

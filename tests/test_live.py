@@ -131,9 +131,28 @@ def test_a_character_without_a_student_is_refused(tmp_path):
     noir = Path(__file__).resolve().parents[1] / "configs" / "characters" / "noir.yaml"
     (tmp_path / "characters" / "sketchy.yaml").write_text(noir.read_text().replace("Noir action", "Sketchy"))
     cfg = load_config(None, [f"data_dir={tmp_path}"])
-    assert "no student for character 'sketchy'" in live.missing_student(cfg, "sketchy")
+    assert "'sketchy' has no realtime student yet: train one in the Distill tab" in live.missing_student(cfg, "sketchy")
     assert live.missing_student(cfg, "classic") is None
     sessions = live.WebcamSessions(cfg, str(tmp_path / "cache"))
-    with pytest.raises(ValueError, match="no student for character 'sketchy'"):
+    with pytest.raises(ValueError, match="'sketchy' has no realtime student yet"):
         sessions.get("a", dict(character="sketchy", line=0.5, texture=0.5, color=0.5, warp=0.5))
     assert len(sessions) == 0
+
+
+def test_the_users_own_student_wins_over_the_shipped_one_and_is_named(tmp_path):
+    """A student trained in the Distill tab (<data_dir>/students/<name>/) is the one that runs for that character,
+    also a built-in one, and reports say which ran."""
+    import shutil
+
+    from realtime.student import student_folder, student_origin
+
+    cfg = load_config(None, [f"data_dir={tmp_path}"])
+    shipped = student_folder(cfg, "classic")
+    assert student_origin(cfg, shipped) == "the shipped student"
+    mine = tmp_path / "students" / "classic"
+    mine.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(shipped / name, mine / name)
+    assert student_folder(cfg, "classic") == mine
+    assert student_origin(cfg, mine).startswith("your student (classic, trained ")
+    assert student_folder(cfg, "noir") != mine.parent / "noir"  # other characters keep the shipped ones

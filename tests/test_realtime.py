@@ -101,7 +101,7 @@ def test_cli_engine_path(student, tmp_path, media_dir):
     r = subprocess.run([sys.executable, "-m", "studio", "stylize", str(src), "--out", str(tmp_path / "p"),
                         "--engine", "torch", "--character", "noir", "--student", str(tmp_path / "empty")],
                        cwd=repo, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 2 and "no student for character 'noir'" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "is not a student folder (it needs config.json and model.safetensors)" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_several_engines_stay_resident(tmp_path):

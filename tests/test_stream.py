@@ -71,6 +71,9 @@ class Recorder:
             time.sleep(self.delay)
         return 255 - frame, [], None
 
+    def origins(self):
+        return {}
+
 
 def test_pipelined_stream_gives_exactly_the_sequential_frames(cfg, talking):
     """The same frames through the real student, faces and temporal blending: one stage after another in this

@@ -148,3 +148,45 @@ def test_a_handlers_inputs_are_the_components_named_by_its_parameters(client):
 
     with pytest.raises(TypeError, match="no component of UI is named colour"):
         inputs_for(typo, ui)
+
+
+def test_the_api_is_typed_named_and_takes_the_characters_defaults(client, media_dir):
+    """What gradio_client shows is what a client needs: outputs named (no `value_36`), the upload of /distill and
+    /train_lora optional (the last upload is reused), step counts and ranks integers, characters any name (a saved
+    one too), the video input described for people; and a factor left out of /stylize is the chosen character's
+    own default, not the default character's slider value."""
+    import re
+
+    from studio.characters import load_character
+
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for name, endpoint in api.items():
+        for r in endpoint["returns"]:
+            assert not r["label"].startswith("value_"), (name, r)
+    params = {name: {p["parameter_name"]: p for p in e["parameters"]} for name, e in api.items()}
+    for name in ("/distill", "/train_lora"):
+        assert params[name]["files"]["parameter_has_default"] and params[name]["files"]["parameter_default"] is None
+    for name, param in (("/distill", "steps"), ("/distill", "pairs"), ("/train_lora", "steps"),
+                        ("/train_lora", "rank"), ("/train_lora", "resolution"), ("/convert_video", "frames"),
+                        ("/stylize", "steps"), ("/stylize", "seed")):
+        assert params[name][param]["python_type"]["type"] == "int", (name, param)
+        assert params[name][param]["type"]["type"] == "integer", (name, param)
+    for name in ("/stylize", "/convert_video", "/distill"):
+        character = params[name]["character"]
+        assert character["python_type"]["type"] == "str" and "enum" not in character["type"]
+        assert "saved in the Characters tab" in character["python_type"]["description"]
+        if name != "/distill":
+            for f in ("line", "texture", "color", "warp"):
+                assert params[name][f]["parameter_default"] is None and "own default" in \
+                    params[name][f]["python_type"]["description"]
+    assert "video file" in params["/convert_video"]["video"]["python_type"]["description"]
+
+    photo = media_dir / "images" / "lowres_240p_01.jpg"
+    _, _, report = client.predict(image=handle_file(str(photo)), character="pastel", api_name="/stylize")
+    factors = report.split("factors:", 1)[1].split("<br>")[0]
+    used = dict(re.findall(r"(?<!_)\b(line|texture|color|warp) ([0-9.]+)", factors))
+    pastel = load_character("pastel", load_config())
+    assert {k: float(v) for k, v in used.items()} == {k: pytest.approx(getattr(pastel.defaults, k), abs=0.005)
+                                                       for k in ("line", "texture", "color", "warp")}, report
+    _, _, report = client.predict(image=handle_file(str(photo)), character="pastel", line=0.2, api_name="/stylize")
+    assert "factors: line 0.20" in report  # a factor given is used as given

@@ -96,6 +96,11 @@ def test_webcam_streams_stylised_frames_in_a_browser(studio, camera):
         b.call("Input.insertText", text="0=pastel")
         wait(lambda: session.settings.get("assign") == ((0, "pastel"),), "the list to reach the stream", 20)
         assert session.stream.cast.by_track == {0: "pastel"}
+
+        # Stop: no frame arrives any more, and the readout is cleared (no fps or people of a stream that ended)
+        b.click("#webcam-input button.capture-button")
+        b.wait_for(f"document.querySelector('#webcam-readout').innerText.trim() === {webcam.NOT_STREAMING!r}",
+                   "the readout to be cleared after Stop", webcam.STOPPED_AFTER + 10)
     finally:
         b.close()
     # Closing the page ends its session: the stream and its frames are freed
@@ -151,6 +156,17 @@ def test_the_readout_lists_the_people_and_the_engine():
     assert "People in the picture: **#0**, **#3**" in text and "7.5 fps" in text
     text = webcam.readout_text(None, {"stages": {}}, [120.0], (640, 360))
     assert "People in the picture: none found" in text and "measuring fps" in text and "0.0 fps" not in text
+
+
+def test_the_readout_is_cleared_once_frames_stop():
+    from types import SimpleNamespace
+
+    session = SimpleNamespace(frame_times=[10.0, 10.1, 10.2], stopped_said=False)
+    assert webcam.stopped_text(session, 10.2 + webcam.STOPPED_AFTER / 2) is None  # frames still arrive
+    assert webcam.stopped_text(session, 10.2 + webcam.STOPPED_AFTER) == webcam.NOT_STREAMING
+    assert webcam.stopped_text(session, 20.0) is None  # said once per stop
+    assert webcam.stopped_text(None, 20.0) is None and webcam.stopped_text(
+        SimpleNamespace(frame_times=[], stopped_said=False), 20.0) is None  # never streamed: nothing to clear
 
 
 def test_the_fps_is_rolling_and_steady():

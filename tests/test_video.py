@@ -79,6 +79,9 @@ class Identity:
         self.shapes.append(frame.shape)
         return frame, [], None
 
+    def origins(self):
+        return {}
+
 
 def identity_stream(frames=None, **config):
     from studio import load_config

@@ -105,6 +105,24 @@ class Browser:
         for kind in ("mousePressed", "mouseReleased"):
             self.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
 
+    def upload(self, selector: str, paths) -> None:
+        """Put files into the file input inside `selector` (a gradio upload), as a user choosing them would."""
+        root = self.call("DOM.getDocument", depth=0)["root"]["nodeId"]
+        node = self.call("DOM.querySelector", nodeId=root, selector=f"{selector} input[type=file]")["nodeId"]
+        if not node:
+            raise RuntimeError(f"no file input in {selector}")
+        self.call("DOM.setFileInputFiles", nodeId=node, files=[str(p) for p in paths])
+
+    def type_into(self, selector: str, text: str) -> None:
+        """Replace the text of the input or textarea `selector` as typing would (gradio listens to input events)."""
+        self.click(selector)
+        self.js(f"document.querySelector({json.dumps(selector)}).select()")
+        self.call("Input.insertText", text=text)
+
+    def tab(self, title: str) -> None:
+        self.js(f"[...document.querySelectorAll('button[role=tab]')].find(e => e.innerText.trim() === "
+                f"{json.dumps(title)}).click()")
+
     def pick(self, dropdown: str, name: str) -> str:
         """Open the gradio dropdown `dropdown` (a selector) and click the option whose label starts with `name`."""
         self.click(f"{dropdown} input")

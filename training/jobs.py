@@ -124,6 +124,10 @@ def start_lora_job(cfg: StudioConfig, *, kind: str, name: str, images: Sequence[
     return Job(work, train_cfg.steps, "lora-job").start()
 
 
+def _has_images(folder: Path) -> bool:
+    return folder.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.rglob("*") if p.is_file())
+
+
 def start_distill_job(cfg: StudioConfig, *, character: str, images: Sequence[str] = (), pairs: int = 500,
                       steps: int = 2000, size: int = 384, teacher: str = "classic") -> Job:
     """Teacher pairs for the character, then a student: `<data_dir>/students/<character>/`. Same recipe as the
@@ -135,6 +139,9 @@ def start_distill_job(cfg: StudioConfig, *, character: str, images: Sequence[str
     root = cfg.resolve(cfg.data_dir)
     name = safe_name(character)
     data = import_images(cfg, "distill", name, images) if images else root / "datasets" / "distill" / name
+    if not images and not _has_images(data):
+        raise ValueError(f"no photos to learn from for {character!r} yet: upload some (tens of photos of people, like "
+                         f"the ones the student will draw), or put them in {data}")
     pairs_cfg = PairsConfig(images=(str(data),), out=str(root / "pairs" / name), character=character,
                             teacher=teacher, pairs=int(pairs), size=int(size), fixed=(("warp", 0.0),))
     distill_cfg = DistillConfig(pairs=pairs_cfg.out, out=str(root / "students" / name), steps=int(steps),
@@ -148,4 +155,4 @@ def start_distill_job(cfg: StudioConfig, *, character: str, images: Sequence[str
                       should_stop=should_stop)
         return out, f"student saved in {out}"
 
-    return Job(work, int(pairs), "distill-job").start()
+    return Job(work, int(pairs), "distill-job", subject=character).start()

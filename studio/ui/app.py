@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Optional
 
 import gradio as gr
 
 from ..config import StudioConfig
 from ..jobs import SessionJobs
+from . import api
 from .components import character_choices
 from .tabs import characters, distill, lora, stylize, video, webcam
 
 TABS = [stylize, video, webcam, characters, lora, distill]
+OWNER_JS = (Path(__file__).resolve().parent / "owner.js").read_text()  # the browser's id for its jobs (tabs.owner_of)
 
 
 @dataclass
@@ -34,6 +37,8 @@ class UIContext:
     pickers: list = field(default_factory=list)  # every character dropdown (components.character_picker)
     character_saved: list = field(default_factory=list)  # events after which the pickers are refreshed
     fits: Optional[object] = None  # the Characters tab's unsaved fits per session (characters.Fits), on first use
+    api_docs: dict = field(default_factory=dict)  # endpoint -> {parameter: studio.ui.api.Param}, from the tabs
+    on_load: list = field(default_factory=list)  # (handler, outputs) run when a page loads (a running job's progress)
     _stylizer: Optional[object] = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -72,8 +77,11 @@ def build_app(cfg: StudioConfig, ctx: Optional[UIContext] = None) -> gr.Blocks:
             return [gr.update(choices=choices) for _ in ctx.pickers]
 
         app.load(refresh_pickers, None, ctx.pickers, api_name=False, queue=False)
+        for handler, outputs in ctx.on_load:
+            app.load(handler, None, outputs, api_name=False, show_progress_on=outputs[0])
         for event in ctx.character_saved:
             event.then(refresh_pickers, None, ctx.pickers, api_name=False, queue=False)
+    api.install(app, ctx.api_docs)
     app.toonlab_context = ctx  # for tests and callers that need the shared state
     return app
 
@@ -85,5 +93,6 @@ def launch(app: gr.Blocks, cfg: StudioConfig, **kwargs):
     """
     options = dict(server_name=cfg.server.host, server_port=cfg.server.port,
                    max_file_size=f"{cfg.server.max_upload_mb}mb", theme=gr.themes.Soft(), show_error=True,
-                   head="\n".join(tab.HEAD for tab in TABS if hasattr(tab, "HEAD")))
+                   head="\n".join([f"<script>\n{OWNER_JS}</script>"]
+                                  + [tab.HEAD for tab in TABS if hasattr(tab, "HEAD")]))
     return app.launch(**{**options, **kwargs})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 import time
 
 # Handler parameters that gradio fills itself (a gr.Progress or gr.Request default or annotation), not components.
@@ -51,16 +52,29 @@ def unusable_upload(exc: Exception):
     return refuse(f"Can't use this file: {str(exc).split(': ', 1)[-1]}")
 
 
+OWNER_COOKIE = "toonlab_owner"  # set by owner.js: a random id per browser, so a reopened page finds its jobs
+_OWNER = re.compile(r"[0-9a-f]{32}")
+
+
 def session_of(request) -> str:
-    """The page's (or API client's) session id: what a job belongs to."""
+    """The page's (or API client's) session id: a new one on every page load."""
     return getattr(request, "session_hash", None) or "local"
+
+
+def owner_of(request) -> str:
+    """Who a background job belongs to: the browser (its owner cookie: a reloaded or reopened page follows its
+    jobs again), else the session (an API client, a browser without the cookie). The cookie is 128 random bits made
+    in the browser, as secret as a session cookie; anything else in it is ignored."""
+    cookies = getattr(request, "cookies", None) or {}
+    token = cookies.get(OWNER_COOKIE, "") if hasattr(cookies, "get") else ""
+    return f"browser-{token}" if _OWNER.fullmatch(token or "") else session_of(request)
 
 
 def start_job(ctx, request, kind: str, make):
     """Start a background job owned by this session (studio.jobs.SessionJobs): a one-line gr.Error when this session
     already runs one of the kind or the server runs its limit."""
     try:
-        return ctx.jobs.start(session_of(request), kind, make)
+        return ctx.jobs.start(owner_of(request), kind, make)
     except ValueError as exc:  # incl. studio.jobs.Busy
         raise refuse(str(exc)) from None
 
@@ -78,8 +92,14 @@ def follow(job, progress, every: float = 1.0):
         time.sleep(every)
 
 
+def running_job(ctx, request, kind: str):
+    """This browser's (or session's) `kind` job while it runs, else None: what a reopened page shows."""
+    job = ctx.jobs.get(owner_of(request), kind)
+    return job if job is not None and job.state().status == "running" else None
+
+
 def cancel_job(ctx, request, kind: str, message: str) -> str:
     """Cancel this session's `kind` job (never another session's)."""
-    if not ctx.jobs.cancel(session_of(request), kind):
+    if not ctx.jobs.cancel(owner_of(request), kind):
         return "Nothing of yours is running."
     return message

@@ -16,6 +16,7 @@ from ...characters import character_from_profile, check_name, fit_profile, load_
 from ...color import shrink
 from ...io import ImageLoadError, load_image
 from ...types import StylizeParams
+from ..api import Param, character_param, document
 from ..components import character_picker, photo_upload
 from . import inputs_for, refuse, session_of, unusable_upload
 
@@ -83,20 +84,21 @@ def render(ctx) -> CharactersUI:
     with gr.Row():
         with gr.Column(scale=1):
             files = gr.File(label=f"Reference images (up to {MAX_REFERENCES})", file_count="multiple",
-                            file_types=["image"])
-            name = gr.Textbox(label="Name", placeholder="e.g. hana")
-            base = character_picker(ctx, label="Start from",
+                            file_types=["image"], elem_id="character-references")
+            name = gr.Textbox(label="Name", placeholder="e.g. hana", elem_id="character-name")
+            base = character_picker(ctx, label="Start from", elem_id="character-base",
                                     info="Shading and colours not measured come from this character")
-            fit = gr.Button("Fit profile", variant="primary")
+            fit = gr.Button("Fit profile", variant="primary", elem_id="character-fit")
         with gr.Column(scale=1):
-            swatches = gr.HTML()
-            profile = gr.Markdown("Upload references and press **Fit profile**.")
+            swatches = gr.HTML(label="Palette")
+            profile = gr.Markdown("Upload references and press **Fit profile**.", label="Profile",
+                                  elem_id="character-profile")
             sample = photo_upload(label="Sample photo", height=220)
             preview_button = gr.Button("Preview on the sample")
         with gr.Column(scale=1):
             preview = gr.Image(label="Preview", type="numpy", interactive=False, height=360)
-            save = gr.Button("Save character", variant="primary")
-            status = gr.Markdown()
+            save = gr.Button("Save character", variant="primary", elem_id="character-save")
+            status = gr.Markdown(label="Status", elem_id="character-status")
     return CharactersUI(files, name, base, fit, swatches, profile, sample, preview_button, preview, save, status)
 
 
@@ -173,6 +175,11 @@ def listen(ctx, ui: CharactersUI) -> None:
             raise refuse(str(exc)) from None
         return f"Saved **{character.name}** to `{folder}`: it is in every character picker, and in the API, now."
 
+    document(ctx, "/fit_character", files=Param("list[filepath]", f"reference images (up to {MAX_REFERENCES})"),
+             name=Param("str", "the new character's name (letters, digits, _ and -; not a built-in's)"),
+             base=character_param(ctx.cfg.default_character))
+    document(ctx, "/preview_character", sample=Param("filepath", "a photo to draw as the fitted character"))
+    document(ctx, "/save_character", name=Param("str", "the name to save the fitted character under"))
     # Every tab's character picker is refreshed after a save (studio.ui.app wires ctx.character_saved).
     ctx.character_saved.append(ui.save.click(save, inputs_for(save, ui), ui.status, api_name="save_character"))
 

@@ -19,8 +19,9 @@ from realtime.export import ParityError, calibration_photos, export_onnx, quanti
 
 from ...io import safe_name
 from ...models import STUDENT_FACTORS
+from ..api import Param, character_param, document, integer
 from ..components import character_picker, slider
-from . import cancel_job, follow, inputs_for, refuse, start_job
+from . import cancel_job, follow, inputs_for, refuse, running_job, start_job
 
 TITLE = "Distill"
 
@@ -42,19 +43,19 @@ class DistillUI:
 def render(ctx) -> DistillUI:
     with gr.Row():
         with gr.Column():
-            character = character_picker(ctx, label="Character")
+            character = character_picker(ctx, label="Character", elem_id="distill-character")
             files = gr.File(label="Photos to learn from (none: reuse the last upload for this character)",
                             file_count="multiple", file_types=["image"])
-            pairs = slider(1, 20000, value=500, step=1, label="Pairs (teacher images)")
-            steps = slider(1, 100000, value=2000, step=1, label="Training steps")
+            pairs = slider(1, 20000, value=500, step=1, precision=0, label="Pairs (teacher images)")
+            steps = slider(1, 100000, value=2000, step=1, precision=0, label="Training steps")
             with gr.Row():
                 start = gr.Button("Generate, train, export", variant="primary")
                 cancel = gr.Button("Cancel")
             clear = gr.Button("Clear this character's photos", size="sm")
-            status = gr.Markdown()
+            status = gr.Markdown(label="Status")
         with gr.Column():
-            report = gr.Markdown()
-            samples = gr.Gallery(label="Held-out samples: photo · teacher · student", columns=3, height=420)
+            report = gr.Markdown(label="Report")
+            samples = gr.Gallery(label="Samples", columns=3, height=420)
     return DistillUI(character, files, pairs, steps, start, cancel, clear, status, report, samples)
 
 
@@ -95,7 +96,12 @@ def _report_and_samples(student: Path, pairs: Path) -> tuple[str, list]:
         lines.append(f"| {k.replace('_', ' ')} | {v['psnr']:.2f} | {v['ssim']:.4f} | {v['n']} |")
     from training.datasets import PairDataset
 
-    data = PairDataset(pairs, "val") if len(PairDataset(pairs, "val")) else PairDataset(pairs, "train")
+    held_out = PairDataset(pairs, "val")
+    data, seen = (held_out, held_out.held_out_by) if len(held_out) else (PairDataset(pairs, "train"), "none")
+    lines += ["", {"source photo": "**Samples**: photos the student never trained on.",
+                   "pair": f"**Samples**: pairs held out of training, from photos it did train on (with "
+                           f"{PairDataset.MIN_SOURCES} or more photos, whole photos are held out).",
+                   "none": "**Samples**: training pairs (too few pairs to hold any out)."}[seen]]
     gallery = []
     for i in range(min(3, len(data))):
         photo, teacher, factors = data[i]
@@ -107,9 +113,12 @@ def _report_and_samples(student: Path, pairs: Path) -> tuple[str, list]:
 def listen(ctx, ui: DistillUI) -> None:
     from training.jobs import clear_images, start_distill_job
 
-    def run(character, files, pairs, steps, request: gr.Request = None, progress=gr.Progress()):
+    def run(character, files=None, pairs=500, steps=2000, request: gr.Request = None, progress=gr.Progress()):
         job = start_job(ctx, request, "distill", lambda: start_distill_job(
             ctx.cfg, character=character, images=list(files or []), pairs=pairs, steps=steps))  # checked there
+        yield from shown(job, character, progress)
+
+    def shown(job, character, progress):
         for line, s in follow(job, progress):
             yield line, gr.skip(), gr.skip()
         if s.status == "done":
@@ -118,8 +127,25 @@ def listen(ctx, ui: DistillUI) -> None:
             text, gallery = _report_and_samples(student, pairs_dir)
             yield f"**done** · {s.message}", text, gallery
 
-    ui.start.click(run, inputs_for(run, ui), [ui.status, ui.report, ui.samples],
-                   api_name="distill")
+    def reopened(request: gr.Request = None, progress=gr.Progress()):
+        """A page (re)loaded while this browser's distill job runs: its progress, then its report."""
+        job = running_job(ctx, request, "distill")
+        if job is None:
+            yield gr.skip(), gr.skip(), gr.skip()
+            return
+        yield from shown(job, job.subject, progress)
+
+    ctx.on_load.append((reopened, [ui.status, ui.report, ui.samples]))
+
+    ui.start.click(run, inputs_for(run, ui), [ui.status, ui.report, ui.samples], api_name="distill",
+                   show_progress_on=ui.status)
+
+    document(ctx, "/distill", character=character_param(ctx.cfg.default_character),
+             files=Param("list[filepath]", "photos to learn from; left out: the ones uploaded for this "
+                         "character before", None),
+             pairs=integer("teacher images to make (1 to 20000; pairs already made are kept)", 500),
+             steps=integer("training steps (1 to 100000; a re-run resumes from the checkpoint)", 2000))
+    document(ctx, "/clear_distill_photos", character=character_param(ctx.cfg.default_character))
 
     def cancel(request: gr.Request = None):
         return cancel_job(ctx, request, "distill", "Stopping; pairs made and the training checkpoint are kept.")

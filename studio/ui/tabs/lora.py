@@ -10,8 +10,9 @@ import gradio as gr
 from ...checks import LORA_RANK, LORA_RESOLUTION, LORA_STEPS
 from ...stylize.sd_teacher import missing_here, offered_base
 from ...stylize.sd_teacher import studio_bases as base_choices
+from ..api import Param, document, integer
 from ..components import slider
-from . import cancel_job, follow, inputs_for, refuse, start_job
+from . import cancel_job, follow, inputs_for, refuse, running_job, start_job
 
 TITLE = "LoRA"
 
@@ -43,22 +44,22 @@ def render(ctx) -> LoraUI:
             base = gr.Dropdown(base_choices(ctx.cfg), value=ctx.cfg.sd.base, label="Base model",
                                allow_custom_value=True,  # checked by the handler: one message for any name
                                info="The configured model and those in the data folder's models/")
-            steps = slider(1, 3000, value=400, step=1, label="Steps")
+            steps = slider(1, 3000, value=400, step=1, precision=0, label="Steps")
             rank = gr.Dropdown([4, 8, 16, 32], value=8, label="Rank")
             resolution = gr.Dropdown([512, 768, 1024], value=512, label="Resolution", allow_custom_value=True)
             resume = gr.Checkbox(False, label="Resume from the last checkpoint")
             with gr.Row():
                 train = gr.Button("Train", variant="primary")
                 cancel = gr.Button("Cancel")
-            status = gr.Markdown()
+            status = gr.Markdown(label="Status")
     return LoraUI(kind, name, files, base, steps, rank, resolution, resume, train, cancel, status)
 
 
 def listen(ctx, ui: LoraUI) -> None:
     from training.jobs import start_lora_job
 
-    def train(kind, name, files, base, steps, rank, resolution, resume, request: gr.Request = None,
-              progress=gr.Progress()):
+    def train(kind, name, files=None, base=None, steps=400, rank=8, resolution=512, resume=False,
+              request: gr.Request = None, progress=gr.Progress()):
         if not (name or "").strip():
             raise refuse("Give a name.")
         try:  # the numbers first (studio.checks, as start_lora_job and the CLI check them), then the model
@@ -76,7 +77,26 @@ def listen(ctx, ui: LoraUI) -> None:
         for line, _ in follow(job, progress):
             yield line
 
+    def reopened(request: gr.Request = None, progress=gr.Progress()):
+        """A page (re)loaded while this browser's LoRA training runs: its progress."""
+        job = running_job(ctx, request, "lora")
+        if job is None:
+            yield gr.skip()
+            return
+        for line, _ in follow(job, progress):
+            yield line
+
+    ctx.on_load.append((reopened, [ui.status]))
+
     ui.train.click(train, inputs_for(train, ui), ui.status, api_name="train_lora")
+    document(ctx, "/train_lora",
+             kind=Param("str", "user: a person's photos (faces are found and aligned); character: a character's "
+                        "reference images", "user"),
+             name=Param("str", "the user's or character's name (letters, digits, _ and -)"),
+             files=Param("list[filepath]", "images (tens); left out: the ones uploaded for this name before",
+                         None),
+             steps=integer("training steps, 1 to 3000", 400), rank=integer("LoRA rank: 4, 8, 16 or 32", 8),
+             resolution=integer("training resolution: 512, 768 or 1024 (a multiple of 64)", 512))
     ui.base.focus(lambda: gr.update(choices=base_choices(ctx.cfg)), None, ui.base, api_name=False)
 
     def cancel(request: gr.Request = None):

@@ -26,6 +26,7 @@ from ...stylize.sd_teacher import missing_here, offered_base
 from ...stylize.sd_teacher import studio_bases as base_choices
 from ...types import BACKGROUND_FACTORS as BACKGROUND
 from ...types import FACTORS, StylizeParams
+from ..api import Param, character_param, document, factor, integer
 from ..components import character_picker, number, photo_upload, slider
 from . import inputs_for, known_character, refuse, unusable_upload
 
@@ -108,7 +109,7 @@ def render(ctx) -> StylizeUI:
             compare = gr.ImageSlider(label="Before / after", type="numpy", max_height=640, interactive=False,
                                      elem_id="before-after")
             with gr.Row():
-                report = gr.Markdown("Upload a photo and press **Stylize**.", elem_id="stylize-report")
+                report = gr.Markdown("Upload a photo and press **Stylize**.", label="Report", elem_id="stylize-report")
                 download = gr.DownloadButton("Download PNG", interactive=False, scale=0, min_width=180,
                                              elem_id="download")
     # Other tabs update these (the Characters tab adds a saved character to the picker).
@@ -261,6 +262,15 @@ def listen(ctx, ui: StylizeUI) -> None:
                           / _output_name(image, params.character))
         return (_preview(photo), _preview(result.image)), str(dest), _report(result, time.perf_counter() - t0)
 
+    document(ctx, "/stylize", image=Param("filepath", "the photo: a file (gradio_client.handle_file) or a URL"),
+             character=character_param(ctx.cfg.default_character),
+             **{name: factor(name) for name in FACTORS},
+             background_default=Param("bool", "True: the background's factors follow the person's (the "
+                                      "character's background offsets); False: the background_* values", True),
+             **{name: Param("float", f"{name.replace('_', ' ')}, 0 to 1, read when background_default is "
+                            "False; left out: from the person's factors", None) for name in BACKGROUND},
+             steps=integer("sd teacher: denoising steps, 1 to 60", ctx.cfg.sd.steps),
+             seed=integer("sd teacher: the random seed, 0 or more", 0))
     # The download button is enabled in a follow-up UI-only step, so the API returns a plain file path.
     ui.button.click(stylize, inputs_for(stylize, ui), [ui.compare, ui.download, ui.report], api_name="stylize",
                     concurrency_limit=1).success(lambda: gr.update(interactive=True), None, ui.download,

@@ -27,8 +27,9 @@ from ...checks import FACTOR, FRAMES
 from ...io import being_written, safe_name
 from ...jobs import Cancelled, Job
 from ...types import FACTORS
+from ..api import Param, character_param, document, factor, integer
 from ..components import character_picker, number, slider
-from . import cancel_job, follow, inputs_for, refuse, start_job
+from . import cancel_job, follow, inputs_for, refuse, running_job, start_job
 
 TITLE = "Video"
 MAX_VIDEO_MB = 500  # the tab's own bound; the server's upload limit (server.max_upload_mb, 500) applies first
@@ -58,15 +59,16 @@ def render(ctx) -> VideoUI:
     with gr.Row(equal_height=False):
         with gr.Column():
             video = gr.File(label=f"Video (up to {MAX_VIDEO_MB} MB)", file_count="single",
-                            file_types=list(VIDEO_SUFFIXES))
-            character = character_picker(ctx, label="Character")
-            path = gr.Radio(PATHS, value="auto", label="Path",
+                            file_types=list(VIDEO_SUFFIXES), elem_id="video-file")
+            character = character_picker(ctx, label="Character", elem_id="video-character")
+            path = gr.Radio(PATHS, value="auto", label="Path", elem_id="video-path",
                             info="A student draws each frame in milliseconds; the classic teacher is the quality "
                                  "path, seconds per frame")
             start_at = _defaults(ctx.cfg, chars)  # the default character's own factors
             factors = {name: slider(0.0, 1.0, value=start_at[name], step=0.05, label=name.capitalize())
                        for name in FACTORS}
-            frames = number(0, precision=0, minimum=0, label="Frame limit (a preview; 0 = the whole video)")
+            frames = number(0, precision=0, minimum=0, label="Frame limit (a preview; 0 = the whole video)",
+                            elem_id="video-frames")
             assign = gr.Textbox("", label="Characters per person (optional)", placeholder="0=noir, 2=pastel",
                                 info="TRACK=CHARACTER, comma-separated. The track ids are in the report of a "
                                      "first run; the same video and settings give the same ids.")
@@ -74,13 +76,13 @@ def render(ctx) -> VideoUI:
                                    info="The student draws the teacher's outlines over each frame (about a quarter "
                                         "slower on 2 cores, and the lines shimmer a little); off: face strokes only")
             with gr.Row():
-                start = gr.Button("Convert", variant="primary")
+                start = gr.Button("Convert", variant="primary", elem_id="video-start")
                 cancel = gr.Button("Cancel")
-            status = gr.Markdown()
+            status = gr.Markdown(label="Status", elem_id="video-status")
         with gr.Column():
-            result = gr.Video(label="Result", interactive=False)
+            result = gr.Video(label="Result", interactive=False, elem_id="video-result")
             download = gr.File(label="Download", interactive=False)
-            report = gr.Markdown()
+            report = gr.Markdown(label="Report")
     return VideoUI(video, character, path, factors, frames, assign, contours, start, cancel, status, result, download,
                    report)
 
@@ -136,7 +138,8 @@ def report_text(r) -> str:
             f"Audio kept: {'yes' if r.audio else 'no (the input has none)'} · Track ids seen: {tracks} · "
             f"Character: {r.character}"
             + (" · " + ", ".join(f"track {k} as {v}" for k, v in r.assign.items()) if r.assign else "")
-            + f" · Path: {path}")
+            + f" · Path: {path}"
+            + "".join(f"\n\n{name} drawn by {origin}" for name, origin in r.students.items()))
 
 
 def parse_assignments(text: Optional[str], cfg) -> dict[int, str]:
@@ -182,8 +185,8 @@ def listen(ctx, ui: VideoUI) -> None:
         if path not in {value for _, value in PATHS}:
             raise refuse(f"Unknown path {path!r}.")
         try:  # studio.checks: the rules of the CLI and of /stylize, whatever the client sent
-            factors = {k: FACTOR.check(k, v) for k, v in dict(line=line, texture=texture, color=color,
-                                                               warp=warp).items()}
+            factors = {k: FACTOR.check(k, v, optional=True)  # None (an API client left it out): the character's
+                       for k, v in dict(line=line, texture=texture, color=color, warp=warp).items()}
             limit = FRAMES.check("frames", frames or 0)
             load_character(character, ctx.cfg)
         except ValueError as exc:
@@ -192,13 +195,39 @@ def listen(ctx, ui: VideoUI) -> None:
         cast = parse_assignments(assign, ctx.cfg)
         job = start_job(ctx, request, "video", lambda: start_video_job(ctx.cfg, src, dst, character, path, factors,
                                                                       limit or None, cast, bool(contours)))
+        yield from shown(job, progress)
+
+    def shown(job, progress):
         for line_, s in follow(job, progress, every=0.5):
             yield line_, gr.skip(), gr.skip(), gr.skip()
         if s.status == "done":
             out = job.value.output
             yield f"**done** · {s.message}", out, out, report_text(job.value)
 
-    ui.start.click(run, inputs_for(run, ui), [ui.status, ui.result, ui.download, ui.report], api_name="convert_video")
+    def reopened(request: gr.Request = None, progress=gr.Progress()):
+        """A page (re)loaded while this browser's conversion runs: its progress, then its result."""
+        job = running_job(ctx, request, "video")
+        if job is None:
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        yield from shown(job, progress)
+
+    ctx.on_load.append((reopened, [ui.status, ui.result, ui.download, ui.report]))
+
+    # One progress bar, on the status line (gradio draws one on every output otherwise).
+    ui.start.click(run, inputs_for(run, ui), [ui.status, ui.result, ui.download, ui.report], api_name="convert_video",
+                   show_progress_on=ui.status)
+    document(ctx, "/convert_video",
+             video=Param("filepath", f"the video file ({', '.join(VIDEO_SUFFIXES)}; up to {MAX_VIDEO_MB} MB): a local "
+                         "path through gradio_client.handle_file; its audio is kept"),
+             character=character_param(ctx.cfg.default_character), **{name: factor(name) for name in FACTORS},
+             path=Param("str", "what draws the frames: auto (the fastest student engine here), onnxruntime, torch, "
+                        "or classic (the teacher: about a second per frame)", "auto"),
+             frames=integer("convert only the first N frames (a preview); 0: the whole video", 0),
+             assign=Param("str", "characters per person: TRACK=CHARACTER, comma-separated (the track ids are in a "
+                          "first run's report), e.g. '0=noir, 2=pastel'", ""),
+             contours=Param("bool", "the student path draws the teacher's contour lines (slower)", True))
+
     def cancel(request: gr.Request = None):
         return cancel_job(ctx, request, "video", "Stopping after the current frame; nothing is written.")
 

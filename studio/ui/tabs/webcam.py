@@ -40,6 +40,9 @@ TITLE = "Webcam"
 STREAM_EVERY = 0.1
 TIME_LIMIT = 600  # s a stream may run before the page has to press record again (frees the slot for others)
 STATS_EVERY = 0.5  # s between readout updates
+STOPPED_AFTER = 2.0  # s without a frame after which the readout says the stream stopped (the Stop button sends none)
+IDLE_CHECK_EVERY = 1.0  # s between the page's checks for that (a tiny request, not queued)
+NOT_STREAMING = "Not streaming."
 HINT = ("Press the camera's record button and allow the camera when the browser asks. Browsers only give a page "
         "the camera on `http://127.0.0.1`, `http://localhost` or `https://`.")
 _HERE = Path(__file__).resolve().parent
@@ -58,6 +61,7 @@ class WebcamUI:
     camera_status: gr.HTML
     assign: gr.Textbox
     show_ids: gr.Checkbox
+    idle_check: gr.Timer
 
 
 def render(ctx) -> WebcamUI:
@@ -81,9 +85,10 @@ def render(ctx) -> WebcamUI:
             # No download button: each frame's file lives for KEEP_FRAMES frames only
             output = gr.Image(label="Stylised", interactive=False, height=360, buttons=["fullscreen"],
                               elem_id="webcam-output")
-            readout = gr.Markdown("Not streaming.", elem_id="webcam-readout")
+            readout = gr.Markdown(NOT_STREAMING, elem_id="webcam-readout")
             notice = gr.Markdown(_student_notice(ctx.cfg, default.name) or HINT, elem_id="webcam-notice")
-    return WebcamUI(camera, output, character, factors, readout, notice, camera_status, assign, show_ids)
+    idle_check = gr.Timer(IDLE_CHECK_EVERY)
+    return WebcamUI(camera, output, character, factors, readout, notice, camera_status, assign, show_ids, idle_check)
 
 
 def _student_notice(cfg, character: str) -> Optional[str]:
@@ -103,6 +108,17 @@ def readout_text(fps: Optional[float], stats: dict, server_ms: list, size: tuple
             + (f" ({stages} ms)" if stages else "") + f" · {size[0]}×{size[1]}"
             + (f" · {stats['engine']}" if stats.get("engine") else "")
             + "\n\nPeople in the picture: " + (", ".join(f"**#{i}**" for i in people) if people else "none found"))
+
+
+def stopped_text(session, now: float) -> Optional[str]:
+    """The readout once a stream has stopped (no frame for STOPPED_AFTER s: the camera's Stop button, a closed
+    camera), said once per stop; None while frames arrive or when it has been said."""
+    if session is None or not session.frame_times or session.stopped_said:
+        return None
+    if now - session.frame_times[-1] < STOPPED_AFTER:
+        return None
+    session.stopped_said = True
+    return NOT_STREAMING  # cleared: no fps or people from a stream that has ended
 
 
 # --------------------------------------------------------------------------------------------------- events
@@ -137,6 +153,7 @@ def listen(ctx, ui: WebcamUI) -> None:
         session.server_ms = session.server_ms[-19:] + [(time.perf_counter() - t0) * 1e3]
         now = time.monotonic()
         session.frame_times = session.frame_times[-89:] + [now]
+        session.stopped_said = False
         if now - session.last_stats < STATS_EVERY:
             return out, gr.skip()
         session.last_stats = now
@@ -147,6 +164,14 @@ def listen(ctx, ui: WebcamUI) -> None:
     ui.camera.stream(frame, inputs_for(frame, ui), [ui.output, ui.readout],
                      stream_every=STREAM_EVERY, time_limit=TIME_LIMIT, concurrency_limit=live.MAX_SESSIONS,
                      concurrency_id="webcam", show_progress="hidden", api_name=False)
+
+    def idle(request: gr.Request):
+        """The readout after Stop: the stream handler is not called any more, so a timer notices the silence."""
+        session = ctx.webcam._sessions.get(request.session_hash) if ctx.webcam is not None else None
+        text = stopped_text(session, time.monotonic())
+        return gr.skip() if text is None else text
+
+    ui.idle_check.tick(idle, None, ui.readout, api_name=False, queue=False, show_progress="hidden")
 
     def on_character(name):
         ch = known_character(ctx.cfg, name)
