@@ -324,6 +324,19 @@ def parse_assignments(text: Optional[str], known: Iterable[str]) -> dict[int, st
     return out
 
 
+def add_drawing_args(ap: argparse.ArgumentParser, teacher_help: str) -> None:
+    """The options that say what draws the frames, shared by this CLI and realtime.camera: --engine, --student,
+    --teacher and the factor flags."""
+    ap.add_argument("--engine", default=None, help="student engine: auto (default: the fastest that runs here, "
+                                                   "onnxruntime-int8 on a CPU), onnxruntime, onnxruntime-int8, torch, "
+                                                   "tensorrt")
+    ap.add_argument("--student", help="student folder for --character (default: <data_dir>/students/<character>/ "
+                                      "if you trained one, else the shipped students/<character>/)")
+    ap.add_argument("--teacher", choices=("classic", "sd"), default=None, help=teacher_help)
+    for name in FACTORS:
+        ap.add_argument(f"--{name}", type=FACTOR.arg(f"--{name}"), default=None, help=f"{name} factor in [0, 1]")
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m realtime.video", description=__doc__.split("\n\n")[0])
     ap.add_argument("input", metavar="INPUT", help="a video file, or a folder of videos")
@@ -331,15 +344,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--character", default=None, help="character for everyone (default: the config's)")
     ap.add_argument("--assign", action="append", default=[], type=parse_assignment, metavar="TRACK=NAME",
                     help="draw the person of this face track as another character; repeatable")
-    ap.add_argument("--engine", default=None, help="student engine: auto (default: the fastest that runs here, "
-                                                   "onnxruntime-int8 on a CPU), onnxruntime, onnxruntime-int8, torch, "
-                                                   "tensorrt")
-    ap.add_argument("--student", help="student folder for --character (default: students/<character>/ or "
-                                      "<data_dir>/students/<character>/)")
-    ap.add_argument("--teacher", choices=("classic", "sd"), default=None,
-                    help="run this teacher on every frame instead of a student (slow)")
-    for name in FACTORS:
-        ap.add_argument(f"--{name}", type=FACTOR.arg(f"--{name}"), default=None, help=f"{name} factor in [0, 1]")
+    add_drawing_args(ap, "run this teacher on every frame instead of a student (slow)")
     ap.add_argument("--no-temporal", action="store_true",
                     help="no flow-guided blending between frames (each frame stylised on its own: flickers)")
     ap.add_argument("--no-contours", action="store_true",
