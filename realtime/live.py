@@ -71,6 +71,7 @@ class Session:
     server_ms: list = field(default_factory=list)  # recent per-frame times in the handler (frame to JPEG)
     frame_times: list = field(default_factory=list)  # when the last frames were answered (monotonic s)
     stopped_said: bool = False  # the page's readout says the stream stopped (studio.ui.tabs.webcam.stopped_text)
+    last_shot: Optional[tuple] = None  # (the latest stylised frame, its faces' boxes): what the booth takes
     closed: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)  # closing against writing a frame
 

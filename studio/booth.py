@@ -16,11 +16,11 @@ separate the panels and frame the page. Captions, when given, go in a band under
 booths print the date) in a footer.
 
 Pure layout (numpy, OpenCV, Pillow): no stylising here, and no realtime or gradio import. Text is drawn with a
-TrueType font that has the caption's glyphs: a Hangul one where the system has one (Noto Sans CJK, NanumGothic,
-Apple SD Gothic Neo, Malgun Gothic; `fc-match` is asked too), else DejaVu Sans, else Pillow's own font. A
-character no font here draws is shown as the font's empty box, never an error (`missing_glyphs` says which, so a
-CLI can say what to install). A caption is cut to CAPTION_CHARS characters, and shrunk, then cut with "…", to fit
-its panel.
+TrueType font that has the caption's glyphs: a Hangul one (the system's Noto Sans CJK, NanumGothic, Apple SD Gothic
+Neo, Malgun Gothic or fontconfig's pick; else the NanumGothic inside the koreanize-matplotlib wheel that
+requirements.txt installs), else DejaVu Sans, else Pillow's own font. A character no font here draws is shown as
+the font's empty box, never an error (`missing_glyphs` says which, so a CLI can say what to install). A caption is
+cut to CAPTION_CHARS characters, and shrunk, then cut with "…", to fit its panel.
 """
 from __future__ import annotations
 
@@ -255,7 +255,13 @@ def font_files() -> tuple[str, ...]:
             out = ""
         if out:
             found.append(out)
-    found += list(HANGUL_FONTS) + list(LATIN_FONTS)
+    found += list(HANGUL_FONTS)
+    # NanumGothic ships inside the koreanize-matplotlib wheel (requirements.txt): found, never imported (importing
+    # it would change matplotlib's settings).
+    spec = importlib.util.find_spec("koreanize_matplotlib")
+    if spec is not None and spec.submodule_search_locations:
+        found.append(str(Path(list(spec.submodule_search_locations)[0]) / "fonts" / "NanumGothic.ttf"))
+    found += list(LATIN_FONTS)
     spec = importlib.util.find_spec("matplotlib")  # found, not imported
     if spec is not None and spec.submodule_search_locations:
         found.append(str(Path(list(spec.submodule_search_locations)[0]) / "mpl-data/fonts/ttf/DejaVuSans.ttf"))

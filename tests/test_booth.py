@@ -153,3 +153,10 @@ def test_studio_booth_command(media_dir, tmp_path):
     x0, y0, x1, y1 = booth_layout("grid", True, True).panels[0]
     photo_crop = booth.fit_panel(load_image(small), x1 - x0, y1 - y0)
     assert np.abs(page[y0 + 3:y1 - 3, x0 + 3:x1 - 3].astype(int) - photo_crop[3:-3, 3:-3]).mean() > 5  # stylised
+
+
+def test_korean_captions_are_drawn_with_a_hangul_font_on_any_machine():
+    # The NanumGothic of the koreanize-matplotlib wheel (requirements.txt) stands in where the system has no
+    # Hangul font (this CI machine has none): captions are glyphs, not empty boxes.
+    assert booth.missing_glyphs("하나 둘 셋 넷 · 인생네컷") == ""
+    assert booth.missing_glyphs("하나") != booth.missing_glyphs("하나\U000e0001")  # it can say what is missing

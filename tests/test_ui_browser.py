@@ -136,6 +136,36 @@ def test_the_unavailable_sd_teacher_fails_fast_and_keeps_the_last_result(studio,
         b.close()
 
 
+def test_four_photos_make_a_four_cut_page_in_the_stylize_tab(studio, media_dir):
+    url, data, _ = studio
+    photos = [media_dir / "images" / n for n in ("lowres_240p_01.jpg", "portrait_dark_skin_02.png",
+                                                 "turned_face_in_car_dim_01.jpg", "partial_face_01.jpg")]
+    b = Browser(CHROMIUM, 1400, 1000)
+    try:
+        open_studio(b, url)
+        b.click("#stylize-booth button.label-wrap")
+        b.wait_for("!!document.querySelector('#stylize-booth-photos input[type=file]')", "the booth's controls", 10)
+        b.upload("#stylize-booth-photos", photos[:3])
+        b.wait_for("document.querySelector('#stylize-booth-photos').innerText.includes('turned_face')", "upload", 30)
+        b.click("#stylize-booth-button")
+        b.wait_for("[...document.querySelectorAll('.toast-body, [data-testid=toast-body]')]"
+                   ".some(e => e.innerText.includes('exactly 4 photos'))", "three photos refused", 20)
+        b.upload("#stylize-booth-photos", photos[3:])  # the file box adds to what it holds, as a user adds one more
+        b.wait_for("document.querySelector('#stylize-booth-photos').innerText.includes('partial_face')", "upload", 30)
+        b.js("[...document.querySelectorAll('#stylize-booth-layout label')].find(l => l.innerText.includes('2×2'))"
+             ".click()")
+        b.type_into("#stylize-booth-captions textarea", "하나\ntwo")
+        b.click("#stylize-booth-button")
+        b.wait_for("!!document.querySelector('#stylize-booth-page img')", "the four-cut page", 180)
+    finally:
+        b.close()
+    (saved,) = (data / "outputs").glob("*-booth-classic.png")
+    from PIL import Image
+
+    w, h = Image.open(saved).size
+    assert 0.5 < w / h < 0.9, (w, h)  # the 2x2 page of 3:4 panels (about 0.67), not the 1x4 strip (about 0.37)
+
+
 def test_a_reloaded_page_shows_its_running_conversion(studio, media_dir):
     url, data, app = studio
     clip = media_dir / "videos" / "stage_performer_lowlight_360p.mp4"

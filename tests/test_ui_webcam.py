@@ -97,6 +97,19 @@ def test_webcam_streams_stylised_frames_in_a_browser(studio, camera):
         wait(lambda: session.settings.get("assign") == ((0, "pastel"),), "the list to reach the stream", 20)
         assert session.stream.cast.by_track == {0: "pastel"}
 
+        # The four-cut booth: four shots of the live stylised camera (no countdown here) on one downloadable page
+        b.click("#webcam-booth button.label-wrap")
+        b.wait_for("!!document.querySelector('#webcam-booth-button')", "the booth's controls", 10)
+        b.type_into("#webcam-booth-countdown input[type=number]", "0")
+        b.call("Input.dispatchKeyEvent", type="keyDown", key="Tab")
+        b.click("#webcam-booth-button")
+        b.wait_for("!!document.querySelector('#webcam-booth-page img')", "the four-cut page", 60)
+        assert "Done" in b.js("document.querySelector('#webcam-booth-status').innerText")
+        (saved,) = (ctx.cfg.resolve(ctx.cfg.data_dir) / "outputs").glob("*-booth-*.png")
+        from PIL import Image
+
+        w, h = Image.open(saved).size
+        assert h > 2 * w, (w, h)  # the strip: four panels one above the other
         # Stop: no frame arrives any more, and the readout is cleared (no fps or people of a stream that ended)
         b.click("#webcam-input button.capture-button")
         b.wait_for(f"document.querySelector('#webcam-readout').innerText.trim() === {webcam.NOT_STREAMING!r}",

@@ -95,13 +95,19 @@ class Browser:
                 raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
             time.sleep(0.25)
 
-    def click(self, selector: str) -> None:
-        """A real mouse click in the middle of the element (gradio's widgets listen to mouse events)."""
-        box = self.js(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); if (!e) return null; "
-                      "e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect(); "
-                      "return [r.x + r.width / 2, r.y + r.height / 2]; })()")
-        if not box:
-            raise RuntimeError(f"nothing matches {selector}")
+    def click(self, selector: str, timeout: float = 10.0) -> None:
+        """A real mouse click in the middle of the element (gradio's widgets listen to mouse events), once it is
+        on the page (a loaded page may still be drawing its blocks)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            box = self.js(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); if (!e) return null; "
+                          "e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect(); "
+                          "return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+            if box:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nothing matches {selector}")
+            time.sleep(0.25)
         for kind in ("mousePressed", "mouseReleased"):
             self.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
 

@@ -19,7 +19,9 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
+from ...booth import SHOTS
 from ...characters import list_characters, resolve_factors
+from ...color import shrink
 from ...io import ImageLoadError, load_image, safe_name, save_image
 from ...stylize import TEACHERS
 from ...stylize.sd_teacher import missing_here, offered_base
@@ -27,11 +29,13 @@ from ...stylize.sd_teacher import studio_bases as base_choices
 from ...types import BACKGROUND_FACTORS as BACKGROUND
 from ...types import FACTORS, StylizeParams
 from ..api import Param, character_param, document, factor, integer
+from ..booth import BoothUI, booth_options, make_page, render_booth
 from ..components import character_picker, number, photo_upload, slider
 from . import inputs_for, known_character, refuse, unusable_upload
 
 TITLE = "Stylize"
 SD_ONLY = ("strength", "steps", "guidance", "seed")  # StylizeParams fields only the sd teacher reads
+BOOTH_SIDE = 1280  # each booth photo is stylised at most this long: a panel is at most 1024 px wide
 PREVIEW_MAX_SIDE = 2048  # the before/after view is downscaled past this; the PNG download is full size
 HELP = {
     "line": "Ink lines: none → many, thick",
@@ -57,6 +61,8 @@ class StylizeUI:
     compare: gr.ImageSlider
     download: gr.DownloadButton
     report: gr.Markdown
+    booth_photos: gr.File
+    booth: BoothUI
 
 
 def render(ctx) -> StylizeUI:
@@ -112,10 +118,14 @@ def render(ctx) -> StylizeUI:
                 report = gr.Markdown("Upload a photo and press **Stylize**.", label="Report", elem_id="stylize-report")
                 download = gr.DownloadButton("Download PNG", interactive=False, scale=0, min_width=180,
                                              elem_id="download")
+    with gr.Accordion("Four-cut photo booth (네 컷 사진) from four photos", open=False, elem_id="stylize-booth"):
+        booth_photos = gr.File(label="Four photos, in panel order", file_count="multiple", file_types=["image"],
+                               elem_id="stylize-booth-photos")
+        booth = render_booth("stylize", "Stylize the four and make the page")
     # Other tabs update these (the Characters tab adds a saved character to the picker).
     ctx.components.update({"stylize.character": character, "stylize.teacher": teacher, "stylize.image": image})
     return StylizeUI(image, character, teacher, controls, background_default, sd_options, button, compare, download,
-                     report)
+                     report, booth_photos, booth)
 
 
 def _sd_status(cfg) -> tuple[bool, str]:
@@ -271,7 +281,36 @@ def listen(ctx, ui: StylizeUI) -> None:
                             "False; left out: from the person's factors", None) for name in BACKGROUND},
              steps=integer("sd teacher: denoising steps, 1 to 60", ctx.cfg.sd.steps),
              seed=integer("sd teacher: the random seed, 0 or more", 0))
+    def make_booth(booth_photos, character, line, texture, color, warp, normalize_light, layout, captions,
+                   progress=gr.Progress()):
+        """Four uploaded photos, each stylised by the classic teacher as the controls above say, on one page."""
+        files = list(booth_photos or [])
+        if len(files) != SHOTS:
+            raise refuse(f"Upload exactly {SHOTS} photos for the booth (got {len(files)}).")
+        try:
+            layout, lines = booth_options(layout, captions)
+            params = StylizeParams(character=character, teacher="classic", line=line, texture=texture, color=color,
+                                   warp=warp, normalize_light=bool(normalize_light)).checked()
+            known_character(ctx.cfg, character)
+            photos = [load_image(f, max_pixels=ctx.cfg.max_input_pixels) for f in files]
+        except ImageLoadError as exc:
+            raise unusable_upload(exc) from None
+        except ValueError as exc:
+            raise refuse(str(exc)) from None
+        shots, boxes = [], []
+        for i, photo in enumerate(photos):
+            progress(i / SHOTS, desc=f"photo {i + 1} of {SHOTS}")
+            result = ctx.stylizer()(shrink(photo, BOOTH_SIDE)[0], params)
+            shots.append(result.image)
+            boxes.append([(f.box.x0, f.box.y0, f.box.x1, f.box.y1) for f in result.faces])
+        page, path = make_page(ctx.cfg, shots, boxes, layout, lines, params.character)
+        return f"Done: {SHOTS} photos as {params.character}.", page, gr.update(value=path, interactive=True)
+
+    ui.booth.button.click(make_booth, [ui.booth_photos, ui.character, *(ui.controls[n] for n in FACTORS),
+                                       ui.controls["normalize_light"], ui.booth.layout, ui.booth.captions],
+                          [ui.booth.status, ui.booth.page, ui.booth.download], api_name=False, concurrency_limit=1,
+                          concurrency_id="stylize", show_progress_on=ui.booth.status)
     # The download button is enabled in a follow-up UI-only step, so the API returns a plain file path.
     ui.button.click(stylize, inputs_for(stylize, ui), [ui.compare, ui.download, ui.report], api_name="stylize",
-                    concurrency_limit=1).success(lambda: gr.update(interactive=True), None, ui.download,
-                                                 api_name=False, queue=False)
+                    concurrency_limit=1, concurrency_id="stylize").success(
+        lambda: gr.update(interactive=True), None, ui.download, api_name=False, queue=False)

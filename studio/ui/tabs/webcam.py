@@ -28,9 +28,11 @@ from realtime import live
 from realtime.engines import EngineUnavailable
 from realtime.video import parse_assignments
 
+from ...booth import SHOTS
 from ...characters import list_characters
-from ...checks import FACTOR
+from ...checks import FACTOR, Rule
 from ...types import FACTORS
+from ..booth import BoothUI, booth_options, make_page, render_booth
 from ..components import character_picker, slider
 from . import inputs_for, known_character, refuse
 
@@ -43,6 +45,7 @@ STATS_EVERY = 0.5  # s between readout updates
 STOPPED_AFTER = 2.0  # s without a frame after which the readout says the stream stopped (the Stop button sends none)
 IDLE_CHECK_EVERY = 1.0  # s between the page's checks for that (a tiny request, not queued)
 NOT_STREAMING = "Not streaming."
+BOOTH_COUNTDOWN = Rule(0, 10, integer=True)  # s before each booth shot
 HINT = ("Press the camera's record button and allow the camera when the browser asks. Browsers only give a page "
         "the camera on `http://127.0.0.1`, `http://localhost` or `https://`.")
 _HERE = Path(__file__).resolve().parent
@@ -62,6 +65,8 @@ class WebcamUI:
     assign: gr.Textbox
     show_ids: gr.Checkbox
     idle_check: gr.Timer
+    booth: BoothUI
+    booth_countdown: gr.Slider
 
 
 def render(ctx) -> WebcamUI:
@@ -87,8 +92,13 @@ def render(ctx) -> WebcamUI:
                               elem_id="webcam-output")
             readout = gr.Markdown(NOT_STREAMING, elem_id="webcam-readout")
             notice = gr.Markdown(_student_notice(ctx.cfg, default.name) or HINT, elem_id="webcam-notice")
+            with gr.Accordion("Four-cut photo booth (네 컷 사진)", open=False, elem_id="webcam-booth"):
+                countdown = slider(0, 10, value=3, step=1, precision=0, label="Countdown before each shot (s)",
+                                   elem_id="webcam-booth-countdown")
+                booth = render_booth("webcam", "Take four shots")
     idle_check = gr.Timer(IDLE_CHECK_EVERY)
-    return WebcamUI(camera, output, character, factors, readout, notice, camera_status, assign, show_ids, idle_check)
+    return WebcamUI(camera, output, character, factors, readout, notice, camera_status, assign, show_ids, idle_check,
+                    booth, countdown)
 
 
 def _student_notice(cfg, character: str) -> Optional[str]:
@@ -110,12 +120,15 @@ def readout_text(fps: Optional[float], stats: dict, server_ms: list, size: tuple
             + "\n\nPeople in the picture: " + (", ".join(f"**#{i}**" for i in people) if people else "none found"))
 
 
+def streaming(session, now: float) -> bool:
+    """Frames arrived in the last STOPPED_AFTER seconds."""
+    return bool(session.frame_times) and now - session.frame_times[-1] < STOPPED_AFTER
+
+
 def stopped_text(session, now: float) -> Optional[str]:
     """The readout once a stream has stopped (no frame for STOPPED_AFTER s: the camera's Stop button, a closed
     camera), said once per stop; None while frames arrive or when it has been said."""
-    if session is None or not session.frame_times or session.stopped_said:
-        return None
-    if now - session.frame_times[-1] < STOPPED_AFTER:
+    if session is None or not session.frame_times or session.stopped_said or streaming(session, now):
         return None
     session.stopped_said = True
     return NOT_STREAMING  # cleared: no fps or people from a stream that has ended
@@ -147,6 +160,7 @@ def listen(ctx, ui: WebcamUI) -> None:
         t0 = time.perf_counter()
         image = live.bound_size(np.ascontiguousarray(camera[..., :3]))
         result = session.stream.process(image)
+        session.last_shot = (result.image, [(t.box.x0, t.box.y0, t.box.x1, t.box.y1) for t in result.tracks])
         out = live.write_frame(session, live.label_people(result.image, result.tracks) if show_ids else result.image)
         if out is None:
             return gr.skip(), gr.skip()
@@ -170,6 +184,32 @@ def listen(ctx, ui: WebcamUI) -> None:
         session = ctx.webcam._sessions.get(request.session_hash) if ctx.webcam is not None else None
         text = stopped_text(session, time.monotonic())
         return gr.skip() if text is None else text
+
+    def take_booth(layout, captions, countdown, request: gr.Request):
+        """Four shots of this page's live stylised camera, each after a visible countdown, on one page."""
+        try:
+            layout, lines = booth_options(layout, captions)
+            wait_s = int(BOOTH_COUNTDOWN.check("countdown", countdown))
+        except ValueError as exc:
+            raise refuse(str(exc)) from None
+        session = ctx.webcam._sessions.get(request.session_hash) if ctx.webcam is not None else None
+        if session is None or session.last_shot is None or not streaming(session, time.monotonic()):
+            raise refuse("Start the camera first: press its record button, then take the shots.")
+        shots, boxes = [], []
+        for i in range(SHOTS):
+            for left in range(wait_s, 0, -1):
+                yield f"## Shot {i + 1} of {SHOTS} in {left}…", gr.skip(), gr.skip()
+                time.sleep(1.0)
+            image, faces = session.last_shot
+            shots.append(image.copy())
+            boxes.append(faces)
+            yield f"## Shot {i + 1} of {SHOTS}: taken", gr.skip(), gr.skip()
+        page, path = make_page(ctx.cfg, shots, boxes, layout, lines, session.settings["character"])
+        yield "Done: your four-cut page is below.", page, gr.update(value=path, interactive=True)
+
+    ui.booth.button.click(take_booth, [ui.booth.layout, ui.booth.captions, ui.booth_countdown],
+                          [ui.booth.status, ui.booth.page, ui.booth.download], api_name=False,
+                          show_progress="hidden", concurrency_limit=live.MAX_SESSIONS, concurrency_id="webcam-booth")
 
     ui.idle_check.tick(idle, None, ui.readout, api_name=False, queue=False, show_progress="hidden")
 
