@@ -219,7 +219,7 @@ class Stream:
             p.image, p.faces, p.person = self.renderer.render(p.frame, p.faces, character)
 
     def _compose(self, p: _Packet) -> None:
-        tracks = self.tracker.update(p.faces or [])
+        tracks = self.tracker.update(p.faces or [], p.frame)  # the frame: cuts, and colours to re-identify
         with self._lock:
             redraw: dict[str, list[int]] = {}
             for i, t in enumerate(tracks):
