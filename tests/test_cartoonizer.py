@@ -114,3 +114,26 @@ def test_factor_zero_is_the_photo(photos):
     img = photos["bg_lake_mountains_01.jpg"]
     assert np.array_equal(abstract(img, 0.0), img)
     assert np.array_equal(colorize(img, 0.0, np.zeros((4, 3), np.float32)), img)
+
+
+def test_the_palette_holds_under_invisible_changes(load_media, classic):
+    # Issue 14's stable teacher, its colour step: abstraction then the palette, on the photo against the photo with
+    # one grey level of noise. The old hard k-means (a random sample, k-means++ starts, the best of two) flipped
+    # between solutions: 29.7-32.5 dB on these; the soft k-means over the colour histogram gives 42.4-44.7 (both
+    # measured on AVX-512-VNNI; nothing here depends on int8 or on the CPU's vector width beyond float rounding).
+    from tools.teacher_stability import noisy, psnr
+
+    rng_free = []  # the seed changes nothing
+    for name in ("group_4faces_diverse_skin_01.jpg", "two_people_01.jpg", "group_night_flash_01.jpg"):
+        img = load_media(name)
+        f = 512 / max(img.shape[:2])
+        u8 = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+
+        def shade(x, seed=0):
+            return colorize(abstract(x.astype(np.float32) / 255.0, 0.65), 0.7, classic.palette_rgb(),
+                            saturation=classic.shading.saturation, k=14, seed=seed)
+
+        clean = shade(u8)
+        rng_free.append(np.array_equal(clean, shade(u8, seed=7)))
+        assert psnr(clean, shade(noisy(u8))) >= 38.0, name
+    assert all(rng_free)  # nothing random is left: the seed changes nothing
