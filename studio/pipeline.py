@@ -104,7 +104,7 @@ class Stylizer:
         settings = ClassicSettings(
             person=LayerSettings(factors["line"], factors["texture"], factors["color"]),
             background=LayerSettings(factors["background_line"], factors["background_texture"], factors["background_color"]),
-            warp=factors["warp"], normalize_light=params.normalize_light, seed=params.seed)
+            warp=factors["warp"], normalize_light=params.normalize_light)
         out01, perception, info = teacher.render(work.astype(np.float32) / 255.0, perception, character, settings,
                                                  params=params, tone_fn=skin_tone)
         timings.update({f"stylize.{k}": v for k, v in info.pop("timings", {}).items()})

@@ -58,7 +58,7 @@ def test_texture_removes_detail_monotonically(photos, name):
 @pytest.mark.parametrize("name", PHOTOS)
 def test_color_reduces_colour_count_monotonically(photos, classic, name):
     flat = abstract(photos[name], 0.5)
-    values = [colour_count(colorize(flat, c, classic.palette_rgb(), seed=0)) for c in STEPS]
+    values = [colour_count(colorize(flat, c, classic.palette_rgb())) for c in STEPS]
     assert_monotonic(values, increasing=False, rel_span=0.5)
 
 
@@ -123,17 +123,19 @@ def test_the_palette_holds_under_invisible_changes(load_media, classic):
     # measured on AVX-512-VNNI; nothing here depends on int8 or on the CPU's vector width beyond float rounding).
     from tools.teacher_stability import noisy, psnr
 
-    rng_free = []  # the seed changes nothing
+    rng_free = []  # nothing random is left: no seed to take, and other random states change nothing
     for name in ("group_4faces_diverse_skin_01.jpg", "two_people_01.jpg", "group_night_flash_01.jpg"):
         img = load_media(name)
         f = 512 / max(img.shape[:2])
         u8 = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
 
-        def shade(x, seed=0):
+        def shade(x):
             return colorize(abstract(x.astype(np.float32) / 255.0, 0.65), 0.7, classic.palette_rgb(),
-                            saturation=classic.shading.saturation, k=14, seed=seed)
+                            saturation=classic.shading.saturation, k=14)
 
         clean = shade(u8)
-        rng_free.append(np.array_equal(clean, shade(u8, seed=7)))
+        cv2.setRNGSeed(7)
+        np.random.seed(7)
+        rng_free.append(np.array_equal(clean, shade(u8)))
         assert psnr(clean, shade(noisy(u8))) >= 38.0, name
-    assert all(rng_free)  # nothing random is left: the seed changes nothing
+    assert all(rng_free)

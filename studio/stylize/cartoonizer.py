@@ -122,14 +122,13 @@ def _initial_centres(pts: np.ndarray, weight: np.ndarray, k: int) -> np.ndarray:
     return np.array(centres, np.float64)
 
 
-def _kmeans_lab(lab: np.ndarray, k: int, seed: int, mask: Optional[np.ndarray]) -> np.ndarray:
+def _kmeans_lab(lab: np.ndarray, k: int, mask: Optional[np.ndarray]) -> np.ndarray:
     """k colour centres of the image (L*a*b*), a smooth function of it: soft k-means over the image's colour
     histogram from a deterministic start, a few rounds at temperatures high enough that no centre jumps (colder
     rounds, as hard k-means, flipped again). The old hard k-means on a random sample with k-means++ starts flipped
     between solutions under invisible input changes: abstraction + palette was 29.7-32.5 dB from itself under a
-    grey level of noise on three shared photos, now 42.4-44.7 (tools/teacher_stability.py). `seed` is kept for
-    the API; nothing here is random."""
-    del seed
+    grey level of noise on three shared photos, now 42.4-44.7 (tools/teacher_stability.py). Nothing here is
+    random, so nothing takes a seed."""
     pts, weight = _histogram(lab, mask)
     k = int(max(1, min(k, len(pts))))
     centres = _initial_centres(pts, weight, k)
@@ -147,11 +146,11 @@ def _kmeans_lab(lab: np.ndarray, k: int, seed: int, mask: Optional[np.ndarray]) 
     return (c / w).astype(np.float32)
 
 
-def fit_palette(lab: np.ndarray, k: int, palette_rgb: np.ndarray, pull: float, saturation: float, seed: int = 0,
+def fit_palette(lab: np.ndarray, k: int, palette_rgb: np.ndarray, pull: float, saturation: float,
                 mask: Optional[np.ndarray] = None) -> PaletteFit:
     """Cluster the image in L*a*b* and pull each centre toward its nearest palette colours (a soft nearest: where
     two palette colours are nearly as near, the pull goes halfway to each, so it never jumps between them)."""
-    raw = _kmeans_lab(lab, k, seed, mask)
+    raw = _kmeans_lab(lab, k, mask)
     pal = rgb_to_lab(palette_rgb.reshape(1, -1, 3)).reshape(-1, 3)
     # Nearest palette colour by chroma first (hue identity), lightness second.
     d = ((raw[:, None, 1:] - pal[None, :, 1:]) ** 2).sum(-1) + 0.3 * (raw[:, None, 0] - pal[None, :, 0]) ** 2
@@ -189,13 +188,13 @@ def soft_assign(lab: np.ndarray, fit: PaletteFit, softness: float) -> np.ndarray
 
 
 def colorize(img: np.ndarray, color: float, palette_rgb: np.ndarray, *, saturation: float = 1.0, k: int = 12,
-             seed: int = 0, mask: Optional[np.ndarray] = None) -> np.ndarray:
+             mask: Optional[np.ndarray] = None) -> np.ndarray:
     """Quantise toward a limited palette: 0 keeps photo colours, 1 gives k flat palette-pulled colours."""
     c = float(np.clip(color, 0.0, 1.0))
     if c <= 0.0:
         return img.astype(np.float32, copy=True)
     lab = rgb_to_lab(img)
-    fit = fit_palette(lab, k, palette_rgb, pull=c, saturation=saturation, seed=seed, mask=mask)
+    fit = fit_palette(lab, k, palette_rgb, pull=c, saturation=saturation, mask=mask)
     # Softness shrinks with the factor: from soft gradients to crisp cel borders (in squared Lab units).
     quant = soft_assign(lab, fit, softness=40.0 * (1.0 - c) ** 2 + 6.0)
     out_lab = lab * (1.0 - c) + quant * c
@@ -369,11 +368,9 @@ class Cartoonizer:
         self.palette = character.palette_rgb()
         self.line_rgb = hex_to_rgb(character.line_color)[0]
 
-    def shade(self, img: np.ndarray, s: LayerSettings, *, seed: int = 0, k: int = 12,
-              mask: Optional[np.ndarray] = None) -> np.ndarray:
+    def shade(self, img: np.ndarray, s: LayerSettings, *, k: int = 12, mask: Optional[np.ndarray] = None) -> np.ndarray:
         flat = abstract(img, s.texture)
-        return colorize(flat, s.color, self.palette, saturation=self.character.shading.saturation, k=k, seed=seed,
-                        mask=mask)
+        return colorize(flat, s.color, self.palette, saturation=self.character.shading.saturation, k=k, mask=mask)
 
     def lines(self, img: np.ndarray, s: LayerSettings, quiet: Optional[np.ndarray] = None,
               min_length: float = 40.0) -> np.ndarray:

@@ -25,7 +25,6 @@ class ClassicSettings:
     background: LayerSettings
     warp: float
     normalize_light: bool = True
-    seed: int = 0
 
 
 ToneFn = Callable[[np.ndarray, object], object]
@@ -64,7 +63,7 @@ class ClassicTeacher:
         lap("warp")
         toon = Cartoonizer(character)
         # 3. Person layer: abstraction + palette, skin into the character's ramp, eyes.
-        person_layer = toon.shade(img, s.person, seed=s.seed, k=14)
+        person_layer = toon.shade(img, s.person, k=14)
         person_layer = compose.map_skin(img, person_layer, skin, faces, tones, character, strength=min(1.0, 0.3 + s.person.color))
         person_layer, strands = compose.hair_shading(img, person_layer, perception.hair, character,
                                                      strength=min(1.0, 0.3 + s.person.color))
@@ -75,7 +74,7 @@ class ClassicTeacher:
         #    person's colours do not bleed out (measured: filling the person region in first made the ring
         #    around the silhouette worse, not better; tests/test_compose.py checks the ring).
         has_person = person.max() > 0.5
-        bg_layer = toon.shade(img, s.background, seed=s.seed, k=10)
+        bg_layer = toon.shade(img, s.background, k=10)
         lap("background")
         # 5. Ink: contours per layer (skin kept quiet), clean face strokes, the silhouette.
         # Skin and hair interiors are "quiet": only strong edges ink there (hair gets its own thin strands).
