@@ -139,9 +139,14 @@ class WebcamSessions:
         for key in [k for k, s in self._sessions.items() if now - s.last_seen > self.idle_s]:
             self._close(self._sessions.pop(key))
 
+    def current(self, key: str) -> Optional[Session]:
+        """The session of page `key` as it stands (None before its first frame or after it closed); unlike `get`,
+        it opens nothing and changes nothing."""
+        return self._sessions.get(key)
+
     def settings(self, key: str) -> Optional[dict]:
         """The settings the stream of page `key` runs with, or None."""
-        session = self._sessions.get(key)
+        session = self.current(key)
         return session.settings if session is not None else None
 
     def close(self, key: str) -> None:

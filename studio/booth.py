@@ -255,19 +255,21 @@ def font_files() -> tuple[str, ...]:
             out = ""
         if out:
             found.append(out)
-    found += list(HANGUL_FONTS)
-    # NanumGothic ships inside the koreanize-matplotlib wheel (requirements.txt): found, never imported (importing
-    # it would change matplotlib's settings).
-    spec = importlib.util.find_spec("koreanize_matplotlib")
-    if spec is not None and spec.submodule_search_locations:
-        found.append(str(Path(list(spec.submodule_search_locations)[0]) / "fonts" / "NanumGothic.ttf"))
-    found += list(LATIN_FONTS)
-    spec = importlib.util.find_spec("matplotlib")  # found, not imported
-    if spec is not None and spec.submodule_search_locations:
-        found.append(str(Path(list(spec.submodule_search_locations)[0]) / "mpl-data/fonts/ttf/DejaVuSans.ttf"))
+    # NanumGothic ships inside the koreanize-matplotlib wheel (requirements.txt), DejaVu Sans inside matplotlib's:
+    # both found by path, never imported (importing koreanize_matplotlib would change matplotlib's settings).
+    found += list(HANGUL_FONTS) + _in_package("koreanize_matplotlib", "fonts/NanumGothic.ttf")
+    found += list(LATIN_FONTS) + _in_package("matplotlib", "mpl-data/fonts/ttf/DejaVuSans.ttf")
     files = list(dict.fromkeys(f for f in found if Path(f).is_file()))
     hangul = [f for f in files if (m := _cmap(f)) is not None and ord("한") in m]
     return tuple(hangul + [f for f in files if f not in hangul])
+
+
+def _in_package(module: str, relative: str) -> list[str]:
+    """[the path of `relative` inside the installed package `module`], found without importing it; [] without it."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    return [str(Path(list(spec.submodule_search_locations)[0]) / relative)]
 
 
 @functools.lru_cache(maxsize=16)

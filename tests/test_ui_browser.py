@@ -73,8 +73,11 @@ def test_a_saved_character_is_everywhere_after_a_reload_and_in_the_api(studio, m
                    "the references to upload", 30)
         b.type_into("#character-name textarea", "first")
         b.click("#character-fit")
-        b.wait_for("/[0-9]+ references, [0-9]+ faces/.test(document.querySelector('#character-profile').innerText)",
-                   "the fitted profile", 120)
+        try:
+            b.wait_for("/[0-9]+ references, [0-9]+ faces/.test(document.querySelector('#character-profile')"
+                       ".innerText)", "the fitted profile", 120)
+        except TimeoutError:  # say what the page shows instead
+            raise AssertionError((text_of(b, "#character-profile"), toasts(b))) from None
         b.type_into("#character-name textarea", "hana")  # renamed after Fit: Save takes the name now in the box
         b.click("#character-save")
         try:

@@ -156,8 +156,8 @@ class FaceTracker:
             raise ValueError(f"min_iou must be in (0, 1], got {min_iou}")
         if reid_frames < 0:
             raise ValueError(f"reid_frames must be >= 0, got {reid_frames}")
-        if reid_distance <= 0 or reid_size < 1.0 or reid_look <= 0 or cut <= 0:
-            raise ValueError("reid_distance, reid_look and cut must be positive and reid_size at least 1")
+        if reid_distance <= 0 or reid_size <= 1.0 or reid_look <= 0 or cut <= 0:
+            raise ValueError("reid_distance, reid_look and cut must be positive and reid_size over 1")
         try:
             from trackers import ByteTrackTracker
         except ImportError as exc:
@@ -247,23 +247,22 @@ class FaceTracker:
                 if p.id not in present and 0 < self._frame - p.seen <= self.reid_frames]
         match: dict[int, int] = {}
         if lost:
+            # How unlike each new face's colours are to each lost person's (NaN where either has none), once.
+            unlike = np.array([[np.nan if (d := _look_distance(p.look, looks[i])) is None else d for p in lost]
+                               for i in new], np.float64).reshape(len(new), len(lost))
             cost = np.full((len(new), len(lost)), np.inf)
             for a, i in enumerate(new):
                 for b, person in enumerate(lost):
-                    cost[a, b] = self._reid_cost(person, faces[i].box, looks[i])
+                    cost[a, b] = self._reid_cost(person, faces[i].box, unlike[a, b])
             # Across a cut colours alone decide: a pairing stands only when no other lost person, and no other new
             # face, comes near it (in a dim audience every face has the same colours).
-            for b, person in enumerate(lost):
-                if person.shot == self._shot:
+            for a, b in zip(*np.nonzero(np.isfinite(cost))):
+                if lost[b].shot == self._shot:
                     continue
-                for a in range(len(new)):
-                    if not np.isfinite(cost[a, b]):
-                        continue
-                    looks_a = [_look_distance(p.look, looks[new[a]]) for k, p in enumerate(lost) if k != b]
-                    looks_b = [_look_distance(person.look, looks[new[k]]) for k in range(len(new)) if k != a]
-                    rivals = [d for d in looks_a + looks_b if d is not None]
-                    if rivals and cost[a, b] * _CUT_LOOK * self.reid_look > _CUT_RIVAL * min(rivals):
-                        cost[a, b] = np.inf
+                rivals = np.concatenate([np.delete(unlike[a], b), np.delete(unlike[:, b], a)])
+                rivals = rivals[~np.isnan(rivals)]
+                if rivals.size and unlike[a, b] > _CUT_RIVAL * rivals.min():
+                    cost[a, b] = np.inf
             finite = np.isfinite(cost)
             if finite.any():
                 rows, cols = linear_sum_assignment(np.where(finite, cost, 1e6))
@@ -280,10 +279,12 @@ class FaceTracker:
             self._person_of[raw[i]] = person
             ids[i] = person
 
-    def _reid_cost(self, person: "_Person", box: Box, look) -> float:
-        """How unlike `person` a new face is (lower is likelier the same), or inf when it cannot be them."""
+    def _reid_cost(self, person: "_Person", box: Box, unlike: float) -> float:
+        """How unlike `person` a new face is (lower is likelier the same), or inf when it cannot be them. `unlike`:
+        their colours' distance (`_look_distance`), NaN when either has none."""
         gap = self._frame - person.seen
-        unlike = _look_distance(person.look, look)
+        if np.isnan(unlike):
+            unlike = None
         if person.shot != self._shot:
             # Across a cut the camera moved: where a face is and how large says nothing (the stage clip's performer
             # is far away, then a profile filling the frame, then at mid-shot). Only colours can tell, under a

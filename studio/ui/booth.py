@@ -13,6 +13,7 @@ import numpy as np
 
 from ..booth import LAYOUTS, SHOTS, compose_booth, focus_point
 from ..io import save_image
+from .tabs import output_name
 
 LAYOUT_CHOICES = [("Strip (1×4)", "strip"), ("Page (2×2)", "grid")]
 
@@ -58,7 +59,5 @@ def make_page(cfg, shots: Sequence[np.ndarray], boxes: Sequence[Sequence], layou
     """The page (each crop kept on its shot's faces, today's date in the footer) and the PNG it was saved to."""
     page = compose_booth(shots, layout, captions=captions or None, title=time.strftime("%Y.%m.%d"),
                          focus=[focus_point(b) for b in boxes])
-    now = time.time()
-    stamp = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}{int(now * 1000) % 1000:03d}"
-    dest = save_image(page, cfg.resolve(cfg.data_dir) / "outputs" / f"{stamp}-booth-{name}.png")
+    dest = save_image(page, cfg.resolve(cfg.data_dir) / "outputs" / output_name("booth", name))
     return page, str(dest)

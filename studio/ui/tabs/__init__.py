@@ -29,6 +29,14 @@ def inputs_for(handler, ui) -> list:
     return [by_name[n] for n in names]
 
 
+def output_name(stem: str, character: str) -> str:
+    """`<time>-<stem>-<character>.png` for `<data_dir>/outputs/`; milliseconds keep two runs in the same second
+    apart."""
+    now = time.time()
+    stamp = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}{int(now * 1000) % 1000:03d}"
+    return f"{stamp}-{stem}-{character}.png"
+
+
 def refuse(message: str):
     """The gr.Error that answers a request the user can fix: shown in the page, not printed with a traceback in the
     server log (it is an answer, not a fault of the server)."""

@@ -31,7 +31,7 @@ from ...types import FACTORS, StylizeParams
 from ..api import Param, character_param, document, factor, integer
 from ..booth import BoothUI, booth_options, make_page, render_booth
 from ..components import character_picker, number, photo_upload, slider
-from . import inputs_for, known_character, refuse, unusable_upload
+from . import inputs_for, known_character, output_name, refuse, unusable_upload
 
 TITLE = "Stylize"
 SD_ONLY = ("strength", "steps", "guidance", "seed")  # StylizeParams fields only the sd teacher reads
@@ -148,14 +148,12 @@ def _background_defaults(ch, line=None, texture=None, color=None) -> dict[str, f
 
 
 def _output_name(upload: str, character: str) -> str:
-    """`<time>-<photo name>-<character>.png`; milliseconds keep two runs in the same second apart."""
+    """`<time>-<photo name>-<character>.png` (tabs.output_name)."""
     try:
         stem = safe_name(Path(upload).stem)
     except ValueError:  # a name with no usable characters
         stem = "photo"
-    now = time.time()
-    stamp = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}{int(now * 1000) % 1000:03d}"
-    return f"{stamp}-{stem}-{character}.png"
+    return output_name(stem, character)
 
 
 def _preview(img: np.ndarray) -> np.ndarray:

@@ -181,7 +181,7 @@ def listen(ctx, ui: WebcamUI) -> None:
 
     def idle(request: gr.Request):
         """The readout after Stop: the stream handler is not called any more, so a timer notices the silence."""
-        session = ctx.webcam._sessions.get(request.session_hash) if ctx.webcam is not None else None
+        session = ctx.webcam.current(request.session_hash) if ctx.webcam is not None else None
         text = stopped_text(session, time.monotonic())
         return gr.skip() if text is None else text
 
@@ -192,7 +192,7 @@ def listen(ctx, ui: WebcamUI) -> None:
             wait_s = int(BOOTH_COUNTDOWN.check("countdown", countdown))
         except ValueError as exc:
             raise refuse(str(exc)) from None
-        session = ctx.webcam._sessions.get(request.session_hash) if ctx.webcam is not None else None
+        session = ctx.webcam.current(request.session_hash) if ctx.webcam is not None else None
         if session is None or session.last_shot is None or not streaming(session, time.monotonic()):
             raise refuse("Start the camera first: press its record button, then take the shots.")
         shots, boxes = [], []
