@@ -108,7 +108,7 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
             lm[:, 0] -= cols.start
             lm[:, 1] -= rows.start
             layers.append((box, face_ink((rows.stop - rows.start, cols.stop - cols.start),
-                                         [replace(face, landmarks=lm)], line, weight)))
+                                         [replace(face, landmarks=lm)], line, weight, image=warped[box])))
     y = to_rgb8((running.result() if running is not None else engine(x, factors))[0])
     for box, alpha in layers:
         if box is None:

@@ -48,6 +48,9 @@ class Shading:
     saturation: float = 1.0  # chroma scale applied to palette-mapped colours
     hair_highlight: float = 0.6
     contrast: float = 1.0  # tone-level spread
+    # How far (L*) a person's skin lightness may move toward the skin ramp's. The default keeps each person's own
+    # tone (a pale ramp must not whitewash dark skin); a character goes further only by setting this in its YAML.
+    skin_lightness_shift: float = 4.0
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,9 @@
 - `normalize_light`: dim photos are lifted, backlit people are lifted on their own, and coloured light is
   corrected toward neutral using the face skin as a white reference (skin hue varies little between
   people; its lightness does, so lightness is never used as the reference).
-- `map_skin`: the person's skin tone picks a position on the character's skin ramp (dark → light) and
-  the shading within the skin is quantised into the character's tone levels; so light, medium and dark
-  skin stay in the same lightness order, in the character's colours.
+- `map_skin`: the person's skin tone picks a position on the character's skin ramp (dark → light) for its colour,
+  while its lightness stays within `shading.skin_lightness_shift` L* of the person's own (each person keeps
+  their tone); the shading within the skin is quantised into the character's tone levels.
 - `blend`: person over background through a feathered mask.
 """
 from __future__ import annotations
@@ -23,6 +23,8 @@ from .types import Box, Face, SkinTone
 SKIN_HUE_BAND = (35.0, 75.0)  # degrees in the a*b* plane: skin of all tones under neutral light
 SKIN_CHROMA_BAND = (8.0, 45.0)
 SKIN_L_RANGE = (25.0, 75.0)  # measured skin L* mapped onto the ramp, dark end to light end
+# Lit skin of any tone reads L* 30-75 (the darkest test portrait, in studio light, 37): under 20 it is in shadow.
+SHADOW_SKIN_L = 20.0
 
 
 def normalize_light(img: np.ndarray, person: np.ndarray, tones: Sequence[Optional[SkinTone]]) -> tuple[np.ndarray, dict]:
@@ -43,13 +45,12 @@ def normalize_light(img: np.ndarray, person: np.ndarray, tones: Sequence[Optiona
     # 2. Backlight: a person much darker than a bright scene is lifted through the feathered person mask. How
     #    dark the person is comes from their face skin when a face was measured: the person mask's median is
     #    mostly clothes, and two men in dark suits before a bright wall (two_people_01: skin L* 44-47, person
-    #    median under 25) were lifted to gamma 0.4 and drawn with near-white faces. Skin that is lit reads
-    #    L* 30-75 whatever its tone (the darkest test portrait, in studio light, 37): under 20 it is in shadow.
+    #    median under 25) were lifted to gamma 0.4 and drawn with near-white faces (SHADOW_SKIN_L).
     known = [t for t in tones if t is not None]
     if person.mean() > 0.02 and (1.0 - person).mean() > 0.02:
         p_med = float(np.median(L[person > 0.5])) if (person > 0.5).any() else med
         b_med = float(np.median(L[person < 0.5])) if (person < 0.5).any() else med
-        dark = float(np.median([t.L for t in known])) < 20.0 if known else p_med < 25.0
+        dark = float(np.median([t.L for t in known])) < SHADOW_SKIN_L if known else p_med < 25.0
         if dark and b_med > max(2.0 * p_med, 45.0):
             gamma = float(np.clip(np.log(0.40) / np.log(max(p_med, 1.0) / 100.0), 0.4, 1.0))
             lifted = 100.0 * (L / 100.0) ** gamma
@@ -125,7 +126,8 @@ def _nearest_face_index(shape: Sequence[int], faces: Sequence[Face]) -> np.ndarr
 
 def map_skin(img: np.ndarray, shaded: np.ndarray, skin: np.ndarray, faces: Sequence[Face],
              tones: Sequence[Optional[SkinTone]], character: Character, strength: float) -> np.ndarray:
-    """Recolour skin into the character's skin ramp with quantised tone levels; returns float RGB."""
+    """Recolour skin into the character's skin ramp with quantised tone levels; returns float RGB. `tones` are
+    measured on `img`, after its light was corrected: an under-exposed photo's lift is light, not a skin change."""
     if strength <= 0.0 or skin.max() < 0.05:
         return shaded
     ramp = hex_to_lab(list(character.skin_ramp))
@@ -143,7 +145,8 @@ def map_skin(img: np.ndarray, shaded: np.ndarray, skin: np.ndarray, faces: Seque
     L = lab_sh[..., 0]
     # Per-pixel reference tone: the nearest face's measured skin.
     idx = _nearest_face_index(img.shape, [faces[i] for i, _ in known])
-    base = np.stack([ramp_color(ramp, tone_position(t)) for _, t in known]).astype(np.float32)
+    base = np.stack([_own_lightness(ramp_color(ramp, tone_position(t)), t, character.shading.skin_lightness_shift)
+                     for _, t in known]).astype(np.float32)
     ref_L = np.array([t.L for _, t in known], np.float32)[idx]
     base_px = base[idx]
     # Shading relative to the person's own skin median, quantised into tone levels with soft steps. The
@@ -154,7 +157,10 @@ def map_skin(img: np.ndarray, shaded: np.ndarray, skin: np.ndarray, faces: Seque
     rel = L_smooth - ref_L
     levels = max(2, int(character.shading.skin_levels))
     contrast = character.shading.contrast
-    shadow = 1.0 - smoothstep(-12.0, -6.0, rel)  # 1 in shadow
+    # A shadow is at least 6 L* under the person's median and never more than a third of their skin: the lit tone
+    # stays each person's main colour (a side-lit face must not measure as its shadow tone).
+    edge = np.array([min(-6.0, _rel_quantile(rel, skin, idx == k, 0.33)) for k in range(len(known))], np.float32)[idx]
+    shadow = 1.0 - smoothstep(edge - 6.0, edge, rel)  # 1 in shadow
     tone_L = base_px[..., 0] - 14.0 * contrast * shadow
     if levels >= 3:
         high = smoothstep(6.0, 11.0, rel)
@@ -166,6 +172,21 @@ def map_skin(img: np.ndarray, shaded: np.ndarray, skin: np.ndarray, faces: Seque
     out = _add_blush(out, faces, character)
     m = (np.clip(skin, 0, 1) * strength)[..., None]
     return lab_to_rgb(lab_sh * (1 - m) + out * m)
+
+
+def _rel_quantile(rel: np.ndarray, skin: np.ndarray, near: np.ndarray, q: float) -> float:
+    """The q-quantile of `rel` over the skin pixels in `near` (0 when there are too few to tell)."""
+    sel = near & (skin > 0.5)
+    return float(np.quantile(rel[sel], q)) if sel.sum() >= 50 else 0.0
+
+
+def _own_lightness(color_lab: np.ndarray, tone: SkinTone, max_shift: float, hue_pull: float = 0.5) -> np.ndarray:
+    """The ramp colour at the person's lightness, moved at most `max_shift` L* toward the ramp's own, and its a*b*
+    halfway between the ramp's and the person's own (the character's colour, the person's hue family)."""
+    out = np.array(color_lab, np.float32)
+    out[0] = tone.L + float(np.clip(out[0] - tone.L, -max_shift, max_shift))
+    out[1:] = hue_pull * out[1:] + (1.0 - hue_pull) * np.array([tone.a, tone.b], np.float32)
+    return out
 
 
 def _box_of(sel: np.ndarray):

@@ -16,6 +16,7 @@ from ..color import image_scale, smoothstep
 from ..timing import Laps
 from ..types import Perception
 from .cartoonizer import Cartoonizer, LayerSettings, apply_ink, face_ink, mask_outline
+from .face_paint import paint_faces
 from .face_warp import warp_field
 
 
@@ -62,9 +63,13 @@ class ClassicTeacher:
             perception = replace(perception, faces=faces, person=person, skin=skin, hair=hair)
         lap("warp")
         toon = Cartoonizer(character)
-        # 3. Person layer: abstraction + palette, skin into the character's ramp, eyes.
+        # 3. Person layer: abstraction + palette, skin into the character's ramp, faces painted, hair, eyes.
         person_layer = toon.shade(img, s.person, k=14)
-        person_layer = compose.map_skin(img, person_layer, skin, faces, tones, character, strength=min(1.0, 0.3 + s.person.color))
+        person_layer = compose.map_skin(img, person_layer, skin, faces, tones, character,
+                                        strength=min(1.0, 0.3 + s.person.color))
+        # Faces at their own detail level: banded shading that follows the real light (face_paint).
+        person_layer = paint_faces(img, person_layer, skin, faces, tones, character, s.person.texture, s.person.color,
+                                   image_scale(img.shape))
         person_layer, strands = compose.hair_shading(img, person_layer, perception.hair, character,
                                                      strength=min(1.0, 0.3 + s.person.color))
         person_layer = compose.eye_accents(person_layer, faces, character, strength=s.person.color)
@@ -85,7 +90,8 @@ class ClassicTeacher:
         # Inside the face the landmark strokes draw the features: photo edges there (nose ridge,
         # wrinkles, shadows) are not what a webtoon artist inks.
         ink_person *= 1.0 - compose.face_region(img.shape, faces, shrink=0.88)
-        ink_person = np.maximum(ink_person, face_ink(img.shape, faces, s.person.line, character.line_weight))
+        ink_person = np.maximum(ink_person, face_ink(img.shape, faces, s.person.line, character.line_weight,
+                                                       image=img))
         ink_person = np.maximum(ink_person, strands * smoothstep(0.0, 0.3, s.person.line))
         # Backgrounds are simpler: only long contours are inked (no gravel, leaves or ripples).
         ink_bg = toon.lines(img, s.background, min_length=120.0)
