@@ -107,7 +107,7 @@ def tone_position(tone: SkinTone) -> float:
     return float(np.clip((tone.L - lo) / (hi - lo), 0.0, 1.0))
 
 
-def _nearest_face_index(shape: Sequence[int], faces: Sequence[Face]) -> np.ndarray:
+def nearest_face_index(shape: Sequence[int], faces: Sequence[Face]) -> np.ndarray:
     """For each pixel, the index of the face whose centre is nearest (distance in face sizes)."""
     h, w = shape[:2]
     f = 8  # compute at 1/8 resolution: the assignment is smooth anyway
@@ -144,7 +144,7 @@ def map_skin(img: np.ndarray, shaded: np.ndarray, skin: np.ndarray, faces: Seque
     lab_sh = rgb_to_lab(shaded)
     L = lab_sh[..., 0]
     # Per-pixel reference tone: the nearest face's measured skin.
-    idx = _nearest_face_index(img.shape, [faces[i] for i, _ in known])
+    idx = nearest_face_index(img.shape, [faces[i] for i, _ in known])
     base = np.stack([_own_lightness(ramp_color(ramp, tone_position(t)), t, character.shading.skin_lightness_shift)
                      for _, t in known]).astype(np.float32)
     ref_L = np.array([t.L for _, t in known], np.float32)[idx]

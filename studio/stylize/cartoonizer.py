@@ -353,7 +353,10 @@ def face_ink(shape: Sequence[int], faces: Sequence[Face], line: float, weight: f
         # along the landmarks drew everyone the same nose (see BROW_INK for what the two lighter strokes measure).
         stroke(NOSE_BOTTOM, 0.9 * base, value=0.3)
         stroke(LIPS_OUTER[len(LIPS_OUTER) // 2:], 0.7 * base, value=0.35)
-        canvas[box] = np.maximum(canvas[box], layer * fade)
+        # On a small face a one-pixel stroke is a tenth of an eye: lighter there (on three crowd and group photos,
+        # with fewer bands on small faces too: same person 76 -> 80 %, median distance 0.48 -> 0.45).
+        small = float(smoothstep(24.0, 64.0, fw))
+        canvas[box] = np.maximum(canvas[box], layer * (fade * (0.4 + 0.6 * small)))
     return canvas
 
 

@@ -16,7 +16,7 @@ from ..color import image_scale, smoothstep
 from ..timing import Laps
 from ..types import Perception
 from .cartoonizer import Cartoonizer, LayerSettings, apply_ink, face_ink, mask_outline
-from .face_paint import paint_faces
+from .face_paint import paint_faces, paint_skin
 from .face_warp import warp_field
 
 
@@ -67,9 +67,12 @@ class ClassicTeacher:
         person_layer = toon.shade(img, s.person, k=14)
         person_layer = compose.map_skin(img, person_layer, skin, faces, tones, character,
                                         strength=min(1.0, 0.3 + s.person.color))
-        # Faces at their own detail level: banded shading that follows the real light (face_paint).
+        # Faces at their own detail level, then the rest of the skin: banded shading that follows the real light
+        # (face_paint).
         person_layer = paint_faces(img, person_layer, skin, faces, tones, character, s.person.texture, s.person.color,
                                    image_scale(img.shape))
+        person_layer = paint_skin(img, person_layer, skin, faces, tones, character, s.person.texture, s.person.color,
+                                  image_scale(img.shape))
         person_layer, strands = compose.hair_shading(img, person_layer, perception.hair, character,
                                                      strength=min(1.0, 0.3 + s.person.color))
         person_layer = compose.eye_accents(person_layer, faces, character, strength=s.person.color)

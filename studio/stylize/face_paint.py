@@ -17,6 +17,9 @@ two to four flat tones with crisp borders. `paint_faces` does that inside each f
    glasses keep theirs pulled halfway toward the person layer's palette colours;
 4. the skin's lightness stays the person's own, moved at most `shading.skin_lightness_shift` toward the ramp.
 Measured on those six photos (10 faces, classic): same person 1 -> 9 of 10, median descriptor distance 0.64 -> 0.53.
+
+`paint_skin` paints the rest of the skin the same way (arms get the light's shape; a face the detector missed keeps its
+features instead of a blank skin-coloured oval).
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ BAND = 10.0  # L* between two shading bands at contrast 1
 BAND_SOFT = 0.15  # half the width of a band's soft border, in bands
 SKIN_PULL = 0.7  # how far skin's chroma goes to the skin mapping's
 FEATURE_PULL = 0.5  # and the rest of the face's to the palette colours of the person layer
+SMALL_FACE = (24.0, 80.0)  # px: the bands fade in over these face widths
 
 
 def bands(L: np.ndarray, anchor: float, step: float, amount: float) -> np.ndarray:
@@ -45,6 +49,21 @@ def bands(L: np.ndarray, anchor: float, step: float, amount: float) -> np.ndarra
     n = np.floor(x)
     banded = anchor + step * (n + smoothstep(0.5 - BAND_SOFT, 0.5 + BAND_SOFT, x - n))
     return L + (banded - L) * amount
+
+
+def _ramp_offset(ramp: np.ndarray, tone: SkinTone, shift: float) -> float:
+    """How far (L*) the person's skin moves toward the character's ramp at their tone: at most `shift` either way."""
+    return float(np.clip(float(compose.ramp_color(ramp, compose.tone_position(tone))[0]) - tone.L, -shift, shift))
+
+
+def _painted(smooth: np.ndarray, here: np.ndarray, L: np.ndarray, anchor, step: float, amount: float,
+             pull) -> np.ndarray:
+    """RGB of the painted region: lightness `L` in bands around `anchor`, chroma of the smoothed photo (`smooth`, Lab)
+    moved `pull` of the way to the person layer's (`here`, Lab)."""
+    painted = np.empty_like(smooth)
+    painted[..., :1] = bands(L, anchor, step, amount)
+    painted[..., 1:] = smooth[..., 1:] * (1.0 - pull) + here[..., 1:] * pull
+    return lab_to_rgb(painted)
 
 
 def paint_faces(img: np.ndarray, layer: np.ndarray, skin: np.ndarray, faces: Sequence[Face],
@@ -70,17 +89,49 @@ def paint_faces(img: np.ndarray, layer: np.ndarray, skin: np.ndarray, faces: Seq
         scale = min(image_scale, max(0.2, face.box.width / FACE_SIZE))
         m = compose.feather(oval, 2.0 * max(1.0, image_scale))[..., None]
         smooth = rgb_to_lab(abstract(img[box], FACE_TEXTURE * texture, scale=scale))
-        here = rgb_to_lab(layer[box])
         sk = np.clip(skin[box], 0.0, 1.0)[..., None]
         L = smooth[..., :1]
-        if tone is not None:  # the ramp's lightness at this tone, at most `shift` from the person's own
-            d = float(np.clip(float(compose.ramp_color(ramp, compose.tone_position(tone))[0]) - tone.L, -shift, shift))
+        if tone is not None:  # the person's own lightness, moved at most `shift` toward the ramp's
+            d = _ramp_offset(ramp, tone, shift)
             L, anchor = L + sk * d, tone.L + d
         else:  # no skin measured: the face's own middle lightness
             anchor = float(np.median(L[..., 0][oval > 0.5])) if (oval > 0.5).any() else 50.0
-        painted = np.empty_like(smooth)
-        painted[..., :1] = bands(L, anchor, step, amount)
+        # A band is a few pixels on a small face: fewer, softer bands there (a background face is drawn simply).
+        small = amount * float(smoothstep(*SMALL_FACE, face.box.width))
         pull = (SKIN_PULL * sk + FEATURE_PULL * (1.0 - sk)) * amount
-        painted[..., 1:] = smooth[..., 1:] * (1.0 - pull) + here[..., 1:] * pull
-        out[box] = lab_to_rgb(painted) * m + out[box] * (1.0 - m)
+        out[box] = _painted(smooth, rgb_to_lab(layer[box]), L, anchor, step, small, pull) * m + out[box] * (1.0 - m)
+    return out
+
+
+def paint_skin(img: np.ndarray, layer: np.ndarray, skin: np.ndarray, faces: Sequence[Face],
+               tones: Sequence[Optional[SkinTone]], character: Character, texture: float, color: float,
+               image_scale: float) -> np.ndarray:
+    """The skin outside the face ovals (arms, necks, and the faces the detector missed, which kept a blank skin-coloured
+    oval before) painted as the faces are: the photo's own light in flat bands centred on the nearest measured
+    person's skin, with the skin mapping's chroma. Returns a new array (or `layer` when there is nothing to paint)."""
+    amount = float(np.clip(color / 0.7, 0.0, 1.0))
+    ovals = compose.feather(compose.face_region(img.shape, faces), 2.0 * max(1.0, image_scale))
+    w = np.clip(skin, 0.0, 1.0) * (1.0 - ovals)
+    sel = w > 0.02
+    if amount <= 0.0 or not sel.any():
+        return layer
+    ys, xs = np.nonzero(sel)
+    box = (slice(int(ys.min()), int(ys.max()) + 1), slice(int(xs.min()), int(xs.max()) + 1))
+    smooth = rgb_to_lab(abstract(img[box], FACE_TEXTURE * texture, scale=image_scale))
+    known = [(f, t) for f, t in zip(faces, tones) if t is not None]
+    L = smooth[..., :1]
+    if known:  # each pixel takes the nearest measured person's tone
+        ramp = compose.hex_to_lab(list(character.skin_ramp))
+        shift = float(character.shading.skin_lightness_shift)
+        idx = compose.nearest_face_index(img.shape, [f for f, _ in known])[box]
+        d = np.array([_ramp_offset(ramp, t, shift) for _, t in known], np.float32)[idx][..., None]
+        anchor = np.array([t.L for _, t in known], np.float32)[idx][..., None] + d
+        L = L + d
+    else:
+        anchor = float(np.median(L[..., 0][sel[box]]))
+    step = BAND * max(0.3, float(character.shading.contrast))
+    painted = _painted(smooth, rgb_to_lab(layer[box]), L, anchor, step, amount, SKIN_PULL * amount)
+    out = layer.copy()
+    m = w[box][..., None]
+    out[box] = painted * m + layer[box] * (1.0 - m)
     return out
