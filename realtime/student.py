@@ -27,7 +27,8 @@ from studio.color import hex_to_rgb
 from studio.compose import face_region
 from studio.models import STUDENT_FACTORS
 from studio.pipeline import check_image
-from studio.stylize.cartoonizer import apply_ink, face_box, face_ink, ink_lines
+from studio.stylize.cartoonizer import apply_ink, ink_lines
+from studio.stylize.face_ink import face_box, face_ink
 from studio.stylize.face_warp import warp_field
 
 from .engines import load_engine
@@ -82,7 +83,7 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
     """RGB uint8 (H, W, 3) in, the student's RGB uint8 out: faces warped toward `geometry` by `warp`, then the
     engine with `factors` ((1, 3), ordered as STUDENT_FACTORS), then, with `ink` = (line, weight, rgb), the
     teacher's own ink drawn over it: the contours of the warped frame at line factor `contours` (0: none;
-    `contour_ink`) and the face strokes (eyes, brows, lips, nose; studio.stylize.cartoonizer.face_ink) from the
+    `contour_ink`) and the face strokes (eyes, brows, lips, nose; studio.stylize.face_ink) from the
     warped landmarks. Thin lines are what a 1/4-resolution student only blurs (docs/PERFORMANCE.md, "Student
     recipe"); the teacher draws them exactly and cheaply, so they are drawn, not learned.
 

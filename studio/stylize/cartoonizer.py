@@ -7,7 +7,7 @@
   soft transitions instead of hard banding. The centres are a smooth function of the image (no random
   sample or restarts): a grey level of noise moves them by under 2 L*a*b* units on most shared photos.
 - **line** (ink): XDoG on a smoothed luminance, cleaned of short fragments, thickened and darkened with
-  the factor; face features get clean strokes from the landmarks (see `face_ink`).
+  the factor; face features get their own strokes (`face_ink.py`).
 
 Each function is pure: float32 RGB in [0, 1] in, float32 out. `Cartoonizer` wires them for one layer.
 Run `python -m studio stylize PHOTO --out DIR --line 0.8` to see the factors at work.
@@ -15,7 +15,7 @@ Run `python -m studio stylize PHOTO --out DIR --line 0.8` to see the factors at 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional
 
 import cv2
 import numpy as np
@@ -23,16 +23,7 @@ import numpy as np
 from ..characters import Character
 from ..color import hex_to_rgb, image_scale, lab_to_rgb, rgb_to_lab, smoothstep, to_u8
 from ..imageops import gradient_magnitude
-from ..perception.faces import FACE_OVAL, LEFT_BROW, LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_BROW, RIGHT_EYE
-from ..types import Face
 
-NOSE_BOTTOM = (98, 97, 2, 326, 327)  # face-mesh points along the base of the nose
-UPPER_LIP_TOP = 0  # face-mesh point at the top of the upper lip
-# Brows are hair: the painted face (face_paint) gives them their own colour and the ink only accents their shape. At
-# 0.85 the ink turned grey and fair brows black. This and a nose hint at 0.3 (was 0.6), on the 37 faces of three group
-# photos (studio.quality's measures): same person 89 -> 95 % (classic), 59 -> 86 % (noir), median distance 0.51 -> 0.46.
-BROW_INK = 0.4
-PHOTO_LINES_MIN_FACE = 80  # px: on smaller faces the photo's thin lines are a pixel or two, noise rather than lines
 
 # --------------------------------------------------------------------------------------------- texture
 def abstract(img: np.ndarray, texture: float, scale: Optional[float] = None) -> np.ndarray:
@@ -285,133 +276,6 @@ def mask_outline(mask: np.ndarray, line: float, weight: float = 1.0) -> np.ndarr
     border = _remove_small(border, int(30 * scale))
     radius = (0.5 + 1.6 * l) * weight * scale
     return (stroke_alpha(border, radius) * smoothstep(0.0, 0.3, l)).astype(np.float32)
-
-
-def face_box(face: Face, shape: Sequence[int]) -> Optional[tuple[slice, slice]]:
-    """(rows, cols) around a face's mesh, padded by a tenth of its size + 4 px (room for its strokes) and clipped to
-    the image; None without a mesh or when nothing is left."""
-    if not face.has_mesh:
-        return None
-    lo, hi = face.landmarks[:, :2].min(axis=0), face.landmarks[:, :2].max(axis=0)
-    pad = 0.1 * float(max(hi - lo)) + 4
-    x0, y0 = max(0, int(lo[0] - pad)), max(0, int(lo[1] - pad))
-    x1, y1 = min(int(shape[1]), int(hi[0] + pad) + 1), min(int(shape[0]), int(hi[1] + pad) + 1)
-    return (slice(y0, y1), slice(x0, x1)) if x1 > x0 and y1 > y0 else None
-
-
-def face_ink(shape: Sequence[int], faces: Sequence[Face], line: float, weight: float = 1.0,
-             image: Optional[np.ndarray] = None) -> np.ndarray:
-    """Clean strokes for face features from landmarks: eyes (heavier upper lid), brows, lips. Each face is drawn in
-    its own box (face_box), so a crowd costs a few small layers, not a full-frame layer per face. With the photo
-    (`image`, float RGB or uint8), brows are inked in the person's own shape (`photo_brows`) instead of a filled
-    landmark outline, which gives everyone the same heavy brow."""
-    h, w = shape[:2]
-    l = float(np.clip(line, 0.0, 1.0))
-    canvas = np.zeros((h, w), np.float32)
-    if l <= 0.0:
-        return canvas
-    ss = 4  # draw at 4x sub-pixel precision
-    fade = float(smoothstep(0.0, 0.35, l))  # applied per layer: max(a, b) * k == max(a * k, b * k)
-    for face in faces:
-        box = face_box(face, shape)
-        if box is None:
-            continue
-        fw = face.box.width
-        if fw < 24:
-            continue
-        base = max(1.0, fw / 110.0) * weight * (0.5 + l)
-        rows, cols = box
-        lm = face.landmarks[:, :2] - np.array([cols.start, rows.start], np.float32)  # into the box
-        layer = np.zeros((rows.stop - rows.start, cols.stop - cols.start), np.float32)
-
-        def stroke(idx, thick, closed=False, value=1.0):
-            pts = np.round(lm[list(idx)] * (1 << ss)).astype(np.int32).reshape(-1, 1, 2)
-            cv2.polylines(layer, [pts], closed, value, max(1, int(round(thick))), cv2.LINE_AA, shift=ss)
-
-        for eye in (LEFT_EYE, RIGHT_EYE):
-            n = len(eye)
-            upper = eye[: n // 2 + 1]
-            lower = eye[n // 2:] + eye[:1]
-            # The lash line carries the eye, but never fills it: a heavy-ink character (noir, weight 1.8) drew lids a
-            # third of the eye's height thick and its eyes read as black holes. At most a 45th of the face.
-            lid = min(2.2 * base, max(1.0, fw / 45.0))
-            stroke(upper, lid)
-            stroke(lower, 0.36 * lid, value=0.7)
-        if image is not None:
-            crop = image[box]
-            grey = cv2.cvtColor(crop if crop.dtype == np.uint8 else to_u8(crop), cv2.COLOR_RGB2GRAY)
-            layer = np.maximum(layer, photo_brows(grey, lm, fw))
-            if fw >= PHOTO_LINES_MIN_FACE:
-                layer = np.maximum(layer, photo_lines(grey, lm, fw))
-        else:
-            for brow in (LEFT_BROW, RIGHT_BROW):  # a filled, tapered shape, as a webtoon brow is drawn
-                pts = np.round(lm[list(brow)] * (1 << ss)).astype(np.int32).reshape(-1, 1, 2)
-                cv2.fillPoly(layer, [pts], 0.8, cv2.LINE_AA, shift=ss)
-                stroke(brow, 0.6 * base, closed=True, value=0.8)
-        stroke(LIPS_INNER, 1.0 * base, closed=True, value=0.9)
-        # A light hint under the nose: the painted face (face_paint) shows the nose's own shading, and a full stroke
-        # along the landmarks drew everyone the same nose (see BROW_INK for what the two lighter strokes measure).
-        stroke(NOSE_BOTTOM, 0.9 * base, value=0.3)
-        stroke(LIPS_OUTER[len(LIPS_OUTER) // 2:], 0.7 * base, value=0.35)
-        # On a small face a one-pixel stroke is a tenth of an eye: lighter there (on three crowd and group photos,
-        # with fewer bands on small faces too: same person 76 -> 80 %, median distance 0.48 -> 0.45).
-        small = float(smoothstep(24.0, 64.0, fw))
-        canvas[box] = np.maximum(canvas[box], layer * (fade * (0.4 + 0.6 * small)))
-    return canvas
-
-
-def photo_brows(grey: np.ndarray, lm: np.ndarray, face_width: float) -> np.ndarray:
-    """Ink alpha for the brows as the photo has them: within a band around each landmark brow, the pixels clearly
-    darker than the skin around them (their real shape, thickness and gaps), softened by a pixel. `grey`: the face's
-    crop, uint8; `lm`: landmarks in its coordinates."""
-    grey = grey.astype(np.float32)
-    region = np.zeros(grey.shape, np.uint8)
-    for brow in (LEFT_BROW, RIGHT_BROW):
-        cv2.fillPoly(region, [np.round(lm[list(brow)]).astype(np.int32).reshape(-1, 1, 2)], 1)
-    r = max(1, int(round(0.035 * face_width)))
-    region = cv2.dilate(region, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
-    if region.sum() < 8:
-        return np.zeros(grey.shape, np.float32)
-    skin = float(np.percentile(grey[region], 85))  # the skin between and around the brow hairs
-    depth = max(12.0, 0.25 * skin)  # how much darker a brow hair is, at least
-    alpha = smoothstep(0.3, 0.8, (skin - grey) / depth) * region
-    return cv2.GaussianBlur(alpha.astype(np.float32), (0, 0), 0.7) * BROW_INK
-
-
-def photo_lines(grey: np.ndarray, lm: np.ndarray, face_width: float) -> np.ndarray:
-    """Ink alpha for the thin dark lines the photo has around the eyes and nose: eyewear frames, lid creases, the
-    sides of the nose, strong age lines there. Thin means narrower than a twentieth of the face (a black-hat filter:
-    broad shadows do not respond); dark means clearly darker than the skin around them. Eye openings, lips and
-    brows are left to their own strokes; specks are dropped. `grey`: the face's crop, uint8; `lm`: landmarks in its
-    coordinates."""
-    h, w = grey.shape
-    k = max(3, int(0.05 * face_width) | 1)
-    hat = cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    face = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(face, [np.round(lm[list(FACE_OVAL)]).astype(np.int32).reshape(-1, 1, 2)], 1)
-    r = max(1, int(0.06 * face_width))
-    face = cv2.dilate(face, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    own = np.zeros((h, w), np.uint8)  # drawn by their own strokes
-    for idx in (LEFT_EYE, RIGHT_EYE, LIPS_OUTER, LEFT_BROW, RIGHT_BROW):
-        cv2.fillPoly(own, [np.round(lm[list(idx)]).astype(np.int32).reshape(-1, 1, 2)], 1)
-    own = cv2.dilate(own, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    # Between the brows and the mouth: where eyewear, lid creases and the nose are. The forehead's hair tufts and
-    # a beard's texture are not lines (a beard is a hair region).
-    top = int(max(0, lm[list(LEFT_BROW) + list(RIGHT_BROW), 1].min() - 0.05 * face_width))
-    bottom = int(min(h, lm[UPPER_LIP_TOP, 1]))
-    face[:top] = 0
-    face[bottom:] = 0
-    region = (face > 0) & (own == 0)
-    if not region.any():
-        return np.zeros((h, w), np.float32)
-    skin = float(np.percentile(grey[region], 60))
-    depth = max(18.0, 0.3 * skin)  # how much darker than its surroundings a line must be to be inked fully
-    alpha = smoothstep(0.45, 1.0, hat.astype(np.float32) / depth) * region
-    n, labels, stats, _ = cv2.connectedComponentsWithStats((alpha > 0.2).astype(np.uint8), connectivity=8)
-    long_enough = np.zeros(n, bool)
-    long_enough[1:] = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]) >= 0.12 * face_width
-    alpha *= long_enough[labels]
-    return cv2.GaussianBlur(alpha.astype(np.float32), (0, 0), 0.6) * 0.8
 
 
 def apply_ink(img: np.ndarray, alpha: np.ndarray, color_rgb: np.ndarray) -> np.ndarray:

@@ -15,7 +15,8 @@ from ..characters import Character
 from ..color import image_scale, smoothstep
 from ..timing import Laps
 from ..types import Perception
-from .cartoonizer import Cartoonizer, LayerSettings, apply_ink, face_ink, mask_outline
+from .cartoonizer import Cartoonizer, LayerSettings, apply_ink, mask_outline
+from .face_ink import face_ink
 from .face_paint import paint_faces, paint_skin
 from .face_warp import warp_field
 

@@ -39,8 +39,9 @@ from ..perception import faces as fm
 from ..perception import scale_perception
 from ..timing import Laps
 from ..types import Face, Perception
-from .cartoonizer import face_ink, ink_lines
+from .cartoonizer import ink_lines
 from .classic import ClassicTeacher
+from .face_ink import face_ink
 from .lora import SDModelMissing, check_safetensors
 
 
