@@ -1,0 +1,66 @@
+"""Faces and skin painted at their own detail level (studio/stylize/face_paint.py): the shading bands, and a person
+whose face the detector missed."""
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+
+from studio.characters import load_character
+from studio.color import rgb_to_lab
+from studio.config import load_config
+from studio.perception import perceive
+from studio.stylize import face_paint
+from studio.stylize.cartoonizer import LayerSettings
+from studio.stylize.classic import ClassicSettings, ClassicTeacher
+
+
+def test_bands_are_flat_around_the_skin_and_continuous():
+    L = np.linspace(0.0, 100.0, 100001, dtype=np.float32)
+    out = face_paint.bands(L, anchor=47.0, step=10.0, amount=1.0)
+    near = np.abs(L - 47.0) <= 3.4  # the person's own tone is one flat band
+    assert np.allclose(out[near], 47.0, atol=1e-4)
+    for k in (-2, -1, 1, 2):  # and the bands under and over it sit whole steps away
+        assert np.allclose(out[np.abs(L - (47.0 + 10.0 * k)) <= 3.4], 47.0 + 10.0 * k, atol=1e-4)
+    assert (np.diff(out) >= -1e-4).all()  # lighter stays lighter
+    # soft borders: a tiny change of the photo moves the output by at most 5x as much, never a whole band
+    assert float(np.abs(np.diff(out)).max()) <= 5.05 * float(L[1] - L[0])
+    assert np.array_equal(face_paint.bands(L, 47.0, 10.0, 0.0), L)
+
+
+def test_band_step_grows_with_contrast_more_slowly():
+    cfg = load_config()
+    steps = {n: face_paint.band_step(load_character(n, cfg)) for n in ("pastel", "classic", "noir")}
+    assert steps["pastel"] < steps["classic"] == face_paint.BAND < steps["noir"] < 1.5 * face_paint.BAND
+
+
+@pytest.fixture(scope="module")
+def portrait(load_media):
+    img = load_media("portrait_medium_skin_01.jpg")
+    f = 640 / max(img.shape[:2])
+    img = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+    return img, perceive(img, load_config().perception)
+
+
+def test_a_face_the_detector_missed_keeps_its_features(portrait, monkeypatch):
+    """With no face found, the skin mapping alone painted the face one flat skin colour (a blank oval: the man at the
+    right of group_dim_restaurant_01). paint_skin keeps the light's shape there: the eyes, nose and mouth stay."""
+    img, p = portrait
+    face = p.faces[0]
+    x0, y0, x1, y1 = (int(v) for v in (face.box.x0, face.box.y0, face.box.x1, face.box.y1))
+    missed = replace(p, faces=[], skin_tones=[])
+    character = load_character("classic", load_config())
+    layer = LayerSettings(0.6, 0.65, 0.7)
+    settings = ClassicSettings(person=layer, background=LayerSettings(0.35, 0.2, 0.0), warp=0.0)
+    teacher = ClassicTeacher()
+
+    skin = p.skin[y0:y1, x0:x1] > 0.5
+
+    def face_detail(out):  # spread of lightness over the face's skin: the light's shape (nose, cheeks, brow ridge)
+        return float(rgb_to_lab(out)[y0:y1, x0:x1, 0][skin].std())
+
+    painted = face_detail(teacher.render(img.astype(np.float32) / 255, missed, character, settings)[0])
+    monkeypatch.setattr("studio.stylize.classic.paint_skin", lambda img, layer, *a, **k: layer)
+    blank = face_detail(teacher.render(img.astype(np.float32) / 255, missed, character, settings)[0])
+    photo = face_detail(img.astype(np.float32) / 255)
+    assert painted > 1.3 * blank and painted > 0.8 * photo, (painted, blank, photo)  # measured 14.9, 9.8, 15.5 L*
