@@ -9,10 +9,12 @@ the palette inside the face, each costing about as much as the other.
 A webtoon artist paints a person's face with more care than their sleeve: clean skin, but the light on it drawn as
 two to four flat tones with crisp borders. `paint_faces` does that inside each face oval:
 1. the photo is smoothed at a face-relative strength (`FACE_TEXTURE` of the texture factor, measured against the
-   face's own size, so a small face in a group keeps its features as a portrait does);
-2. its lightness is cut into flat bands `BAND` L* apart (`band_step`: wider for high contrast), one centred on the
-   person's skin lightness, with soft borders of a few tenths of a band: a continuous function of the photo, so a
-   grey level of noise cannot flip a band;
+   face's own size, so a small face in a group keeps its features as a portrait does), and more (`BASE_TEXTURE`);
+2. the smoother one's lightness is cut into flat bands `BAND` L* apart (`band_step`: wider for high contrast), one
+   centred on the person's skin lightness, with soft borders of a few tenths of a band: a continuous function of the photo, so a
+   grey level of noise cannot flip a band; the features (eyes, nostrils, brows, the lip line: where the first departs
+   from the second by more than a few L*) are drawn over the bands, the skin's fine texture is not (cut from the
+   lighter smoothing alone, freckles and stubble made islands of the bands);
 3. skin takes the chroma of the character's skin mapping (its ramp hue, blush), the eyes, brows, lips, beard and
    glasses keep theirs pulled halfway toward the person layer's palette colours;
 4. the skin's lightness stays the person's own, moved at most `shading.skin_lightness_shift` toward the ramp.
@@ -34,7 +36,9 @@ from ..types import Face, SkinTone
 from .cartoonizer import abstract
 from .face_ink import face_box
 
-FACE_TEXTURE = 0.45  # the face's abstraction as a share of the texture factor (0.65 -> 0.29)
+FACE_TEXTURE = 0.45  # the face's abstraction as a share of the texture factor (0.65 -> 0.29): its features
+BASE_TEXTURE = 0.75  # and the smoother one the bands are cut from (0.65 -> 0.49): large connected shapes
+FEATURE_DETAIL = (1.0, 4.0)  # L*: departures of the features from the base kept from none to whole
 FACE_SIZE = 150.0  # px: a face this wide is smoothed at the image's scale 1; smaller ones less (capped at the image's)
 BAND = 10.0  # L* between two shading bands at contrast 1
 BAND_SOFT = 0.15  # half the width of a band's soft border, in bands
@@ -64,12 +68,16 @@ def _ramp_offset(ramp: np.ndarray, tone: SkinTone, shift: float) -> float:
     return float(np.clip(float(compose.ramp_color(ramp, compose.tone_position(tone))[0]) - tone.L, -shift, shift))
 
 
-def _painted(smooth: np.ndarray, here: np.ndarray, L: np.ndarray, anchor, step: float, amount: float,
+def _painted(smooth: np.ndarray, base: np.ndarray, here: np.ndarray, anchor, step: float, amount: float,
              pull) -> np.ndarray:
-    """RGB of the painted region: lightness `L` in bands around `anchor`, chroma of the smoothed photo (`smooth`, Lab)
-    moved `pull` of the way to the person layer's (`here`, Lab)."""
+    """RGB of the painted region. Lightness: the smoother `base` (Lab) in bands around `anchor`, plus the features of
+    `smooth` (Lab): where it departs from the base by more than a few L* (eyes, nostrils, brows, the lip line), not the
+    skin's fine texture, which made islands of the bands (freckles, stubble, pores). Chroma: `smooth`'s moved `pull` of
+    the way to the person layer's (`here`, Lab)."""
     painted = np.empty_like(smooth)
-    painted[..., :1] = bands(L, anchor, step, amount)
+    detail = smooth[..., :1] - base[..., :1]
+    features = detail * smoothstep(*FEATURE_DETAIL, np.abs(detail))
+    painted[..., :1] = bands(base[..., :1], anchor, step, amount) + features + (1.0 - amount) * (detail - features)
     painted[..., 1:] = smooth[..., 1:] * (1.0 - pull) + here[..., 1:] * pull
     return lab_to_rgb(painted)
 
@@ -97,17 +105,20 @@ def paint_faces(img: np.ndarray, layer: np.ndarray, skin: np.ndarray, faces: Seq
         scale = min(image_scale, max(0.2, face.box.width / FACE_SIZE))
         m = compose.feather(oval, 2.0 * max(1.0, image_scale))[..., None]
         smooth = rgb_to_lab(abstract(img[box], FACE_TEXTURE * texture, scale=scale))
+        base = rgb_to_lab(abstract(img[box], BASE_TEXTURE * texture, scale=scale))
         sk = np.clip(skin[box], 0.0, 1.0)[..., None]
-        L = smooth[..., :1]
         if tone is not None:  # the person's own lightness, moved at most `shift` toward the ramp's
             d = _ramp_offset(ramp, tone, shift)
-            L, anchor = L + sk * d, tone.L + d
+            smooth[..., :1] += sk * d
+            base[..., :1] += sk * d
+            anchor = tone.L + d
         else:  # no skin measured: the face's own middle lightness
-            anchor = float(np.median(L[..., 0][oval > 0.5])) if (oval > 0.5).any() else 50.0
+            anchor = float(np.median(base[..., 0][oval > 0.5])) if (oval > 0.5).any() else 50.0
         # A band is a few pixels on a small face: fewer, softer bands there (a background face is drawn simply).
         small = amount * float(smoothstep(*SMALL_FACE, face.box.width))
         pull = (SKIN_PULL * sk + FEATURE_PULL * (1.0 - sk)) * amount
-        out[box] = _painted(smooth, rgb_to_lab(layer[box]), L, anchor, step, small, pull) * m + out[box] * (1.0 - m)
+        painted = _painted(smooth, base, rgb_to_lab(layer[box]), anchor, step, small, pull)
+        out[box] = painted * m + out[box] * (1.0 - m)
     return out
 
 
@@ -126,18 +137,19 @@ def paint_skin(img: np.ndarray, layer: np.ndarray, skin: np.ndarray, faces: Sequ
     ys, xs = np.nonzero(sel)
     box = (slice(int(ys.min()), int(ys.max()) + 1), slice(int(xs.min()), int(xs.max()) + 1))
     smooth = rgb_to_lab(abstract(img[box], FACE_TEXTURE * texture, scale=image_scale))
+    base = rgb_to_lab(abstract(img[box], BASE_TEXTURE * texture, scale=image_scale))
     known = [(f, t) for f, t in zip(faces, tones) if t is not None]
-    L = smooth[..., :1]
     if known:  # each pixel takes the nearest measured person's tone
         ramp = compose.hex_to_lab(list(character.skin_ramp))
         shift = float(character.shading.skin_lightness_shift)
         idx = compose.nearest_face_index(img.shape, [f for f, _ in known])[box]
         d = np.array([_ramp_offset(ramp, t, shift) for _, t in known], np.float32)[idx][..., None]
         anchor = np.array([t.L for _, t in known], np.float32)[idx][..., None] + d
-        L = L + d
+        smooth[..., :1] += d
+        base[..., :1] += d
     else:
-        anchor = float(np.median(L[..., 0][sel[box]]))
-    painted = _painted(smooth, rgb_to_lab(layer[box]), L, anchor, band_step(character), amount,
+        anchor = float(np.median(base[..., 0][sel[box]]))
+    painted = _painted(smooth, base, rgb_to_lab(layer[box]), anchor, band_step(character), amount,
                        SKIN_PULL * amount)
     out = layer.copy()
     m = w[box][..., None]
