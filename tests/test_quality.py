@@ -43,7 +43,8 @@ def test_each_person_keeps_their_skin_lightness(yard, media_dir):
 def test_people_stay_themselves_on_a_portrait_and_a_group(yard, media_dir):
     """The independent recogniser finds the same person after the classic teacher at its defaults: the man in glasses
     with a beard and at least three of the four people of the group (each of every skin tone; 1 of these 5 faces
-    before faces were painted at their own detail level, median distance 0.66; now 0.44-0.59, the threshold 0.6)."""
+    before faces were painted at their own detail level, median distance 0.66; now all 5, 0.36 and 0.46-0.54 with a
+    median of 0.51, the threshold 0.6)."""
     from studio import Stylizer, load_config
 
     photos = quality.photos_with_faces(media_dir, yard, ["portrait_glasses_beard_brown_skin_01.jpg",
@@ -51,8 +52,8 @@ def test_people_stay_themselves_on_a_portrait_and_a_group(yard, media_dir):
     assert [len(p[2]) for p in photos] == [1, 4]
     scores = quality.run(photos, ["classic"], yard, Stylizer(load_config()))["classic"]
     portrait, group = ([f.distance for f in s.faces] for s in scores)
-    assert portrait[0] < 0.55, portrait
-    assert sum(d < quality.SAME_PERSON for d in group) >= 3 and float(np.median(group)) < 0.56, group
+    assert portrait[0] < 0.48, portrait
+    assert sum(d < quality.SAME_PERSON for d in group) >= 3 and float(np.median(group)) < 0.55, group
 
 
 def test_the_benchmark_prints_a_table_and_json(media_dir, capsys):
