@@ -23,6 +23,7 @@ from .types import Box, Face, SkinTone
 SKIN_HUE_BAND = (35.0, 75.0)  # degrees in the a*b* plane: skin of all tones under neutral light
 SKIN_CHROMA_BAND = (8.0, 45.0)
 SKIN_L_RANGE = (25.0, 75.0)  # measured skin L* mapped onto the ramp, dark end to light end
+EXPOSURE_SKIN_LIFT = 6.0  # L*: the most the exposure step lifts the measured skin of people in a dim photo
 # Lit skin of any tone reads L* 30-75 (the darkest test portrait, in studio light, 37): under 20 it is in shadow.
 SHADOW_SKIN_L = 20.0
 
@@ -34,7 +35,17 @@ def normalize_light(img: np.ndarray, person: np.ndarray, tones: Sequence[Optiona
     #    (one gain for all channels, bounded), then lift the mid-tones if the photo is still dark.
     top = float(np.percentile(img.max(axis=2), 99.5))
     gain = float(np.clip(0.97 / max(top, 1e-3), 1.0, 4.0))
-    if top < 0.7:  # a normally exposed photo is left alone
+    known = [t for t in tones if t is not None]
+    if known:
+        # People keep their own skin lightness: in a dim photo that still has highlights (a flash photo in a dark
+        # room, an evening scene) the gain may lift the measured skin by at most EXPOSURE_SKIN_LIFT L* (a gain g on
+        # sRGB values moves L* + 16 by about g ** 0.8): two_faces_close_01 (skin L* 30-36, highlights at 0.67, gain
+        # 1.46) came out with faces 16-20 L* lighter than the people are. A photo with nothing over half of white is
+        # under-exposed, and its skin is not the person's: it is corrected whole (the limit fades out from 0.6 to 0.45).
+        L0 = float(np.median([t.L for t in known]))
+        lift = EXPOSURE_SKIN_LIFT + 100.0 * (1.0 - float(smoothstep(0.45, 0.6, top)))
+        gain = min(gain, max(1.0, ((L0 + 16.0 + lift) / max(L0 + 16.0, 1.0)) ** 1.25))
+    if top < 0.7 and gain > 1.0:  # a normally exposed photo is left alone
         img = np.clip(img * gain, 0.0, 1.0)
         info["exposure_gain"] = round(gain, 3)
     # A photo with dark content but real highlights (a dark suit, a night scene with a lit face) is not
@@ -46,7 +57,6 @@ def normalize_light(img: np.ndarray, person: np.ndarray, tones: Sequence[Optiona
     #    dark the person is comes from their face skin when a face was measured: the person mask's median is
     #    mostly clothes, and two men in dark suits before a bright wall (two_people_01: skin L* 44-47, person
     #    median under 25) were lifted to gamma 0.4 and drawn with near-white faces (SHADOW_SKIN_L).
-    known = [t for t in tones if t is not None]
     if person.mean() > 0.02 and (1.0 - person).mean() > 0.02:
         p_med = float(np.median(L[person > 0.5])) if (person > 0.5).any() else med
         b_med = float(np.median(L[person < 0.5])) if (person < 0.5).any() else med

@@ -118,3 +118,20 @@ def test_dark_suits_before_a_bright_wall_are_not_backlight(load_media):
     assert all(t is not None and 35 < t.L < 55 for t in p.skin_tones), p.skin_tones
     out, info = compose.normalize_light(f, p.person, p.skin_tones)
     assert "backlight_gamma" not in info and np.array_equal(out, f), info
+
+
+def test_a_dim_flash_photo_keeps_its_people_skin(load_media):
+    """two_faces_close_01: a flash photo in a dark room (highlights at 0.67 of white) was lifted by a gain of 1.46 and
+    the two faces came out 16-20 L* lighter than the people are. The exposure gain now lifts their measured skin by
+    at most EXPOSURE_SKIN_LIFT; a photo with nothing over half of white is still corrected whole (test above and
+    test_pipeline's darkened portrait)."""
+    from studio.perception import skin_tone
+
+    img = load_media("two_faces_close_01.jpg")
+    p = perceive(img, load_config().perception)
+    f = img.astype(np.float32) / 255
+    out, info = compose.normalize_light(f, p.person, p.skin_tones)
+    assert info.get("exposure_gain", 1.0) > 1.05, info  # still brightened (measured 1.156)
+    after = [skin_tone((out * 255 + 0.5).astype(np.uint8), face) for face in p.faces]
+    lifts = [a.L - b.L for a, b in zip(after, p.skin_tones) if a is not None and b is not None]
+    assert len(lifts) == 2 and max(lifts) <= compose.EXPOSURE_SKIN_LIFT + 1.5, lifts  # measured +5.4, +4.7

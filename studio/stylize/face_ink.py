@@ -90,7 +90,7 @@ def face_ink(shape: Sequence[int], faces: Sequence[Face], line: float, weight: f
                 pts = np.round(lm[list(brow)] * (1 << ss)).astype(np.int32).reshape(-1, 1, 2)
                 cv2.fillPoly(layer, [pts], 0.8, cv2.LINE_AA, shift=ss)
                 stroke(brow, 0.6 * base, closed=True, value=0.8)
-        stroke(LIPS_INNER, 1.0 * base, closed=True, value=0.9)
+        stroke(LIPS_INNER, mouth_stroke(lm, fw, base), closed=True, value=0.9)
         # A light hint under the nose: the painted face (face_paint) shows the nose's own shading, and a full stroke
         # along the landmarks drew everyone the same nose (see BROW_INK for what the two lighter strokes measure).
         stroke(NOSE_BOTTOM, 0.9 * base, value=0.3)
@@ -100,6 +100,18 @@ def face_ink(shape: Sequence[int], faces: Sequence[Face], line: float, weight: f
         small = float(smoothstep(24.0, 64.0, fw))
         canvas[box] = np.maximum(canvas[box], layer * (fade * (0.4 + 0.6 * small)))
     return canvas
+
+
+def mouth_stroke(lm: np.ndarray, face_width: float, base: float) -> float:
+    """The mouth opening's stroke width: at most as heavy as the lash line, and on an open mouth at most a third of
+    the opening's height, so the teeth stay. Noir's 2.3-px stroke on the small faces of group_dim_restaurant_01 filled
+    83-99 % of their smiles' openings: the teeth were drawn as a black hole."""
+    width = min(base, max(1.0, face_width / 45.0))
+    inner = lm[list(LIPS_INNER)].astype(np.float32)
+    opening = float(cv2.contourArea(inner)) / max(1.0, float(np.ptp(inner[:, 0])))  # mean height of the opening
+    if opening > 0.02 * face_width:  # open: a closed mouth's line keeps its width
+        width = min(width, max(1.0, opening / 3.0))
+    return width
 
 
 def photo_brows(grey: np.ndarray, lm: np.ndarray, face_width: float) -> np.ndarray:
