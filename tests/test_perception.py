@@ -230,6 +230,19 @@ def test_blond_hair_is_hair_not_scalp(perceived):
     assert skin[hair].mean() < 0.1
 
 
+def test_short_hair_above_a_high_forehead_is_hair(perceived):
+    """two_people_01, the man at the left: mediapipe's face oval stops 0.2 of the face below his hairline, so the hair
+    sample band lay on his forehead and his short dark hair was taken for a bald crown (no hair at all, painted as
+    skin). The hairline is found going up through the forehead (hair_mask's _hairline)."""
+    img, p = perceived("two_people_01.jpg")
+    f = sorted(p.faces, key=lambda f: f.box.x0)[0]
+    oval = f.landmarks[list(FACE_OVAL)]
+    top, fh, cx, fw = oval[:, 1].min(), np.ptp(oval[:, 1]), oval[:, 0].mean(), np.ptp(oval[:, 0])
+    crown = (slice(max(0, int(top - 0.35 * fh)), int(top - 0.12 * fh)), slice(int(cx - 0.35 * fw), int(cx + 0.35 * fw)))
+    on = p.person[crown] > 0.5
+    assert (p.hair[crown] > 0.5)[on].mean() > 0.25  # measured 0.43 (0 before)
+
+
 def test_no_hair_on_bald_heads(perceived):
     # A collage of mostly bald men (measured 1.3% of the photo; 13% on the red-haired portrait).
     _, p = perceived("collage_many_faces_01.jpg")

@@ -18,6 +18,8 @@ from .person import remove_small_blobs
 from .skin import face_skin_roi
 
 HAIR_FACE_PX = 160  # each head is analysed with its face at most this wide, then resized back
+HAIRLINE_RUN = 0.03  # of the face's height: how far up hair must go on from a hairline above the forehead
+SHORT_HAIR = 0.25  # and how far at most before the person ends (longer: the background the person mask runs into)
 
 
 def _face_skin_in(shape, face: Face, roi: tuple[int, int, int, int], size: Optional[tuple[int, int]]
@@ -42,14 +44,51 @@ def _bare_scalp(lab: np.ndarray, band: tuple[slice, slice], on_person: np.ndarra
     it is as smooth as the face's cheeks or smoother, not much darker, and of a skin-like chroma; hair strands
     have fine texture. (Blond hair can have a light skin's colour: on group_4faces_diverse_skin_01 it was taken
     for a scalp by its colour alone, with four times the cheeks' texture, and painted as skin.)"""
-    L = lab[..., 0]
-    fine = np.abs(L - cv2.GaussianBlur(L, (0, 0), max(0.7, face_width / 60.0)))
+    fine = _texture(lab[..., 0], face_width)
     tex_hair = float(np.median(fine[band][on_person]))
     tex_skin = float(np.median(fine[skin]))
     smooth = tex_hair < 0.75 * max(tex_skin, 0.05)
     textured = tex_hair > 2.0 * max(tex_skin, 0.05)
     skin_like = mu[0] > skin_mu[0] - 20.0 and float(np.linalg.norm(mu[1:] - skin_mu[1:])) < 15.0
     return bool((np.linalg.norm(mu - skin_mu) < 10.0 and not textured) or (smooth and skin_like))
+
+
+def _texture(L: np.ndarray, face_width: float) -> np.ndarray:
+    """Fine texture: |L* - L* smoothed at a 60th of the face|. Hair strands have it; skin and a bare scalp little."""
+    return np.abs(L - cv2.GaussianBlur(L, (0, 0), max(0.7, face_width / 60.0)))
+
+
+def _hairline(lab: np.ndarray, pers: np.ndarray, skin: np.ndarray, skin_mu: np.ndarray, cols: tuple[int, int],
+              top: float, face_width: float, face_height: float) -> Optional[int]:
+    """Short hair above a high forehead: the row where it starts, or None. Going up from the face oval's top through
+    the forehead, hair starts where three rows together are darker than the skin by 8 L* and have twice the cheeks'
+    fine texture, for `HAIRLINE_RUN` of the face's height; above it, rows stay dark until the person ends, within
+    `SHORT_HAIR` of the face's height. A bald head's top meets its background instead: a dark background the person
+    mask runs into goes on (the collage's tiles), a light one is not dark."""
+    x0, x1 = cols
+    fine = _texture(lab[..., 0], face_width)
+    tex_skin = max(float(np.median(fine[skin])), 0.05)
+    need = max(3, int(round(HAIRLINE_RUN * face_height)))
+    start, run = None, 0
+    for y in range(int(top - 0.02 * face_height), max(1, int(top - 0.6 * face_height)), -1):
+        rows = slice(y - 1, y + 2)
+        on = pers[rows, x0:x1] > 0.5
+        if on.sum() < 6:  # the person ends: short hair if it started and did not go on too long
+            return start if start is not None and run >= need else None
+        mu = np.median(lab[rows, x0:x1][on], axis=0)
+        dark = mu[0] < skin_mu[0] - 8.0
+        if start is None:
+            if dark and float(np.median(fine[rows, x0:x1][on])) > 2.0 * tex_skin:
+                run += 1
+                if run >= need:
+                    start = y + need - 1
+            else:
+                run = 0
+        elif not dark or start - y > SHORT_HAIR * face_height:
+            return None
+        else:
+            run += 1
+    return None
 
 
 def _head_hair(image: np.ndarray, face: Face, person: np.ndarray) -> Optional[tuple[int, int, np.ndarray]]:
@@ -96,22 +135,31 @@ def _head_hair(image: np.ndarray, face: Face, person: np.ndarray) -> Optional[tu
     # the skin mask: blond and red hair often pass as skin there; the bald-head test catches a band that
     # is really forehead or scalp.
     top = float(to_small(oval)[:, 1].min())
-    by0, by1 = max(0, int(top - 0.30 * fhs)), max(0, int(top - 0.06 * fhs))
     bx0, bx1 = max(0, int(scx - 0.3 * fws)), min(sw, int(scx + 0.3 * fws) + 1)
-    if by1 <= by0 or bx1 <= bx0:
-        return None
-    on_person = pers[by0:by1, bx0:bx1] > 0.5
-    sample = lab[by0:by1, bx0:bx1][on_person]
-    if len(sample) < 12:
-        return None
-    mu = np.median(sample, axis=0)
     # The face's own skin (cheeks, nose, chin) at the same scale.
     skin_small = _face_skin_in(image.shape, face, (ry0, ry1, rx0, rx1), size if k < 1 else None)
-    if skin_small is None or skin_small.sum() < 12:
+    if bx1 <= bx0 or skin_small is None or skin_small.sum() < 12:
         return None
     skin_mu = np.median(lab[skin_small], axis=0)
-    if _bare_scalp(lab, (slice(by0, by1), slice(bx0, bx1)), on_person, skin_small, mu, skin_mu, fws):
-        return None
+
+    def hair_sample(by0: int, by1: int) -> Optional[np.ndarray]:
+        """The band's pixels on the person, or None when it is too small or bare scalp (or forehead)."""
+        on_person = pers[by0:by1, bx0:bx1] > 0.5
+        sample = lab[by0:by1, bx0:bx1][on_person]
+        if by1 <= by0 or len(sample) < 12:
+            return None
+        bare = _bare_scalp(lab, (slice(by0, by1), slice(bx0, bx1)), on_person, skin_small, np.median(sample, axis=0),
+                           skin_mu, fws)
+        return None if bare else sample
+
+    sample = hair_sample(max(0, int(top - 0.30 * fhs)), max(0, int(top - 0.06 * fhs)))
+    if sample is None:
+        # Forehead, or a bald head? Above a high forehead, the hair may start further up than the band looks.
+        line = _hairline(lab, pers, skin_small, skin_mu, (bx0, bx1), top, fws, fhs)
+        sample = None if line is None else hair_sample(max(0, int(line - 0.2 * fhs)), line + 1)
+        if sample is None:
+            return None
+    mu = np.median(sample, axis=0)
     scale = 2.5 * np.clip(np.percentile(np.abs(sample - mu), 80, axis=0), [8.0, 4.0, 4.0], [18.0, 9.0, 9.0])
     d = np.sqrt((((lab - mu) / scale) ** 2).sum(-1))
     m = region * np.clip(1.5 - d, 0.0, 1.0) * np.clip(pers, 0.0, 1.0)
