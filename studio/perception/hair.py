@@ -37,18 +37,17 @@ def _face_skin_in(shape, face: Face, roi: tuple[int, int, int, int], size: Optio
     return (cv2.resize(out, size, interpolation=cv2.INTER_NEAREST) if size is not None else out).astype(bool)
 
 
-def _bare_scalp(lab: np.ndarray, band: tuple[slice, slice], on_person: np.ndarray, skin: np.ndarray,
-                mu: np.ndarray, skin_mu: np.ndarray, face_width: float) -> bool:
+def _bare_scalp(fine: np.ndarray, band: tuple[slice, slice], on_person: np.ndarray, tex_skin: float,
+                mu: np.ndarray, skin_mu: np.ndarray) -> bool:
     """Whether the band above the forehead is a bald or shaved head: the face's own skin, not hair. Either it has
     the face's colour (`skin_mu`) and no more texture than the face, or (shine and shadow change a scalp's colour)
     it is as smooth as the face's cheeks or smoother, not much darker, and of a skin-like chroma; hair strands
     have fine texture. (Blond hair can have a light skin's colour: on group_4faces_diverse_skin_01 it was taken
-    for a scalp by its colour alone, with four times the cheeks' texture, and painted as skin.)"""
-    fine = _texture(lab[..., 0], face_width)
+    for a scalp by its colour alone, with four times the cheeks' texture, and painted as skin.) `fine`: the head's
+    texture (`_texture`); `tex_skin`: its median on the cheeks."""
     tex_hair = float(np.median(fine[band][on_person]))
-    tex_skin = float(np.median(fine[skin]))
-    smooth = tex_hair < 0.75 * max(tex_skin, 0.05)
-    textured = tex_hair > 2.0 * max(tex_skin, 0.05)
+    smooth = tex_hair < 0.75 * tex_skin
+    textured = tex_hair > 2.0 * tex_skin
     skin_like = mu[0] > skin_mu[0] - 20.0 and float(np.linalg.norm(mu[1:] - skin_mu[1:])) < 15.0
     return bool((np.linalg.norm(mu - skin_mu) < 10.0 and not textured) or (smooth and skin_like))
 
@@ -58,16 +57,14 @@ def _texture(L: np.ndarray, face_width: float) -> np.ndarray:
     return np.abs(L - cv2.GaussianBlur(L, (0, 0), max(0.7, face_width / 60.0)))
 
 
-def _hairline(lab: np.ndarray, pers: np.ndarray, skin: np.ndarray, skin_mu: np.ndarray, cols: tuple[int, int],
-              top: float, face_width: float, face_height: float) -> Optional[int]:
+def _hairline(lab: np.ndarray, fine: np.ndarray, pers: np.ndarray, tex_skin: float, skin_mu: np.ndarray,
+              cols: tuple[int, int], top: float, face_height: float) -> Optional[int]:
     """Short hair above a high forehead: the row where it starts, or None. Going up from the face oval's top through
     the forehead, hair starts where three rows together are darker than the skin by 8 L* and have twice the cheeks'
     fine texture, for `HAIRLINE_RUN` of the face's height; above it, rows stay dark until the person ends, within
     `SHORT_HAIR` of the face's height. A bald head's top meets its background instead: a dark background the person
     mask runs into goes on (the collage's tiles), a light one is not dark."""
     x0, x1 = cols
-    fine = _texture(lab[..., 0], face_width)
-    tex_skin = max(float(np.median(fine[skin])), 0.05)
     need = max(3, int(round(HAIRLINE_RUN * face_height)))
     start, run = None, 0
     for y in range(int(top - 0.02 * face_height), max(1, int(top - 0.6 * face_height)), -1):
@@ -141,6 +138,8 @@ def _head_hair(image: np.ndarray, face: Face, person: np.ndarray) -> Optional[tu
     if bx1 <= bx0 or skin_small is None or skin_small.sum() < 12:
         return None
     skin_mu = np.median(lab[skin_small], axis=0)
+    fine = _texture(lab[..., 0], fws)  # once per head: the bald-scalp test and the hairline both read it
+    tex_skin = max(float(np.median(fine[skin_small])), 0.05)
 
     def hair_sample(by0: int, by1: int) -> Optional[np.ndarray]:
         """The band's pixels on the person, or None when it is too small or bare scalp (or forehead)."""
@@ -148,14 +147,14 @@ def _head_hair(image: np.ndarray, face: Face, person: np.ndarray) -> Optional[tu
         sample = lab[by0:by1, bx0:bx1][on_person]
         if by1 <= by0 or len(sample) < 12:
             return None
-        bare = _bare_scalp(lab, (slice(by0, by1), slice(bx0, bx1)), on_person, skin_small, np.median(sample, axis=0),
-                           skin_mu, fws)
+        bare = _bare_scalp(fine, (slice(by0, by1), slice(bx0, bx1)), on_person, tex_skin, np.median(sample, axis=0),
+                           skin_mu)
         return None if bare else sample
 
     sample = hair_sample(max(0, int(top - 0.30 * fhs)), max(0, int(top - 0.06 * fhs)))
     if sample is None:
         # Forehead, or a bald head? Above a high forehead, the hair may start further up than the band looks.
-        line = _hairline(lab, pers, skin_small, skin_mu, (bx0, bx1), top, fws, fhs)
+        line = _hairline(lab, fine, pers, tex_skin, skin_mu, (bx0, bx1), top, fhs)
         sample = None if line is None else hair_sample(max(0, int(line - 0.2 * fhs)), line + 1)
         if sample is None:
             return None
