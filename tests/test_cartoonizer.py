@@ -84,12 +84,14 @@ def test_line_adds_ink_monotonically(photos, name):
 
 
 def test_lines_are_clean_strokes_not_noise(photos):
-    """Ink forms few, long connected strokes: no speckle of tiny fragments."""
+    """Ink forms long connected strokes: little of it in specks. Strokes fade at their ends, so a stroke is what its
+    faint parts join (alpha > 0.1) and a speck's share is of the ink's mass (measured 3.6 %)."""
     alpha = ink_lines(photos["portrait_light_skin_asian_01.jpg"], 0.6)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats((alpha > 0.5).astype(np.uint8), connectivity=8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats((alpha > 0.1).astype(np.uint8), connectivity=8)
+    mass = np.bincount(labels.ravel(), weights=alpha.ravel(), minlength=n)[1:]
     areas = stats[1:, cv2.CC_STAT_AREA]
     assert n > 1
-    assert (areas < 10).sum() <= 0.1 * len(areas), "many speckles"
+    assert mass[areas < 20].sum() <= 0.08 * mass.sum(), "many speckles"
     assert areas.max() > 200
 
 
@@ -159,3 +161,21 @@ def test_lines_in_clutter_are_drawn_finer(load_media, monkeypatch):
     free = [(ink_lines(img, 0.8, 1.8) > 0.5).mean() for img in (crowd, line)]
     assert capped[0] < 0.5 * free[0], (capped, free)
     assert capped[1] == pytest.approx(free[1], rel=0.02) and capped[1] > 0, (capped, free)
+
+
+def test_the_ink_holds_under_invisible_changes(load_media):
+    """Issue 14's stable teacher, its ink: the contour alpha of a photo against the alpha of the photo with one grey
+    level of noise, and of the photo moved by one pixel (compared where they overlap, moved back). Canny's binary
+    edges, hysteresis and fragment removal switched whole strokes on and off: 21.7-28.0 dB under the noise and
+    29.7-36.0 under the shift on these three; the sub-pixel, soft-threshold ink gives 34.1-41.7 and 33.0-38.4
+    (measured on AVX-512-VNNI; float rounding only, no int8)."""
+    from tools.teacher_stability import back, crop, noisy, psnr, shifted
+
+    for name in ("portrait_medium_skin_01.jpg", "two_people_01.jpg", "group_night_flash_01.jpg"):
+        img = load_media(name)
+        f = 512 / max(img.shape[:2])
+        u8 = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+        clean = ink_lines(u8, 0.45)
+        under_noise = psnr(clean, ink_lines(noisy(u8), 0.45))
+        under_shift = psnr(crop(clean), back(ink_lines(shifted(u8), 0.45)))
+        assert under_noise >= 32.0 and under_shift >= 31.5, (name, under_noise, under_shift)

@@ -61,7 +61,7 @@ def full_teacher(cfg, character: str):
 
     stylizer = Stylizer(cfg)
     params = StylizeParams(character=character)
-    return lambda img: stylizer(img, params).image
+    return lambda img, moved=False: stylizer(img, params).image
 
 
 def stage_functions(cfg, character: str, photo: np.ndarray):
@@ -83,11 +83,13 @@ def stage_functions(cfg, character: str, photo: np.ndarray):
     def f01(x):
         return x.astype(np.float32) / 255.0
 
+    moved_quiet = shifted(quiet)
     return {
-        "abstract": lambda x: abstract(f01(x), s.texture),
-        "shade": lambda x: colorize(abstract(f01(x), s.texture), s.color, toon.palette,
-                                    saturation=ch.shading.saturation, k=14),  # abstract, then colorize
-        "ink alpha": lambda x: toon.lines(f01(x), s, quiet=quiet),  # the clean photo's skin and faces
+        "abstract": lambda x, moved=False: abstract(f01(x), s.texture),
+        "shade": lambda x, moved=False: colorize(abstract(f01(x), s.texture), s.color, toon.palette,
+                                                 saturation=ch.shading.saturation, k=14),  # abstract, then colorize
+        # the clean photo's skin and faces (moved with the photo when it is shifted)
+        "ink alpha": lambda x, moved=False: toon.lines(f01(x), s, quiet=moved_quiet if moved else quiet),
     }
 
 
@@ -115,7 +117,7 @@ def main(argv=None) -> int:
         for stage, fn in fns.items():
             clean = fn(photo)
             row[f"{stage} noise"] = psnr(clean, fn(noisy(photo)))
-            row[f"{stage} shift"] = psnr(crop(clean), back(fn(shifted(photo))))
+            row[f"{stage} shift"] = psnr(crop(clean), back(fn(shifted(photo), moved=True)))
         rows.append(row)
         print(" | ".join([name] + [f"{k} {v:.1f}" for k, v in row.items() if k != "photo"]), flush=True)
     keys = [k for k in rows[0] if k != "photo"]

@@ -6,7 +6,8 @@
   centres are pulled toward the character's palette; the soft assignment gives flat regions with short
   soft transitions instead of hard banding. The centres are a smooth function of the image (no random
   sample or restarts): a grey level of noise moves them by under 2 L*a*b* units on most shared photos.
-- **line** (ink): XDoG on a smoothed luminance, cleaned of short fragments, thickened and darkened with
+- **line** (ink): the centre lines of the edges of a smoothed luminance, placed to a fraction of a pixel, faded
+  in with their gradient and its coherence (no hard thresholds: stable under noise and shifts), thickened with
   the factor; face features get their own strokes (`face_ink.py`).
 
 Each function is pure: float32 RGB in [0, 1] in, float32 out. `Cartoonizer` wires them for one layer.
@@ -212,6 +213,26 @@ CLUTTER_SPACING = 0.1  # a stroke's radius is at most this share of the spacing 
 CLUTTER_MIN_RADIUS = 0.6  # px at scale 1: the thinnest stroke
 
 
+def shrink_by(x: np.ndarray, q: int) -> np.ndarray:
+    """x area-averaged down by the whole factor q (the last rows and columns that do not fill a q x q block are left
+    out). A whole factor takes OpenCV's per-block path; its general INTER_AREA path sums rows in an order that
+    depends on how its threads split the frame, so a fractional float image came out different in its last bits
+    from run to run (the pipelined stream's frames differed from the sequential ones)."""
+    h, w = x.shape[:2]
+    hq, wq = max(1, h // q), max(1, w // q)
+    if hq * q > h or wq * q > w:  # smaller than one block: a plain mean
+        return cv2.resize(x, (wq, hq), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(x[:hq * q, :wq * q], (wq, hq), interpolation=cv2.INTER_AREA)
+
+
+def box_mean(x: np.ndarray, k: int) -> np.ndarray:
+    """The mean over a k x k window (reflected at the border), each output its own sum: cv2.blur and cv2.boxFilter
+    keep a running sum down each stripe of rows, so a float image's result depends in its last bits on where
+    OpenCV's threads split the rows (the pipelined stream's frames differed from the sequential ones)."""
+    kernel = np.full(k, 1.0 / k, np.float32)
+    return cv2.sepFilter2D(x, -1, kernel, kernel, borderType=cv2.BORDER_REFLECT)
+
+
 def clutter_cap(centerline: np.ndarray, scale: float) -> np.ndarray:
     """The widest stroke radius (px) each pixel allows: a share of the mean spacing of the lines around it (window
     area over line length in `CLUTTER_WINDOW`). A portrait's few contours keep their full width; a crowd, foliage or a
@@ -219,9 +240,9 @@ def clutter_cap(centerline: np.ndarray, scale: float) -> np.ndarray:
     (noir's 5-px strokes over a crowd of 37-px faces). Measured at a quarter of the resolution, then resized back."""
     h, w = centerline.shape
     q = 4
-    small = cv2.resize(centerline.astype(np.float32), (max(1, w // q), max(1, h // q)), interpolation=cv2.INTER_AREA)
+    small = shrink_by(centerline.astype(np.float32), q)
     k = max(3, int(round(CLUTTER_WINDOW * scale / q)) | 1)
-    density = cv2.boxFilter(small, -1, (k, k), borderType=cv2.BORDER_REFLECT)  # line pixels per pixel = 1 / spacing
+    density = box_mean(small, k)  # line pixels per pixel = 1 / spacing
     cap = cv2.max(cv2.divide(CLUTTER_SPACING, cv2.max(density, 1e-3)), CLUTTER_MIN_RADIUS * scale)
     return cv2.resize(cap, (w, h), interpolation=cv2.INTER_LINEAR)
 
@@ -239,53 +260,175 @@ def stroke_alpha(centerline: np.ndarray, radius: float, cap: Optional[np.ndarray
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
-    """A float32 array clipped to [0, 1] by OpenCV (numpy's clip took 3 ms on a 1080p frame, this 0.6)."""
-    return cv2.min(cv2.max(x, 0.0), 1.0)
+    """A float32 array clipped to [0, 1] by OpenCV thresholds (numpy's clip took 3 ms on a 1080p frame, cv2.min and
+    cv2.max with a scalar 0.6, these two a third of that)."""
+    return cv2.threshold(cv2.threshold(x, 1.0, 1.0, cv2.THRESH_TRUNC)[1], 0.0, 0.0, cv2.THRESH_TOZERO)[1]
+
+
+INK_WORK_SCALE = 1.34  # image_scale at most at which the ink is placed (1024 px; 720p and 1080p at half size)
+INK_SIGMA = 1.0  # px: the Gaussian on the smoothed grey before its derivatives (the line's position is sub-pixel)
+INK_WEAK = (0.3, 0.45)  # an edge is weak between these shares of the threshold gradient (Canny's low: 0.45)
+INK_STRONG = (0.75, 1.05)  # ... and strong between these (Canny's high: 1)
+INK_COHERENCE = (0.05, 0.3)  # ... and between these coherences of the gradients around it (lines, not texture)
+INK_PICKY = np.array([0.25, 0.3])  # added to those for `min_length` 120 (backgrounds)
+INK_EVEN = 2.0  # px at scale 1: the half-width of the window over which a line's strength is averaged
+INK_HAIRLINE = 0.5  # px: the thinnest stroke's radius (a 1-px line; fainter lines fade instead)
+INK_FAINT = (0.1, 0.35)  # a line fades in between these strengths (above, it only thickens)
+INK_HAZE = 0.1  # alpha under this is not drawn (the rest is stretched back to [0, 1])
+INK_LOUD = (1.3, 1.9)  # in quiet regions (skin) only gradients between these shares of the threshold and above ink
+INK_RUN = 0.15  # the window (Gaussian sigma) in which a line's length is felt, per px of `min_length`
+INK_SHORT = (0.25, 0.5)  # a line fades in between these shares of a long line's length in that window
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+_SQUARE = np.ones((3, 3), np.uint8)
+
+
+def _ramp(x: np.ndarray, e0: float, e1: float) -> np.ndarray:
+    """0 below e0, 1 above e1, linear between, for a float32 array, in OpenCV calls."""
+    k = 1.0 / max(e1 - e0, 1e-6)
+    return _unit(cv2.addWeighted(x, k, x, 0.0, -e0 * k))
+
+
+def _wide_blur(x: np.ndarray, sigma: float, q: int = 4) -> np.ndarray:
+    """A Gaussian blur of a wide sigma, at 1/q of the resolution (area-averaged down, linearly back up): the same
+    smooth field to a few percent, in a fraction of the time."""
+    h, w = x.shape
+    if sigma < 2.0 * q:
+        return cv2.GaussianBlur(x, (0, 0), sigma)
+    small = shrink_by(x, q)
+    return cv2.resize(cv2.GaussianBlur(small, (0, 0), sigma / q), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def coherence(gx: np.ndarray, gy: np.ndarray, sigma: float) -> np.ndarray:
+    """How much the gradients within `sigma` px agree in direction, in [0, 1] (the structure tensor's
+    (l1 - l2) / (l1 + l2)): near 1 along a contour, low in hair, foliage or gravel. Measured at a quarter of the
+    resolution (it is a smooth field), then resized back."""
+    h, w = gx.shape
+    q = 4
+    jxx, jyy, jxy = (cv2.GaussianBlur(shrink_by(cv2.multiply(a, b), q), (0, 0),
+                                      max(0.5, sigma / q)) for a, b in ((gx, gx), (gy, gy), (gx, gy)))
+    diff = cv2.subtract(jxx, jyy)
+    spread = np.sqrt(cv2.add(cv2.multiply(diff, diff), cv2.multiply(jxy, jxy, scale=4.0)))
+    coh = cv2.divide(spread, cv2.add(cv2.add(jxx, jyy), 1e-3))
+    return cv2.resize(coh, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def thicken(thin: np.ndarray, extra: np.ndarray, top: int) -> np.ndarray:
+    """Grey dilation of a thin line's alpha by a per-pixel radius `extra` (px, continuous): discs grown one pixel at
+    a time (cross and square in turn: octagons), interpolated between whole radii, so a stroke's width is a smooth
+    function of `extra`. `top`: the largest whole radius needed."""
+    out, prev = thin, thin
+    for k in range(1, top + 1):
+        cur = cv2.dilate(prev, _CROSS if k % 2 else _SQUARE)
+        share = _unit(cv2.subtract(extra, float(k - 1)))  # 0 up to radius k - 1, 1 from radius k
+        out = cv2.add(out, cv2.multiply(share, cv2.subtract(cur, prev)))
+        prev = cur
+    return out
 
 
 def ink_lines(img: np.ndarray, line: float, weight: float = 1.0, quiet: Optional[np.ndarray] = None,
               min_length: float = 40.0, sample: int = 1) -> np.ndarray:
     """Ink alpha in [0, 1] for contours: more and thicker lines as `line` grows.
 
-    Contours are Canny edges of an edge-preserving smoothed luminance (so lines are single clean strokes,
-    not a noisy edge map), with thresholds taken from the image's own gradient distribution (dim photos
-    get lines too), short fragments removed, then inked at a thickness set by the factor.
-    `quiet` (mask in [0, 1]) marks regions where only strong edges may draw (skin: no wrinkles or pores).
-    `img` is float RGB in [0, 1] or uint8 RGB (the same lines). `sample` > 1 takes the threshold from every
-    sample-th pixel in each direction (the realtime path: a few ms less per frame, the threshold barely moves).
+    Contours are the centre lines of the edges of an edge-preserving smoothed luminance (where its second
+    derivative across the edge is zero, Canny's criterion), placed to a fraction of a pixel and drawn as
+    anti-aliased strokes. Nothing is decided by a hard threshold: a line fades in with its gradient (against a
+    threshold from the image's own gradients, so dim photos get lines too) and with the coherence of the gradients
+    around it (long contours, not hair, foliage or gravel: the coherence window grows with `min_length`), so a grey
+    level of noise or a one-pixel shift of the photo moves the ink by a little, never a stroke at once (issue 14;
+    tools/teacher_stability.py). `quiet` (mask in [0, 1]) marks regions where only strong edges may draw (skin: no
+    wrinkles or pores). `img` is float RGB in [0, 1] or uint8 RGB (the same lines). `sample` > 1 takes the threshold
+    from every sample-th pixel in each direction (the realtime path: the threshold barely moves).
     """
     l = float(np.clip(line, 0.0, 1.0))
     h, w = img.shape[:2]
     if l <= 0.0:
         return np.zeros((h, w), np.float32)
-    scale = image_scale(img.shape)
     # Lines come from a fixed, smoothed image, so they stay clean whatever the texture factor.
     u8 = img if img.dtype == np.uint8 else to_u8(img)
+    if quiet is not None:
+        quiet = _unit(np.asarray(quiet, np.float32))
+    halvings = 0
+    while image_scale(img.shape) / 2 ** halvings > INK_WORK_SCALE and min(h, w) >> (halvings + 1) >= 64:
+        halvings += 1
+    if not halvings:
+        alpha = _ink(u8, l, weight, quiet, min_length, sample)
+    else:  # a large frame: the strokes (several px wide here) are placed at half its size (or less), resized back
+        small = u8
+        for _ in range(halvings):  # Gaussian pyramid steps: each output pixel its own sum, whatever the threads
+            small = cv2.pyrDown(small)
+            quiet = None if quiet is None else cv2.pyrDown(quiet)
+        alpha = cv2.resize(_ink(small, l, weight, quiet, min_length, sample), (w, h), interpolation=cv2.INTER_LINEAR)
+    fade = float(smoothstep(0.0, 0.3, l))
+    return alpha if fade == 1.0 else cv2.multiply(alpha, fade)
+
+
+def _ink(u8: np.ndarray, l: float, weight: float, quiet: Optional[np.ndarray], min_length: float,
+         sample: int) -> np.ndarray:
+    """ink_lines at the frame's own size (`quiet` already float32 in [0, 1])."""
+    scale = image_scale(u8.shape)
     # The smoother's weights come from the colour guide and it is linear in its source, so smoothing the grey
     # alone gives the grey of the smoothed colour image (to a grey level of rounding) in half the time.
     gray = cv2.ximgproc.fastGlobalSmootherFilter(u8, cv2.cvtColor(u8, cv2.COLOR_RGB2GRAY), 80.0 * scale * scale,
                                                  5.0)
-    # On the uint8 smoothed image the 3x3 Sobel is exact in int16, which is what Canny takes. The whole-frame
-    # steps are OpenCV calls, not numpy expressions: 28 -> 20 ms besides the smoother on a 1080p frame.
-    gx = cv2.Sobel(gray, cv2.CV_16S, 1, 0, ksize=3)
-    gy = cv2.Sobel(gray, cv2.CV_16S, 0, 1, ksize=3)
+    g = cv2.GaussianBlur(gray.astype(np.float32), (0, 0), INK_SIGMA)
+    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
     mag = gradient_magnitude(gx, gy)  # not cv2.magnitude: its last bit depends on the buffer's address
     if quiet is not None:
-        quiet = _unit(np.asarray(quiet, np.float32))
         mag = cv2.multiply(mag, cv2.addWeighted(quiet, -0.6, quiet, 0.0, 1.0))  # mag * (1 - 0.6 quiet)
-    # The share of pixels allowed to start a line grows with the factor (from 1.5 % to 12 %).
+    # The share of pixels with a full line grows with the factor (from 1.5 % to 12 %).
     share = 0.015 + 0.105 * l ** 1.5
-    # An absolute floor keeps soft regions (out-of-focus backgrounds, water, skin) free of scribbles.
-    floor = 150.0 - 90.0 * l
+    # An absolute floor keeps soft regions (out-of-focus backgrounds, water, skin) free of scribbles (the gradients
+    # of the INK_SIGMA-blurred grey are about 0.72 of the unblurred grey's on the shared photos).
+    floor = (150.0 - 90.0 * l) * 0.72
     high = max(floor, float(np.percentile(mag[::sample, ::sample], 100.0 * (1.0 - share))))
-    edges = cv2.Canny(gx, gy, 0.45 * high, high, L2gradient=True) > 0
-    if quiet is not None:
-        edges &= ~((quiet > 0.5) & (mag < 1.6 * high))
-    edges = _remove_small(edges, int(max(8, min_length * scale * (1.1 - l))))
+    # The distance (px) to the edge's centre line, the ridge of the gradient magnitude across the edge: the peak of a
+    # parabola fitted to log(magnitude) along the gradient (-d/dn / d2/dn2), exact for a Gaussian-shaped ridge, so
+    # the line is placed to a fraction of a pixel and moves continuously with the photo.
+    logm = cv2.log(cv2.add(mag, 1.0))
+    lx = cv2.Sobel(logm, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
+    ly = cv2.Sobel(logm, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
+    lxx = cv2.Sobel(logm, cv2.CV_32F, 2, 0, ksize=3, scale=0.25)
+    lyy = cv2.Sobel(logm, cv2.CV_32F, 0, 2, ksize=3, scale=0.25)
+    lxy = cv2.Sobel(logm, cv2.CV_32F, 1, 1, ksize=3, scale=0.25)
+    # With n = (gx, gy) / |g|: d/dn = (lx gx + ly gy) / |g|, d2/dn2 = (lxx gx2 + 2 lxy gx gy + lyy gy2) / |g|2.
+    gxx, gyy, gxy = cv2.multiply(gx, gx), cv2.multiply(gy, gy), cv2.multiply(gx, gy)
+    slope = cv2.multiply(cv2.absdiff(cv2.add(cv2.multiply(lx, gx), cv2.multiply(ly, gy)), 0.0), mag)  # |d/dn| |g|2
+    bend = cv2.add(cv2.add(cv2.multiply(lxx, gxx, scale=-1.0), cv2.multiply(lxy, gxy, scale=-2.0)),
+                   cv2.multiply(lyy, gyy, scale=-1.0))  # -d2/dn2 |g|2, > 0 on a ridge
+    dist = cv2.divide(slope, cv2.max(bend, cv2.addWeighted(gxx, 1e-3, gyy, 1e-3, 1e-6)))  # no 0 / 0 where flat
+    # Hysteresis, made soft: an edge draws where it is at least weak (about INK_WEAK of the threshold) and where
+    # enough strong edge (about the threshold) lies along lines within a window that grows with `min_length` (Canny
+    # asks for a connected path to a strong pixel; a path flips with a grey level, a blurred measure does not).
+    # The same measure drops dots and short dashes: a long line in the window counts 1, a dash a fraction.
+    # Backgrounds (long contours only) ask for more coherent lines: no scribbles over foliage, bokeh or a crowd.
+    picky = float(np.clip((min_length - 40.0) / 80.0, 0.0, 1.0))
+    coh = _ramp(coherence(gx, gy, 0.05 * min_length * scale), *(np.array(INK_COHERENCE) + picky * INK_PICKY))
+    weak = cv2.multiply(_ramp(mag, INK_WEAK[0] * high, INK_WEAK[1] * high), coh)
+    strong = cv2.multiply(_ramp(mag, INK_STRONG[0] * high, INK_STRONG[1] * high), coh)
+    if quiet is not None:  # on skin only loud edges count
+        keep = cv2.subtract(1.0, cv2.multiply(quiet, cv2.subtract(1.0, _ramp(mag, *(np.array(INK_LOUD) * high)))))
+        weak, strong = cv2.multiply(weak, keep), cv2.multiply(strong, keep)
+    tent = _unit(cv2.subtract(1.0, dist))  # 1 - distance, whose sum across a line is 1 wherever the line lies
+    sigma = INK_RUN * min_length * scale
+    run = _wide_blur(cv2.multiply(tent, strong), sigma)  # strong line length in the window
+    strength = cv2.multiply(weak, _ramp(run, *(np.array(INK_SHORT) / (np.sqrt(2 * np.pi) * sigma))))
+    # Along a line its strength is averaged over INK_EVEN px (weighted by the tent): a contour whose contrast varies
+    # is drawn as one stroke, not dashes.
+    even = 2 * int(round(INK_EVEN * scale)) + 1
+    strength = cv2.divide(box_mean(cv2.multiply(tent, strength), even), cv2.add(box_mean(tent, even), 1e-3))
+    centre = cv2.multiply(tent, strength)  # line length per pixel, for the spacing of the lines
     radius = (0.35 + 1.5 * l) * weight * scale
-    alpha = stroke_alpha(edges, radius, clutter_cap(edges, scale))
-    fade = float(smoothstep(0.0, 0.3, l))
-    return alpha if fade == 1.0 else cv2.multiply(alpha, fade)
+    # A weaker line is a thinner stroke of the same ink (a pen's pressure), not a grey one: its radius goes with its
+    # strength, and only the faintest fade out.
+    r = cv2.max(cv2.multiply(cv2.min(clutter_cap(centre, scale), float(radius)), strength), INK_HAIRLINE)  # per pixel
+    # Anti-aliased coverage of a stroke of radius r (at most 1 px: the distance is exact near the ridge only), then
+    # grown by the rest of the radius.
+    near = cv2.min(r, 1.0)
+    alpha = cv2.multiply(_unit(cv2.subtract(cv2.add(near, 0.5), dist)), _ramp(strength, *INK_FAINT))
+    alpha = thicken(alpha, cv2.subtract(r, near), int(np.ceil(max(0.0, radius - 1.0))))
+    # No faint haze: what is under INK_HAZE of alpha (anti-aliasing tails, the faintest lines) is not drawn.
+    return _ramp(alpha, INK_HAZE, 1.0)
 
 
 def mask_outline(mask: np.ndarray, line: float, weight: float = 1.0) -> np.ndarray:
