@@ -156,7 +156,7 @@ class MediapipeFaces:
     MESH_SIDE = 256
     MESHLESS_MIN_SCORE = 0.8  # a detection on which no mesh fits must be this sure (profiles, tiny faces)
     SINGLE_MIN_SCORE = 0.75  # a detection no other run confirms must be this sure
-    CROWD_MIN_FACES = 8  # detections (any run) before a photo counts as a crowd
+    CROWD_MIN_FACES = 8  # sure faces (SINGLE_MIN_SCORE, after NMS) before a photo counts as a crowd
     CROWD_TILE_FACES = 5.0  # the crowd tile's side in small-face sizes
 
     def __init__(self, cfg: PerceptionConfig):

@@ -143,9 +143,11 @@ def _head_hair(image: np.ndarray, face: Face, person: np.ndarray) -> Optional[tu
 
     def hair_sample(by0: int, by1: int) -> Optional[np.ndarray]:
         """The band's pixels on the person, or None when it is too small or bare scalp (or forehead)."""
+        if by1 <= by0:
+            return None
         on_person = pers[by0:by1, bx0:bx1] > 0.5
         sample = lab[by0:by1, bx0:bx1][on_person]
-        if by1 <= by0 or len(sample) < 12:
+        if len(sample) < 12:
             return None
         bare = _bare_scalp(fine, (slice(by0, by1), slice(bx0, bx1)), on_person, tex_skin, np.median(sample, axis=0),
                            skin_mu)

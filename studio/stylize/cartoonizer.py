@@ -235,7 +235,8 @@ def box_mean(x: np.ndarray, k: int) -> np.ndarray:
 
 def clutter_cap(centerline: np.ndarray, scale: float) -> np.ndarray:
     """The widest stroke radius (px) each pixel allows: a share of the mean spacing of the lines around it (window
-    area over line length in `CLUTTER_WINDOW`). A portrait's few contours keep their full width; a crowd, foliage or a
+    area over line length in `CLUTTER_WINDOW`; `centerline` is the line length per pixel, a binary centre line or the
+    continuous ink's fractional one). A portrait's few contours keep their full width; a crowd, foliage or a
     patterned shirt, where lines lie a few pixels apart, is drawn with fine lines instead of merging into black worms
     (noir's 5-px strokes over a crowd of 37-px faces). Measured at a quarter of the resolution, then resized back."""
     h, w = centerline.shape
@@ -298,14 +299,14 @@ def _wide_blur(x: np.ndarray, sigma: float, q: int = 4) -> np.ndarray:
     return cv2.resize(cv2.GaussianBlur(small, (0, 0), sigma / q), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def coherence(gx: np.ndarray, gy: np.ndarray, sigma: float) -> np.ndarray:
+def coherence(gxx: np.ndarray, gyy: np.ndarray, gxy: np.ndarray, sigma: float) -> np.ndarray:
     """How much the gradients within `sigma` px agree in direction, in [0, 1] (the structure tensor's
-    (l1 - l2) / (l1 + l2)): near 1 along a contour, low in hair, foliage or gravel. Measured at a quarter of the
-    resolution (it is a smooth field), then resized back."""
-    h, w = gx.shape
+    (l1 - l2) / (l1 + l2)): near 1 along a contour, low in hair, foliage or gravel. `gxx`, `gyy`, `gxy`: the
+    gradient's products gx², gy², gx gy at full resolution. Measured at a quarter of the resolution (it is a smooth
+    field), then resized back."""
+    h, w = gxx.shape
     q = 4
-    jxx, jyy, jxy = (cv2.GaussianBlur(shrink_by(cv2.multiply(a, b), q), (0, 0),
-                                      max(0.5, sigma / q)) for a, b in ((gx, gx), (gy, gy), (gx, gy)))
+    jxx, jyy, jxy = (cv2.GaussianBlur(shrink_by(p, q), (0, 0), max(0.5, sigma / q)) for p in (gxx, gyy, gxy))
     diff = cv2.subtract(jxx, jyy)
     spread = np.sqrt(cv2.add(cv2.multiply(diff, diff), cv2.multiply(jxy, jxy, scale=4.0)))
     coh = cv2.divide(spread, cv2.add(cv2.add(jxx, jyy), 1e-3))
@@ -403,7 +404,8 @@ def _ink(u8: np.ndarray, l: float, weight: float, quiet: Optional[np.ndarray], m
     # The same measure drops dots and short dashes: a long line in the window counts 1, a dash a fraction.
     # Backgrounds (long contours only) ask for more coherent lines: no scribbles over foliage, bokeh or a crowd.
     picky = float(np.clip((min_length - 40.0) / 80.0, 0.0, 1.0))
-    coh = _ramp(coherence(gx, gy, 0.05 * min_length * scale), *(np.array(INK_COHERENCE) + picky * INK_PICKY))
+    coh = _ramp(coherence(gxx, gyy, gxy, 0.05 * min_length * scale),
+                *(np.array(INK_COHERENCE) + picky * INK_PICKY))
     weak = cv2.multiply(_ramp(mag, INK_WEAK[0] * high, INK_WEAK[1] * high), coh)
     strong = cv2.multiply(_ramp(mag, INK_STRONG[0] * high, INK_STRONG[1] * high), coh)
     if quiet is not None:  # on skin only loud edges count
