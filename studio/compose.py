@@ -258,12 +258,54 @@ def eye_accents(img: np.ndarray, faces: Sequence[Face], character: Character, st
     return out
 
 
+HAIR_LIFT = 12.0  # L*: hair is lifted at most this far above the photo's (a character's floor may lift black to 25-35)
+
+
+def _tone_curve(src_L: np.ndarray, out_L: np.ndarray, exclude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The layer's lightness as a function of the photo's: (photo L* at bin centres, mean layer L* there), from every
+    other pixel outside `exclude` (bins of 5 L* with at least 50 pixels). How the character maps tones."""
+    keep = ~exclude[::2, ::2]
+    src, out = src_L[::2, ::2][keep], out_L[::2, ::2][keep]
+    bins = np.clip((src / 5.0).astype(np.int32), 0, 20)
+    n = np.bincount(bins, minlength=21)
+    mean = np.bincount(bins, weights=out, minlength=21) / np.maximum(n, 1)
+    ok = n >= 50
+    centres = np.arange(21) * 5.0 + 2.5
+    return (centres[ok], mean[ok]) if ok.sum() >= 2 else (np.array([0.0, 100.0]), np.array([0.0, 100.0]))
+
+
+def _chroma_map(src_lab: np.ndarray, out_lab: np.ndarray, exclude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(gain, offset) per chroma channel (a*, b*) with layer ≈ gain · photo + offset, fitted by least squares on every
+    other pixel outside `exclude`: the character's saturation and tint."""
+    keep = ~exclude[::2, ::2]
+    gain, offset = np.ones(2, np.float32), np.zeros(2, np.float32)
+    for c in (1, 2):
+        x, y = src_lab[::2, ::2, c][keep], out_lab[::2, ::2, c][keep]
+        if len(x) < 100 or float(x.var()) < 1e-3:
+            continue
+        g = float(np.clip(((x - x.mean()) * (y - y.mean())).mean() / x.var(), 0.0, 2.0))
+        gain[c - 1], offset[c - 1] = g, float(y.mean() - g * x.mean())
+    return gain, offset
+
+
+def _per_head(sel: np.ndarray, spread: int) -> tuple[np.ndarray, list]:
+    """(label image, [(label, slices of its box), ...]): each connected piece of hair its own label from 1, reaching
+    `spread` pixels past its edge (the soft rim of the mask); 0 elsewhere."""
+    n, cc, stats, _ = cv2.connectedComponentsWithStats(sel.astype(np.uint8), connectivity=8)
+    grown = cv2.dilate(cc.astype(np.float32), np.ones((2 * spread + 1, 2 * spread + 1), np.uint8)).astype(np.int32)
+    boxes = [(i, (slice(y, y + h), slice(x, x + w))) for i, (x, y, w, h) in enumerate(stats[1:, :4], 1)]
+    return np.where(cc > 0, cc, grown), boxes
+
+
 def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray], character: Character,
                  strength: float) -> tuple[np.ndarray, np.ndarray]:
     """Hair as a webtoon colourist paints it: two tones, a light band where the light hits, grouped strands.
 
-    Returns (shaded image, strand ink alpha). Strands are the long, thin edge fragments inside the hair
-    (short ones are dropped), drawn thin; the highlight is the brightest part of the heavily smoothed hair.
+    Returns (shaded image, strand ink alpha). Each head's hair keeps its own lightness: the photo's, through the
+    character's tone mapping (measured on the rest of the layer), so black hair stays black beside blond, and thin
+    short hair that the abstraction merged into a light background is dark again. Its shadow and highlight are cut
+    at that head's own levels. Strands are the long, thin edge fragments inside the hair (short ones are dropped),
+    drawn thin; the highlight is the brightest part of the heavily smoothed hair.
     """
     if hair is None or strength <= 0.0 or hair.max() < 0.3:
         return shaded, np.zeros(img.shape[:2], np.float32)
@@ -273,19 +315,33 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
     if sel.sum() < 200:
         return shaded, np.zeros(img.shape[:2], np.float32)
     lab = rgb_to_lab(shaded)
-    src_L = rgb_to_lab(img)[..., 0]
+    src_lab = rgb_to_lab(img)
     sigma = 3.0 * scale
+    src_L = src_lab[..., 0]
     Ls = cv2.GaussianBlur(src_L * m, (0, 0), sigma) / np.maximum(cv2.GaussianBlur(m, (0, 0), sigma), 1e-3)
-    med = float(np.median(Ls[sel]))
-    hi = float(np.percentile(Ls[sel], 90))
+    centres, curve = _tone_curve(src_lab[..., 0], lab[..., 0], m > 0.05)
+    gain, offset = _chroma_map(src_lab, lab, m > 0.05)
+    heads, boxes = _per_head(sel, int(round(3 * sigma)))
+    # Per head; [0] is the whole hair, for rim pixels no head reaches.
+    n = len(boxes) + 1
+    med, hi, tone = np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros(n, np.float32)
+    ab = np.zeros((n, 2), np.float32)
+    for i, box in [(0, (slice(None), slice(None)))] + boxes:
+        part = sel[box] if i == 0 else (heads[box] == i) & sel[box]
+        med[i] = np.median(Ls[box][part])
+        hi[i] = np.percentile(Ls[box][part], 90)
+        own = float(np.median(src_L[box][part]))
+        tone[i] = min(float(np.interp(own, centres, curve)), own + HAIR_LIFT)
+        # The layer's own chroma moved so that its median is the photo's through the character's colour map.
+        ab[i] = np.median(src_lab[box][part][:, 1:], axis=0) * gain + offset - np.median(lab[box][part][:, 1:], axis=0)
+    med, hi, tone, ab = med[heads], hi[heads], tone[heads], ab[heads]
     base = lab.copy()
-    hair_med_L = float(np.median(lab[..., 0][sel]))
-    # Two tones: shadow below the median, base above; then the highlight band.
+    # Two tones: shadow below the head's median, base above; then the highlight band.
     shadow = 1.0 - smoothstep(med - 6.0, med - 2.0, Ls)
-    base[..., 0] = hair_med_L - 8.0 * character.shading.contrast * shadow
+    base[..., 0] = tone - 8.0 * character.shading.contrast * shadow
     band = smoothstep(hi - 2.0, hi + 1.0, Ls) * character.shading.hair_highlight
-    base[..., 0] = base[..., 0] + band * (18.0 + 0.25 * (100.0 - hair_med_L) * 0.5)
-    base[..., 1:] = lab[..., 1:] * (1.0 + 0.2 * band[..., None])
+    base[..., 0] = base[..., 0] + band * (18.0 + 0.25 * (100.0 - tone) * 0.5)
+    base[..., 1:] = (lab[..., 1:] + ab) * (1.0 + 0.2 * band[..., None])
     w = (m * strength)[..., None]
     out = lab_to_rgb(lab * (1 - w) + base * w)
     # Strands: thin edges of the unsmoothed hair that are long and thin.

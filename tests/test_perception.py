@@ -240,7 +240,7 @@ def test_short_hair_above_a_high_forehead_is_hair(perceived):
     top, fh, cx, fw = oval[:, 1].min(), np.ptp(oval[:, 1]), oval[:, 0].mean(), np.ptp(oval[:, 0])
     crown = (slice(max(0, int(top - 0.35 * fh)), int(top - 0.12 * fh)), slice(int(cx - 0.35 * fw), int(cx + 0.35 * fw)))
     on = p.person[crown] > 0.5
-    assert (p.hair[crown] > 0.5)[on].mean() > 0.25  # measured 0.43 (0 before)
+    assert (p.hair[crown] > 0.5)[on].mean() > 0.35  # measured 0.49 (0 before the hairline, 0.42 before the cap)
 
 
 def test_no_hair_on_bald_heads(perceived):

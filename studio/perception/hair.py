@@ -154,6 +154,7 @@ def _head_hair(image: np.ndarray, face: Face, person: np.ndarray) -> Optional[tu
         return None if bare else sample
 
     sample = hair_sample(max(0, int(top - 0.30 * fhs)), max(0, int(top - 0.06 * fhs)))
+    line = None
     if sample is None:
         # Forehead, or a bald head? Above a high forehead, the hair may start further up than the band looks.
         line = _hairline(lab, fine, pers, tex_skin, skin_mu, (bx0, bx1), top, fhs)
@@ -168,6 +169,13 @@ def _head_hair(image: np.ndarray, face: Face, person: np.ndarray) -> Optional[tu
     # when the hair colour is near the skin's (blond, red, grey).
     d_skin = np.sqrt((((lab - skin_mu) / scale) ** 2).sum(-1))
     m *= np.clip((d_skin - d) * 2.0 + 0.5, 0.0, 1.0)
+    if line is not None:
+        # Short hair above a high forehead is a cap from the hairline up to the head's outline, lit or not: the light
+        # on a crown makes it lighter than the sample (and as light as skin), and cropped hair is one region there.
+        cap = np.zeros_like(region)
+        cap[:line + 1] = 1.0
+        cap = cv2.GaussianBlur(cap, (0, 0), max(0.5, 0.02 * fhs))
+        np.maximum(m, region * cap * np.clip(pers, 0.0, 1.0), out=m)
     # The face itself is never hair (eyebrows and beards stay with the face): the hull of the whole mesh,
     # which also covers the near cheek of a turned face.
     face_area = np.zeros_like(region)
