@@ -32,6 +32,7 @@ from studio.stylize.face_ink import face_box, face_ink
 from studio.stylize.face_warp import warp_field
 
 from .engines import load_engine
+from .guided import WORK_SIDE, guided_upsample, to_work_size
 
 
 def student_folder(cfg, character: str, given: Optional[str] = None) -> Path:
@@ -79,7 +80,7 @@ def contour_ink(image: np.ndarray, faces: Sequence, line: float, weight: float) 
 
 def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: float,
                   factors: np.ndarray, ink: Optional[tuple] = None, contours: float = 0.0,
-                  pool: Optional[Executor] = None) -> np.ndarray:
+                  pool: Optional[Executor] = None, work_side: Optional[int] = WORK_SIDE) -> np.ndarray:
     """RGB uint8 (H, W, 3) in, the student's RGB uint8 out: faces warped toward `geometry` by `warp`, then the
     engine with `factors` ((1, 3), ordered as STUDENT_FACTORS), then, with `ink` = (line, weight, rgb), the
     teacher's own ink drawn over it: the contours of the warped frame at line factor `contours` (0: none;
@@ -87,11 +88,16 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
     warped landmarks. Thin lines are what a 1/4-resolution student only blurs (docs/PERFORMANCE.md, "Student
     recipe"); the teacher draws them exactly and cheaply, so they are drawn, not learned.
 
+    A frame larger than `work_side` (None: any size) is stylised at that long side and brought back to its own size by
+    a guided filter with the frame as the guide (realtime.guided): the network costs what it costs at the working
+    size, and the edges it follows land on the frame's own pixels.
+
     The ink needs only the warped frame, not the network's output: with a `pool` the engine runs in its thread
     meanwhile (onnxruntime and OpenCV release the GIL)."""
     field = warp_field(image.shape, faces, geometry, warp)
     warped = field.apply(image)
-    x = (warped.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+    small = to_work_size(warped, work_side) if work_side else warped
+    x = (small.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
     running = pool.submit(engine, x, factors) if pool is not None else None
     moved = field.move_faces(faces) if warp > 0 and faces else faces
     layers = []  # (where, alpha): the whole frame (None) or a face's box
@@ -110,7 +116,11 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
             lm[:, 1] -= rows.start
             layers.append((box, face_ink((rows.stop - rows.start, cols.stop - cols.start),
                                          [replace(face, landmarks=lm)], line, weight, image=warped[box])))
-    y = to_rgb8((running.result() if running is not None else engine(x, factors))[0])
+    out = (running.result() if running is not None else engine(x, factors))[0]
+    if small is warped:
+        y = to_rgb8(out)
+    else:
+        y = guided_upsample(warped, small, cv2.merge([np.ascontiguousarray(c, np.float32) for c in out]))
     for box, alpha in layers:
         if box is None:
             y = apply_ink(y, alpha, ink[2])

@@ -1,0 +1,78 @@
+"""The student at a fixed working size, placed at full resolution by the frame itself (a guided filter).
+
+    small = to_work_size(frame, WORK_SIDE)                  # RGB uint8, long side WORK_SIDE (or the frame itself)
+    y_small = student(small)                                # float (h, w, 3) in [0, 1]
+    y = guided_upsample(frame, small, y_small)              # RGB uint8 at the frame's size
+
+The network's cost grows with the pixels it sees; a 1080p frame at full size cost the int8 student 57 ms on the
+AVX-512 EPYC (259 ms on an AVX2-only one). The students learn 384-px pairs, so a larger frame is also further from
+what they know: on 7 held-out photos at 1024 px the student at full size was 20.83 dB from the teacher, run at
+384-512 px and brought back up 21.06-21.07 dB with a plain bilinear resize and 21.13-21.18 dB with this filter
+(docs/PERFORMANCE.md, "Student at a working size").
+
+The fast guided filter (He and Sun, "Fast Guided Filter", 2015; the layer Wu et al. train end to end in "Fast
+End-to-End Trainable Guided Filter", CVPR 2018): at the working size, in each (2r+1)² window, each output channel
+is fitted as a linear function of the frame's grey level, `y ≈ a · grey + b` (ridge `eps`); a and b, averaged,
+are resized to the full size and applied to the full-size grey frame. Where the output follows the photo's
+edges, they land on the photo's own pixels instead of the working grid's; flat regions stay flat (a ≈ 0).
+Every pass is OpenCV on whole arrays: a separable box filter (`box_mean`, deterministic under any thread split)
+at the working size, and two resizes and a multiply-add at the full size.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from studio.stylize.cartoonizer import box_mean, shrink_by
+
+WORK_SIDE = 512  # px: the long side the student runs at; larger frames are brought down to it
+GUIDE_RADIUS = 2  # px at the working size: the window of the local linear fit is (2r+1)²
+GUIDE_EPS = 1e-4  # ridge of the fit (grey levels in [0, 1]): small keeps the photo's edges sharp
+
+
+def work_size(shape, side: int = WORK_SIDE) -> tuple[int, int]:
+    """(w, h) the student runs at for a frame of `shape`: the frame's own size when its long side is at most `side`,
+    else scaled to a long side of `side`."""
+    h, w = shape[:2]
+    if max(h, w) <= side:
+        return w, h
+    s = side / max(h, w)
+    return max(1, round(w * s)), max(1, round(h * s))
+
+
+def to_work_size(image: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
+    """The RGB uint8 frame at `work_size` (itself when it is small enough): area-averaged by the largest whole
+    factor, then bilinear for the rest (OpenCV's area resize by a fractional factor sums rows in an order that
+    depends on its threads: the pipelined stream must give the sequential frames bit for bit)."""
+    w, h = work_size(image.shape, side)
+    if (w, h) == (image.shape[1], image.shape[0]):
+        return image
+    q = int(min(image.shape[0] / h, image.shape[1] / w))
+    small = shrink_by(image, q) if q >= 2 else image
+    if (small.shape[1], small.shape[0]) != (w, h):
+        small = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(small)
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) * np.float32(1.0 / 255.0)
+
+
+def guided_upsample(image: np.ndarray, small: np.ndarray, out_small: np.ndarray, radius: int = GUIDE_RADIUS,
+                    eps: float = GUIDE_EPS) -> np.ndarray:
+    """The student's output at the working size (`out_small`: float (h, w, 3) in [0, 1], for `small`, the frame at
+    that size) as RGB uint8 at the size of `image` (the full-size RGB uint8 frame, the guide)."""
+    H, W = image.shape[:2]
+    k = 2 * radius + 1
+    g = _grey(small)
+    p = np.ascontiguousarray(out_small, np.float32)
+    m_g = box_mean(g, k)
+    var = box_mean(g * g, k) - m_g * m_g
+    m_p = box_mean(p, k)
+    cov = box_mean(p * g[..., None], k) - m_p * m_g[..., None]
+    a = cov / (var + np.float32(eps))[..., None]
+    b = m_p - a * m_g[..., None]
+    a = cv2.resize(box_mean(a, k), (W, H), interpolation=cv2.INTER_LINEAR)
+    b = cv2.resize(box_mean(b, k), (W, H), interpolation=cv2.INTER_LINEAR)
+    y = cv2.max(cv2.add(cv2.multiply(a, cv2.merge([_grey(image)] * 3)), b), 0.0)  # convertScaleAbs folds negatives up
+    return cv2.convertScaleAbs(y, alpha=255.0)
