@@ -336,8 +336,10 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
         ab[i] = np.median(src_lab[box][part][:, 1:], axis=0) * gain + offset - np.median(lab[box][part][:, 1:], axis=0)
     med, hi, tone, ab = med[heads], hi[heads], tone[heads], ab[heads]
     base = lab.copy()
-    # Two tones: shadow below the head's median, base above; then the highlight band.
-    shadow = 1.0 - smoothstep(med - 6.0, med - 2.0, Ls)
+    # Two tones: shadow below the head's median, base above; then the highlight band. The shadow's shapes come from
+    # the hair's light smoothed three times more than the highlight's: curls made a dapple of small dark blots.
+    Lb = cv2.GaussianBlur(src_L * m, (0, 0), 3 * sigma) / np.maximum(cv2.GaussianBlur(m, (0, 0), 3 * sigma), 1e-3)
+    shadow = 1.0 - smoothstep(med - 6.0, med - 2.0, Lb)
     base[..., 0] = tone - 8.0 * character.shading.contrast * shadow
     band = smoothstep(hi - 2.0, hi + 1.0, Ls) * character.shading.hair_highlight
     base[..., 0] = base[..., 0] + band * (18.0 + 0.25 * (100.0 - tone) * 0.5)
