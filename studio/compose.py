@@ -321,6 +321,9 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
     Ls = cv2.GaussianBlur(src_L * m, (0, 0), sigma) / np.maximum(cv2.GaussianBlur(m, (0, 0), sigma), 1e-3)
     centres, curve = _tone_curve(src_lab[..., 0], lab[..., 0], m > 0.05)
     gain, offset = _chroma_map(src_lab, lab, m > 0.05)
+    # The shadow's shapes come from the hair's light smoothed three times more than the highlight's: curls made a
+    # dapple of small dark blots.
+    Lb = cv2.GaussianBlur(src_L * m, (0, 0), 3 * sigma) / np.maximum(cv2.GaussianBlur(m, (0, 0), 3 * sigma), 1e-3)
     heads, boxes = _per_head(sel, int(round(3 * sigma)))
     # Per head; [0] is the whole hair, for rim pixels no head reaches.
     n = len(boxes) + 1
@@ -328,7 +331,7 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
     ab = np.zeros((n, 2), np.float32)
     for i, box in [(0, (slice(None), slice(None)))] + boxes:
         part = sel[box] if i == 0 else (heads[box] == i) & sel[box]
-        med[i] = np.median(Ls[box][part])
+        med[i] = np.median(Lb[box][part])
         hi[i] = np.percentile(Ls[box][part], 90)
         own = float(np.median(src_L[box][part]))
         tone[i] = min(float(np.interp(own, centres, curve)), own + HAIR_LIFT)
@@ -336,9 +339,7 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
         ab[i] = np.median(src_lab[box][part][:, 1:], axis=0) * gain + offset - np.median(lab[box][part][:, 1:], axis=0)
     med, hi, tone, ab = med[heads], hi[heads], tone[heads], ab[heads]
     base = lab.copy()
-    # Two tones: shadow below the head's median, base above; then the highlight band. The shadow's shapes come from
-    # the hair's light smoothed three times more than the highlight's: curls made a dapple of small dark blots.
-    Lb = cv2.GaussianBlur(src_L * m, (0, 0), 3 * sigma) / np.maximum(cv2.GaussianBlur(m, (0, 0), 3 * sigma), 1e-3)
+    # Two tones: shadow below the head's median, base above; then the highlight band.
     shadow = 1.0 - smoothstep(med - 6.0, med - 2.0, Lb)
     base[..., 0] = tone - 8.0 * character.shading.contrast * shadow
     band = smoothstep(hi - 2.0, hi + 1.0, Ls) * character.shading.hair_highlight
