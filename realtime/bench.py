@@ -4,8 +4,10 @@
 
 Without --student the shipped students/classic/ is timed (a randomly initialised student of the default size
 when it is missing: the speed of a network does not depend on its weights). Prints ms/frame and fps per
-engine and size (the network alone: frames in, stylised frames out), the teacher's time on the same frames
-(its whole pipeline, perception included), and the student/teacher speed ratio.
+engine and size (the network alone on the whole frame: frames in, stylised frames out), the step the realtime path
+runs (`step ms`: uint8 frame in, the network at the working size and the guided filter back to the frame's size,
+uint8 out; realtime.guided; no faces, no ink), the teacher's time on the same frames (its whole pipeline, perception
+included), and the student/teacher speed ratio of the step.
 """
 from __future__ import annotations
 
@@ -47,6 +49,14 @@ def time_engine(engine, x: np.ndarray, f: np.ndarray, n: int) -> float:
     return statistics.median(times)
 
 
+def time_step(engine, u8: np.ndarray, f: np.ndarray, n: int) -> float:
+    """Median seconds of the realtime path's network step on one uint8 frame (realtime.student.stylize_frame without
+    faces or ink: the working size, the engine, the guided filter)."""
+    from .student import stylize_frame
+
+    return time_engine(lambda img, fac: stylize_frame(engine, img, [], None, 0.0, fac), u8, f, n)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--student")
@@ -86,18 +96,20 @@ def main(argv=None) -> int:
         teacher = statistics.median(ts)
         for name, engine in engines.items():
             s = time_engine(engine, x, f, args.frames)
+            step = time_step(engine, u8, f, args.frames)
             rows.append({"engine": name, "device": engine.device, "size": size_name, "ms": s * 1000, "fps": 1 / s,
-                         "teacher_ms": teacher * 1000, "speedup": teacher / s})
+                         "step_ms": step * 1000, "teacher_ms": teacher * 1000, "speedup": teacher / step})
     if args.json:
         print(json.dumps({"rows": rows, "skipped": skipped, "machine": platform.machine(), "cores": os.cpu_count()}))
         return 0
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; student: {student if tmp is None else 'default size, random weights'}")
     print()
-    print("| engine | device | size | ms/frame | fps | teacher ms/frame | student/teacher speed |")
-    print("|---|---|---|---|---|---|---|")
+    print("| engine | device | size | network ms/frame (whole frame) | fps | step ms (working size + guided filter) | "
+          "teacher ms/frame | step/teacher speed |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['engine']} | {r['device']} | {r['size']} | {r['ms']:.1f} | {r['fps']:.1f} | {r['teacher_ms']:.0f} | "
-              f"{r['speedup']:.0f}× |")
+        print(f"| {r['engine']} | {r['device']} | {r['size']} | {r['ms']:.1f} | {r['fps']:.1f} | {r['step_ms']:.1f} | "
+              f"{r['teacher_ms']:.0f} | {r['speedup']:.0f}× |")
     for name, why in skipped.items():
         print(f"\n{name}: not available here ({why})")
     if tmp:
