@@ -5,8 +5,8 @@
 Without --student the shipped students/classic/ is timed (a randomly initialised student of the default size
 when it is missing: the speed of a network does not depend on its weights). Prints ms/frame and fps per
 engine and size (the network alone on the whole frame: frames in, stylised frames out), the step the realtime path
-runs (`step ms`: uint8 frame in, the network at the working size and the guided filter back to the frame's size,
-uint8 out; realtime.guided; no faces, no ink), the teacher's time on the same frames (its whole pipeline, perception
+runs (`step ms`: uint8 frame in, the network at the working size and back to the frame's size, uint8 out;
+realtime.guided; no faces, no ink), the teacher's time on the same frames (its whole pipeline, perception
 included), and the student/teacher speed ratio of the step.
 """
 from __future__ import annotations
@@ -51,7 +51,7 @@ def time_engine(engine, x: np.ndarray, f: np.ndarray, n: int) -> float:
 
 def time_step(engine, u8: np.ndarray, f: np.ndarray, n: int) -> float:
     """Median seconds of the realtime path's network step on one uint8 frame (realtime.student.stylize_frame without
-    faces or ink: the working size, the engine, the guided filter)."""
+    faces or ink: the working size, the engine, back to the frame's size)."""
     from .student import stylize_frame
 
     return time_engine(lambda img, fac: stylize_frame(engine, img, [], None, 0.0, fac), u8, f, n)
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
         return 0
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; student: {student if tmp is None else 'default size, random weights'}")
     print()
-    print("| engine | device | size | network ms/frame (whole frame) | fps | step ms (working size + guided filter) | "
+    print("| engine | device | size | network ms/frame (whole frame) | fps | step ms (at the working size, resized back) | "
           "teacher ms/frame | step/teacher speed |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:

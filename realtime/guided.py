@@ -1,14 +1,18 @@
-"""The student at a fixed working size, placed at full resolution by the frame itself (a guided filter).
+"""The student at a fixed working size, brought back to the frame's size (optionally by a guided filter).
 
     small = to_work_size(frame, WORK_SIDE)                  # RGB uint8, long side WORK_SIDE (or the frame itself)
     y_small = student(small)                                # float (h, w, 3) in [0, 1]
-    y = guided_upsample(frame, small, y_small)              # RGB uint8 at the frame's size
+    y = guided_upsample(frame, small, y_small)              # RGB uint8 at the frame's size, the frame as the guide
 
 The network's cost grows with the pixels it sees; a 1080p frame at full size cost the int8 student 57 ms on the
 AVX-512 EPYC (259 ms on an AVX2-only one). The students learn 384-px pairs, so a larger frame is also further from
-what they know: on 7 held-out photos at 1024 px the student at full size was 20.83 dB from the teacher, run at
-384-512 px and brought back up 21.06-21.07 dB with a plain bilinear resize and 21.13-21.18 dB with this filter
-(docs/PERFORMANCE.md, "Student at a working size").
+what they know: on 7 held-out photos at 1024 px the classic student at full size was 20.84 dB from the teacher, run
+at 512 px and resized back up 21.06 dB, with this filter 21.14 (the whole realtime step 22.14 and 22.29). The filter
+costs 28 ms per 1080p frame where the resize costs 1, so the realtime step resizes by default
+(realtime.student.stylize_frame's `upsample`); docs/PERFORMANCE.md, "Student at a working size". An oracle (the
+teacher's own output brought down and back up, tools/student_oracle.py) is 0.6-2.6 dB *worse* with this filter than
+with a resize: the teacher's cels are not a locally linear function of the photo. What issue 14 asks for is a guide
+trained with the network; this is the untrained layer it would start from.
 
 The fast guided filter (He and Sun, "Fast Guided Filter", 2015; the layer Wu et al. train end to end in "Fast
 End-to-End Trainable Guided Filter", CVPR 2018): at the working size, in each (2r+1)² window, each output channel

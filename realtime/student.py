@@ -80,7 +80,8 @@ def contour_ink(image: np.ndarray, faces: Sequence, line: float, weight: float) 
 
 def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: float,
                   factors: np.ndarray, ink: Optional[tuple] = None, contours: float = 0.0,
-                  pool: Optional[Executor] = None, work_side: Optional[int] = WORK_SIDE) -> np.ndarray:
+                  pool: Optional[Executor] = None, work_side: Optional[int] = WORK_SIDE,
+                  upsample: str = "linear") -> np.ndarray:
     """RGB uint8 (H, W, 3) in, the student's RGB uint8 out: faces warped toward `geometry` by `warp`, then the
     engine with `factors` ((1, 3), ordered as STUDENT_FACTORS), then, with `ink` = (line, weight, rgb), the
     teacher's own ink drawn over it: the contours of the warped frame at line factor `contours` (0: none;
@@ -88,9 +89,10 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
     warped landmarks. Thin lines are what a 1/4-resolution student only blurs (docs/PERFORMANCE.md, "Student
     recipe"); the teacher draws them exactly and cheaply, so they are drawn, not learned.
 
-    A frame larger than `work_side` (None: any size) is stylised at that long side and brought back to its own size by
-    a guided filter with the frame as the guide (realtime.guided): the network costs what it costs at the working
-    size, and the edges it follows land on the frame's own pixels.
+    A frame larger than `work_side` (None: any size) is stylised at that long side (realtime.guided) and brought back
+    to its own size by a bilinear resize (`upsample="linear"`), or by a guided filter with the frame as the guide
+    (`"guided"`: 0.15 dB closer to the teacher at 1024 px for 28 ms more per 1080p frame; docs/PERFORMANCE.md,
+    "Student at a working size"). The network costs what it costs at the working size.
 
     The ink needs only the warped frame, not the network's output: with a `pool` the engine runs in its thread
     meanwhile (onnxruntime and OpenCV release the GIL)."""
@@ -119,8 +121,10 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
     out = (running.result() if running is not None else engine(x, factors))[0]
     if small is warped:
         y = to_rgb8(out)
-    else:
+    elif upsample == "guided":
         y = guided_upsample(warped, small, cv2.merge([np.ascontiguousarray(c, np.float32) for c in out]))
+    else:
+        y = cv2.resize(to_rgb8(out), (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
     for box, alpha in layers:
         if box is None:
             y = apply_ink(y, alpha, ink[2])

@@ -5,6 +5,7 @@ output of the same photo and factors. Prints a table (and the ms the ink took pe
     .venv/bin/python tools/realtime_fidelity.py                          # 3 characters x 7 held-out photos, 512 px
     .venv/bin/python tools/realtime_fidelity.py --side 384 --photos portrait_dark_skin_01.jpg --save /tmp/fid
     .venv/bin/python tools/realtime_fidelity.py --characters classic --student /tmp/student-classic   # another student
+    .venv/bin/python tools/realtime_fidelity.py --side 1024 --upsample guided    # frames over the working size
 
 For developers (docs/PERFORMANCE.md, "Ink in the realtime path"). The default photos are the test media's
 non-commercial ones, which training.photo_set leaves out of the students' training set: truly held out.
@@ -42,6 +43,8 @@ def main(argv=None) -> int:
     ap.add_argument("--media", type=Path, default=Path(os.environ.get("TEST_MEDIA_DIR", REPO.parent / "shared" / "data")))
     ap.add_argument("--save", type=Path, help="write side-by-side PNGs here")
     ap.add_argument("--student", help="student folder for the (single) character instead of students/<name>/")
+    ap.add_argument("--upsample", choices=("linear", "guided"), default="linear",
+                    help="how frames larger than the working size come back from it (realtime.guided)")
     args = ap.parse_args(argv)
     if args.student and len(args.characters) != 1:
         ap.error("--student needs exactly one --characters")
@@ -71,11 +74,12 @@ def main(argv=None) -> int:
             faces = detector.detect(img)
             geo, warp, fac = step.character.geometry, step.factors["warp"], step._factors
             ink = (step.factors["line"], step.character.line_weight, step._line_rgb)
-            alone = stylize_frame(step.engine, img, faces, geo, warp, fac)
+            up = dict(upsample=args.upsample)
+            alone = stylize_frame(step.engine, img, faces, geo, warp, fac, **up)
             t0 = time.perf_counter()
-            strokes = stylize_frame(step.engine, img, faces, geo, warp, fac, ink)
+            strokes = stylize_frame(step.engine, img, faces, geo, warp, fac, ink, **up)
             t1 = time.perf_counter()
-            full = stylize_frame(step.engine, img, faces, geo, warp, fac, ink, step.factors["background_line"])
+            full = stylize_frame(step.engine, img, faces, geo, warp, fac, ink, step.factors["background_line"], **up)
             ms = ((time.perf_counter() - t1) - (t1 - t0)) * 1e3  # what the contours add
             rows.append((name, photo, len(faces), psnr(img, target), psnr(alone, target), psnr(strokes, target),
                          psnr(full, target), ms))
