@@ -1,6 +1,8 @@
 """How close the realtime step (realtime.student) is to the classic teacher, on held-out photos: PSNR of the
 student alone, with the face strokes, and with the face strokes and the contour lines, against the teacher's
-output of the same photo and factors. Prints a table (and the ms the ink took per frame).
+output of the same photo and factors; the whole step's SSIM, and how flat it is beside the teacher (the share of
+pixels whose grey Laplacian is under 2, studio.quality's flat share). Prints a table (and the ms the ink took per
+frame).
 
     .venv/bin/python tools/realtime_fidelity.py                          # 3 characters x 7 held-out photos, 512 px
     .venv/bin/python tools/realtime_fidelity.py --side 384 --photos portrait_dark_skin_01.jpg --save /tmp/fid
@@ -51,11 +53,19 @@ def main(argv=None) -> int:
 
     import cv2
     import numpy as np
+    import torch
 
     from realtime.student import StudentStylizer, stylize_frame
     from studio import StylizeParams, Stylizer, load_config
     from studio.io import load_image
     from studio.perception.faces import get_face_backend
+    from studio.quality import flat_share
+    from training.losses import ssim as ssim_nchw
+
+    def ssim(a, b) -> float:
+        """SSIM as the students' reports measure it (training.losses: 11x11 Gaussian window, RGB in [0, 1])."""
+        t = lambda x: torch.from_numpy(x.astype(np.float32) / 255.0).permute(2, 0, 1)[None]  # noqa: E731
+        return float(ssim_nchw(t(a), t(b)))
 
     cfg = load_config()
     teacher = Stylizer(cfg)
@@ -82,18 +92,21 @@ def main(argv=None) -> int:
             full = stylize_frame(step.engine, img, faces, geo, warp, fac, ink, step.factors["background_line"], **up)
             ms = ((time.perf_counter() - t1) - (t1 - t0)) * 1e3  # what the contours add
             rows.append((name, photo, len(faces), psnr(img, target), psnr(alone, target), psnr(strokes, target),
-                         psnr(full, target), ms))
+                         psnr(full, target), ms, ssim(full, target), flat_share(full), flat_share(target)))
             if args.save:
                 args.save.mkdir(parents=True, exist_ok=True)
                 sheet = np.hstack([img, alone, full, target])[..., ::-1]
                 cv2.imwrite(str(args.save / f"{name}_{Path(photo).stem}.png"), sheet)
     print(f"PSNR against the classic teacher (dB), {args.side} px, line/texture/color {f:g}, each character's warp")
-    print("| character | photo | faces | photo itself | student | + face strokes | + contours | contours ms |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| character | photo | faces | photo itself | student | + face strokes | + contours | contours ms | "
+          "SSIM (+ contours) | flat share: realtime / teacher |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r[0]} | {Path(r[1]).stem} | {r[2]} | {r[3]:.2f} | {r[4]:.2f} | {r[5]:.2f} | {r[6]:.2f} | {r[7]:.0f} |")
-    mean = [sum(r[k] for r in rows) / len(rows) for k in (3, 4, 5, 6, 7)]
-    print(f"| mean of {len(rows)} | | | {mean[0]:.2f} | {mean[1]:.2f} | {mean[2]:.2f} | {mean[3]:.2f} | {mean[4]:.0f} |")
+        print(f"| {r[0]} | {Path(r[1]).stem} | {r[2]} | {r[3]:.2f} | {r[4]:.2f} | {r[5]:.2f} | {r[6]:.2f} | {r[7]:.0f} | "
+              f"{r[8]:.3f} | {r[9]:.2f} / {r[10]:.2f} |")
+    mean = [sum(r[k] for r in rows) / len(rows) for k in range(3, 11)]
+    print(f"| mean of {len(rows)} | | | {mean[0]:.2f} | {mean[1]:.2f} | {mean[2]:.2f} | {mean[3]:.2f} | {mean[4]:.0f} | "
+          f"{mean[5]:.3f} | {mean[6]:.2f} / {mean[7]:.2f} |")
     return 0
 
 
