@@ -82,6 +82,25 @@ def test_distill_two_steps_saves_and_resumes(pairs, tmp_path):
     assert more == [3, 4] and any("resumed at step 2" in m for m in logs)
 
 
+def test_distill_can_start_from_a_student(pairs, tmp_path):
+    """--init: fine-tuning a student on new pairs (after the teacher changed) starts from its weights: with a zero
+    learning rate the saved student is that student, and a student of another shape is refused in one line."""
+    first = distill(DistillConfig(pairs=str(pairs), out=str(tmp_path / "a"), steps=2, batch=2, crop=32, width=8,
+                                  val_every=1), log=lambda m: None)
+    logs = []
+    again = distill(DistillConfig(pairs=str(pairs), out=str(tmp_path / "b"), steps=1, batch=2, crop=32, width=8,
+                                  lr=0.0, val_every=1, init=str(first)), log=logs.append)
+    x, f = torch.rand(1, 3, 32, 32), torch.full((1, 3), 0.5)
+    assert torch.equal(StudentUNet.from_pretrained(again)(x, f), StudentUNet.from_pretrained(first)(x, f))
+    assert any("starting from" in m for m in logs)
+    scratch = distill(DistillConfig(pairs=str(pairs), out=str(tmp_path / "c"), steps=1, batch=2, crop=32, width=8,
+                                    lr=0.0, val_every=1), log=lambda m: None)
+    assert not torch.equal(StudentUNet.from_pretrained(scratch)(x, f), StudentUNet.from_pretrained(first)(x, f))
+    with pytest.raises(ValueError, match="--init"):
+        distill(DistillConfig(pairs=str(pairs), out=str(tmp_path / "d"), steps=1, batch=2, crop=32, width=16,
+                              init=str(first)), log=lambda m: None)
+
+
 def test_distill_lowers_the_loss_on_a_fixed_batch(pairs, tmp_path):
     from training.datasets import PairDataset
     from training.losses import distill_loss

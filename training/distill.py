@@ -2,7 +2,7 @@
 
     python -m training.make_pairs --images ../shared/data/images --out pairs/classic --pairs 2000
     python -m training.distill --pairs pairs/classic --out students/classic --steps 20000 [--batch 8] [--crop 128]
-        [--lr 1e-3] [--width 24] [--resume] [--val-every 500]
+        [--lr 1e-3] [--width 24] [--resume] [--val-every 500] [--init students/classic]
 
 Loss: L1 + image-gradient + SSIM (training/losses.py; nothing downloaded). accelerate runs it (CUDA when
 present); a checkpoint every `--val-every` steps keeps the student, optimiser and step, and `--resume`
@@ -42,6 +42,7 @@ class DistillConfig:
     val_every: int = 500
     resume: bool = False
     seed: int = 0
+    init: Optional[str] = None  # a student folder to start from (fine-tuning on a changed teacher), not from zero
 
 
 def lr_factor(step: int, total: int) -> float:
@@ -137,6 +138,12 @@ def distill(cfg: DistillConfig, on_progress: Optional[Callable[[int, int, dict],
     torch.manual_seed(cfg.seed)
     accelerator = Accelerator(mixed_precision="fp16" if torch.cuda.is_available() else "no")
     model = StudentUNet(StudentConfig(width=cfg.width, depth=cfg.depth))
+    if cfg.init:
+        start = StudentUNet.from_pretrained(cfg.init)  # checked: a pickle or a foreign file is refused
+        if start.config != model.config:
+            raise ValueError(f"--init {cfg.init} is a {start.config} student; this run trains {model.config}")
+        model.load_state_dict(start.state_dict())
+        log(f"starting from {cfg.init}")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     step, best = 0, -1.0
     ck = out / "checkpoint"
@@ -198,9 +205,11 @@ def parse_args(argv=None) -> DistillConfig:
                                ("width", int, 24), ("depth", int, 2), ("val-every", int, 500), ("seed", int, 0)):
         ap.add_argument(f"--{name}", type=typ, default=default)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", metavar="STUDENT", help="start from this student folder's weights (fine-tune it on these "
+                    "pairs, e.g. after the teacher changed) instead of from zero; --resume takes precedence")
     a = ap.parse_args(argv)
     return DistillConfig(pairs=a.pairs, out=a.out, steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr, width=a.width,
-                         depth=a.depth, val_every=a.val_every, resume=a.resume, seed=a.seed)
+                         depth=a.depth, val_every=a.val_every, resume=a.resume, seed=a.seed, init=a.init)
 
 
 def main(argv=None) -> int:
