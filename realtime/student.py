@@ -78,6 +78,9 @@ def contour_ink(image: np.ndarray, faces: Sequence, line: float, weight: float) 
     return alpha * (1.0 - face_region(image.shape, faces, shrink=0.88))
 
 
+UPSAMPLE = ("linear", "guided")  # how a frame stylised at the working size comes back to its own size
+
+
 def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: float,
                   factors: np.ndarray, ink: Optional[tuple] = None, contours: float = 0.0,
                   pool: Optional[Executor] = None, work_side: Optional[int] = WORK_SIDE,
@@ -96,6 +99,8 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
 
     The ink needs only the warped frame, not the network's output: with a `pool` the engine runs in its thread
     meanwhile (onnxruntime and OpenCV release the GIL)."""
+    if upsample not in UPSAMPLE:
+        raise ValueError(f"upsample must be one of {UPSAMPLE}, not {upsample!r}")
     field = warp_field(image.shape, faces, geometry, warp)
     warped = field.apply(image)
     small = to_work_size(warped, work_side) if work_side else warped

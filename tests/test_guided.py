@@ -67,6 +67,8 @@ def test_the_step_runs_the_network_at_the_working_size(frame):
     # resized back by default; with the guided filter the frame's own detail comes back
     guided = stylize_frame(engine, frame, [], None, 0.0, factors, upsample="guided")
     assert psnr(guided, frame) > psnr(out, frame) + 4.0
+    with pytest.raises(ValueError, match="upsample"):
+        stylize_frame(engine, frame, [], None, 0.0, factors, upsample="cubic")
     small = np.ascontiguousarray(frame[:384, :512])
     same = stylize_frame(engine, small, [], None, 0.0, factors)
     assert seen[-1][2:] == small.shape[:2]

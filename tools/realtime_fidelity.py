@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     ap.add_argument("--media", type=Path, default=Path(os.environ.get("TEST_MEDIA_DIR", REPO.parent / "shared" / "data")))
     ap.add_argument("--save", type=Path, help="write side-by-side PNGs here")
     ap.add_argument("--student", help="student folder for the (single) character instead of students/<name>/")
-    ap.add_argument("--upsample", choices=("linear", "guided"), default="linear",
+    ap.add_argument("--upsample", choices=("linear", "guided"), default="linear",  # realtime.student.UPSAMPLE
                     help="how frames larger than the working size come back from it (realtime.guided)")
     args = ap.parse_args(argv)
     if args.student and len(args.characters) != 1:
