@@ -127,7 +127,7 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
     if small is warped:
         y = to_rgb8(out)
     elif upsample == "guided":
-        y = guided_upsample(warped, small, cv2.merge([np.ascontiguousarray(c, np.float32) for c in out]))
+        y = guided_upsample(warped, small, to_hwc(out))
     else:
         y = cv2.resize(to_rgb8(out), (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
     for box, alpha in layers:
@@ -138,11 +138,16 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
     return y
 
 
+def to_hwc(chw: np.ndarray) -> np.ndarray:
+    """An engine's (3, H, W) float output as float32 (H, W, 3), by OpenCV's merge (faster than numpy's transpose)."""
+    return cv2.merge([np.ascontiguousarray(c, np.float32) for c in chw])
+
+
 def to_rgb8(chw: np.ndarray) -> np.ndarray:
     """An engine's (3, H, W) float output as RGB uint8 (H, W, 3), rounded: two OpenCV passes (several times faster
     than numpy's transpose, scale and clip). The students clamp their output to [0, 1] (convertScaleAbs would fold a
     negative value up)."""
-    return cv2.convertScaleAbs(cv2.merge([np.ascontiguousarray(c, np.float32) for c in chw]), alpha=255.0)
+    return cv2.convertScaleAbs(to_hwc(chw), alpha=255.0)
 
 
 class StudentStylizer:

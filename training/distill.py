@@ -138,7 +138,9 @@ def distill(cfg: DistillConfig, on_progress: Optional[Callable[[int, int, dict],
     torch.manual_seed(cfg.seed)
     accelerator = Accelerator(mixed_precision="fp16" if torch.cuda.is_available() else "no")
     model = StudentUNet(StudentConfig(width=cfg.width, depth=cfg.depth))
-    if cfg.init:
+    ck = out / "checkpoint"
+    resuming = cfg.resume and (ck / "state.json").is_file()
+    if cfg.init and not resuming:  # a resumed run has its own weights: the starting student is not read
         start = StudentUNet.from_pretrained(cfg.init)  # checked: a pickle or a foreign file is refused
         if start.config != model.config:
             raise ValueError(f"--init {cfg.init} is a {start.config} student; this run trains {model.config}")
@@ -146,8 +148,7 @@ def distill(cfg: DistillConfig, on_progress: Optional[Callable[[int, int, dict],
         log(f"starting from {cfg.init}")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     step, best = 0, -1.0
-    ck = out / "checkpoint"
-    if cfg.resume and (ck / "state.json").is_file():
+    if resuming:
         model.load_state_dict(load_file(str(ck / "model.safetensors")))
         opt.load_state_dict(torch.load(ck / "optimizer.pt", weights_only=True))
         state = json.loads((ck / "state.json").read_text())
