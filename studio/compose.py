@@ -297,6 +297,21 @@ def _per_head(sel: np.ndarray, spread: int) -> tuple[np.ndarray, list]:
     return np.where(cc > 0, cc, grown), boxes
 
 
+HAIR_BAND_LIFT = 16.0  # L* the highlight band adds at hair_highlight 1 (black hair turned grey at 28)
+
+
+def _highlight_band(Lh: np.ndarray, hi: np.ndarray, sel: np.ndarray, scale: float) -> np.ndarray:
+    """The hair's highlight band, 0..1: where the smoothed light is above the head's 90th percentile, keeping only
+    pieces large enough to read as a band of light (at least (12 · scale)² px); specks are dropped."""
+    band = smoothstep(hi - 2.0, hi + 1.0, Lh)
+    core = ((band > 0.5) & sel).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(core, connectivity=8)
+    keep = stats[:, cv2.CC_STAT_AREA] >= (12.0 * scale) ** 2
+    keep[0] = False
+    near = cv2.dilate(keep[labels].astype(np.uint8), np.ones((5, 5), np.uint8))
+    return band * cv2.GaussianBlur(near.astype(np.float32), (0, 0), 1.0)
+
+
 def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray], character: Character,
                  strength: float) -> tuple[np.ndarray, np.ndarray]:
     """Hair as a webtoon colourist paints it: two tones, a light band where the light hits, grouped strands.
@@ -318,12 +333,15 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
     src_lab = rgb_to_lab(img)
     sigma = 3.0 * scale
     src_L = src_lab[..., 0]
-    Ls = cv2.GaussianBlur(src_L * m, (0, 0), sigma) / np.maximum(cv2.GaussianBlur(m, (0, 0), sigma), 1e-3)
     centres, curve = _tone_curve(src_lab[..., 0], lab[..., 0], m > 0.05)
     gain, offset = _chroma_map(src_lab, lab, m > 0.05)
-    # The shadow's shapes come from the hair's light smoothed three times more than the highlight's: curls made a
-    # dapple of small dark blots.
-    Lb = cv2.GaussianBlur(src_L * m, (0, 0), 3 * sigma) / np.maximum(cv2.GaussianBlur(m, (0, 0), 3 * sigma), 1e-3)
+
+    def smoothed(s: float) -> np.ndarray:  # the hair's own light, blurred within the hair
+        return cv2.GaussianBlur(src_L * m, (0, 0), s) / np.maximum(cv2.GaussianBlur(m, (0, 0), s), 1e-3)
+
+    # Shadow and highlight shapes come from the hair's light smoothed at 3 and 2 sigma: at 1 sigma curls made a dapple
+    # of small dark blots, and salt-and-pepper hair a camouflage of light patches.
+    Lb, Lh = smoothed(3 * sigma), smoothed(2 * sigma)
     heads, boxes = _per_head(sel, int(round(3 * sigma)))
     # Per head; [0] is the whole hair, for rim pixels no head reaches.
     n = len(boxes) + 1
@@ -332,7 +350,7 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
     for i, box in [(0, (slice(None), slice(None)))] + boxes:
         part = sel[box] if i == 0 else (heads[box] == i) & sel[box]
         med[i] = np.median(Lb[box][part])
-        hi[i] = np.percentile(Ls[box][part], 90)
+        hi[i] = np.percentile(Lh[box][part], 90)
         own = float(np.median(src_L[box][part]))
         tone[i] = min(float(np.interp(own, centres, curve)), own + HAIR_LIFT)
         # The layer's own chroma moved so that its median is the photo's through the character's colour map.
@@ -342,8 +360,8 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
     # Two tones: shadow below the head's median, base above; then the highlight band.
     shadow = 1.0 - smoothstep(med - 6.0, med - 2.0, Lb)
     base[..., 0] = tone - 8.0 * character.shading.contrast * shadow
-    band = smoothstep(hi - 2.0, hi + 1.0, Ls) * character.shading.hair_highlight
-    base[..., 0] = base[..., 0] + band * (18.0 + 0.25 * (100.0 - tone) * 0.5)
+    band = _highlight_band(Lh, hi, sel, scale) * character.shading.hair_highlight
+    base[..., 0] = base[..., 0] + band * HAIR_BAND_LIFT
     base[..., 1:] = (lab[..., 1:] + ab) * (1.0 + 0.2 * band[..., None])
     w = (m * strength)[..., None]
     out = lab_to_rgb(lab * (1 - w) + base * w)
