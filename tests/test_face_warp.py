@@ -79,3 +79,27 @@ def test_no_tearing_and_local(portrait):
     assert np.abs(field.dx[far]).max() == 0 and np.abs(field.dy[far]).max() == 0
     warped = field.apply(img)
     assert np.array_equal(warped[far], img[far])
+
+
+def test_small_faces_keep_their_shape(portrait):
+    """The warp fades in over face widths WARP_FACE_PX: the same face shrunk to a crowd's size is not warped (its
+    mesh is off by more than the reshaping), and halfway it is warped by less."""
+    from studio.stylize.face_warp import WARP_FACE_PX
+
+    img, faces = portrait
+    geo = replace(NEUTRAL, eye_scale=1.5)
+
+    def growth(width):
+        k = width / faces[0].box.width
+        face = faces[0].scaled(k)
+        small = cv2.resize(img, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
+        field = warp_field(small.shape, [face], geo, 1.0)
+        moved = field.forward(face.landmarks)
+        return eye_width(moved, LEFT_EYE) / eye_width(face.landmarks, LEFT_EYE), field
+
+    lo, hi = WARP_FACE_PX
+    g_small, field_small = growth(lo - 2)
+    assert field_small.is_identity and g_small == 1.0
+    g_mid, _ = growth((lo + hi) / 2)
+    g_full, _ = growth(hi + 10)
+    assert 1.05 < g_mid < g_full - 0.1 and g_full > 1.3, (g_mid, g_full)

@@ -25,6 +25,10 @@ from ..types import Box, Face
 
 NOSE_TIP, UPPER_LIP, LOWER_LIP, MOUTH_LEFT, MOUTH_RIGHT, CHIN = 1, 13, 14, 291, 61, 152
 LEFT_IRIS_CENTER, RIGHT_IRIS_CENTER = 473, 468  # the person's left / right (refined mesh only)
+# px of face width: the warp fades in over these. On a smaller face the mesh is off by a few pixels (a crowd's
+# 42-px face in glasses had its mouth placed 5 px to the side), which is more than the reshaping it would draw, and
+# warping by it made that face unrecognisable (dlib no longer found it in pastel); a background face keeps its shape.
+WARP_FACE_PX = (40.0, 64.0)
 
 
 @dataclass
@@ -145,7 +149,8 @@ def face_targets(lm: np.ndarray, geo: Geometry, strength: float) -> tuple[np.nda
 
 def warp_field(shape: Sequence[int], faces: Sequence[Face], geo: Geometry, strength: float,
                step: int = 4) -> WarpField:
-    """Backward displacement field (H, W) x2 for all faces with landmarks."""
+    """Backward displacement field (H, W) x2 for all faces with landmarks, each by `strength` faded in over face
+    widths `WARP_FACE_PX`."""
     from scipy.interpolate import RBFInterpolator
 
     h, w = shape[:2]
@@ -155,9 +160,12 @@ def warp_field(shape: Sequence[int], faces: Sequence[Face], geo: Geometry, stren
         return WarpField(dx, dy)
     for face in faces:
         lm = face.landmarks
-        if not face.has_mesh or face.box.width < 16:
+        if not face.has_mesh:
             continue
-        src, dst = face_targets(lm[:, :2], geo, strength)
+        t = float(np.clip((face.box.width - WARP_FACE_PX[0]) / (WARP_FACE_PX[1] - WARP_FACE_PX[0]), 0.0, 1.0))
+        if t <= 0.0:
+            continue
+        src, dst = face_targets(lm[:, :2], geo, strength * t * t * (3.0 - 2.0 * t))
         # Zero-displacement ring well outside the face keeps the warp local and seamless.
         cx, cy = lm[list(FACE_OVAL)].mean(axis=0)
         rx = np.ptp(lm[list(FACE_OVAL), 0]) * 0.95
