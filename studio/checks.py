@@ -95,3 +95,5 @@ FRAME_LIMIT = Rule(1, 10_000_000, integer=True)  # the CLI's --frames (absent: t
 MAX_SIDE = Rule(64, 8192, integer=True)
 DETECT_EVERY = Rule(1, 1000, integer=True)
 WORKERS = Rule(1, 64, integer=True)
+GUIDED_RADIUS = Rule(0, 4, integer=True)  # a student's guided head (0: none), as StudentConfig allows
+SWITCH = Rule(0, 1, integer=True)  # an on/off option given as 0 or 1

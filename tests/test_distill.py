@@ -1,5 +1,6 @@
 """Distillation smoke runs: teacher pairs (resumable), the student model, a 2-step distil with resume."""
 import json
+import math
 import shutil
 
 import numpy as np
@@ -62,6 +63,66 @@ def test_student_roundtrip_and_factor_inputs(tmp_path):
     model.save_pretrained(tmp_path)
     again = StudentUNet.from_pretrained(tmp_path)
     assert torch.allclose(again(x, f), model.eval()(x, f), atol=1e-6)
+
+
+def test_guided_head_places_edges_where_the_photo_has_them(tmp_path):
+    """The trainable guided filter (StudentConfig.guided) takes the network's 1/4-resolution prediction to full
+    resolution along the photo's own edges: untrained (the network adds nothing to the photo's block means), a step
+    edge between two 4x4 blocks comes out sharp, where the plain head's bilinear base smears it over the blocks.
+    Trained, it exports to ONNX with the photo's size free and loads back the same."""
+    from realtime.export import export_onnx
+
+    torch.manual_seed(0)
+    x = torch.full((1, 3, 64, 64), 0.2)
+    x[..., 30:] = 0.8  # a vertical edge inside a 4x4 block (columns 28-31)
+    f = torch.full((1, 3), 0.5)
+    plain, guided = StudentUNet(StudentConfig(width=8)).eval(), StudentUNet(StudentConfig(width=8, guided=1)).eval()
+    with torch.no_grad():
+        torch.nn.init.constant_(guided.head.guide[0].weight, 0.3)  # a guide that follows the photo's lightness
+        torch.nn.init.zeros_(guided.head.guide[0].bias)
+        torch.nn.init.constant_(guided.head.guide[2].weight, 1.0)
+        row_plain, row_guided = plain(x, f)[0, 0, 32], guided(x, f)[0, 0, 32]
+    err_plain = float((row_plain - x[0, 0, 32]).abs().max())
+    err_guided = float((row_guided - x[0, 0, 32]).abs().max())
+    assert err_plain > 0.15 and err_guided < 0.05, (err_plain, err_guided)
+    for p in guided.parameters():  # trained-like
+        torch.nn.init.normal_(p, 0, 0.05)
+    guided.save_pretrained(tmp_path)
+    export_onnx(tmp_path)  # raises ParityError when onnxruntime differs from torch at two other sizes
+    again = StudentUNet.from_pretrained(tmp_path)
+    assert again.config.guided == 1 and torch.allclose(again(x, f), guided.eval()(x, f), atol=1e-6)
+    with pytest.raises(ValueError, match="not both"):
+        StudentUNet(StudentConfig(guided=1, refine=4))
+    with pytest.raises(ValueError, match="needs a guided head"):
+        StudentUNet(StudentConfig(gate=1))
+    gated = StudentUNet(StudentConfig(width=8, guided=1, gate=1)).eval()  # its gate starts half open
+    with torch.no_grad():
+        y = gated(x, f)
+    assert y.shape == x.shape and torch.isfinite(y).all()
+
+
+def test_guided_student_quantises_to_int8_within_the_gate(tmp_path, media_dir):
+    """A guided head's filter subtracts products of means: quantised to 8 bits as the plain students are, it would
+    cancel to noise. Only its convolutions are quantised (realtime.export), and the int8 model passes the 40 dB
+    parity gate on held-out photos (quantize_int8 raises ParityError otherwise)."""
+    import json as _json
+
+    from realtime.export import export_onnx, quantize_int8
+
+    torch.manual_seed(1)
+    model = StudentUNet(StudentConfig(width=8, guided=1))
+    with torch.no_grad():
+        for p in model.parameters():  # trained-like
+            torch.nn.init.normal_(p, 0, 0.05)
+        model.head.log_eps.fill_(math.log(1e-3))  # as trained (8.5e-4 on classic): a filter that follows the guide
+        torch.nn.init.constant_(model.head.guide[0].weight, 0.3)
+        torch.nn.init.constant_(model.head.guide[2].weight, 1.0)
+    model.save_pretrained(tmp_path)
+    export_onnx(tmp_path)
+    photos = sorted((media_dir / "images").glob("*.jpg"))[:8]
+    quantize_int8(tmp_path, photos, side=128)
+    report = _json.loads((tmp_path / "int8.json").read_text())
+    assert report["parity_psnr_min"] >= 40.0 and "convolutions only" in report["format"]
 
 
 def test_distill_two_steps_saves_and_resumes(pairs, tmp_path):

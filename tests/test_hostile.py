@@ -192,6 +192,8 @@ def test_stylize_params_are_checked_and_converted():
     (["training.train_lora", "--base", "b", "--images", "i", "--output", "o", "--rank", "abc"], "--rank"),
     (["training.make_pairs", "--images", "i", "--out", "o", "--pairs", "-5"], "--pairs"),
     (["training.make_pairs", "--images", "i", "--out", "o", "--fix", "warp=nan"], "--fix"),
+    (["training.distill", "--pairs", "p", "--out", "o", "--guided", "9"], "--guided"),
+    (["training.distill", "--pairs", "p", "--out", "o", "--gate", "2"], "--gate"),
 ])
 def test_the_command_lines_use_the_same_rules(argv, flag, capsys):
     import importlib

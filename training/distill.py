@@ -2,7 +2,7 @@
 
     python -m training.make_pairs --images ../shared/data/images --out pairs/classic --pairs 2000
     python -m training.distill --pairs pairs/classic --out students/classic --steps 20000 [--batch 8] [--crop 128]
-        [--lr 1e-3] [--width 24] [--resume] [--val-every 500] [--init students/classic]
+        [--lr 1e-3] [--width 24] [--resume] [--val-every 500] [--init students/classic] [--guided 1 [--gate 1]]
 
 Loss: L1 + image-gradient + SSIM (training/losses.py; nothing downloaded). accelerate runs it (CUDA when
 present); a checkpoint every `--val-every` steps keeps the student, optimiser and step, and `--resume`
@@ -24,6 +24,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from studio.checks import GUIDED_RADIUS, SWITCH
 from studio.io import atomic_path, atomic_write
 
 from . import progress_bar
@@ -43,6 +44,8 @@ class DistillConfig:
     resume: bool = False
     seed: int = 0
     init: Optional[str] = None  # a student folder to start from (fine-tuning on a changed teacher), not from zero
+    guided: int = 0  # > 0: the student places its output with a trainable guided filter of this radius (GuidedHead)
+    gate: int = 0  # 1: with guided, a learned gate between the filter and the plain upsampled prediction
 
 
 def lr_factor(step: int, total: int) -> float:
@@ -137,7 +140,7 @@ def distill(cfg: DistillConfig, on_progress: Optional[Callable[[int, int, dict],
     rng = random.Random(cfg.seed)
     torch.manual_seed(cfg.seed)
     accelerator = Accelerator(mixed_precision="fp16" if torch.cuda.is_available() else "no")
-    model = StudentUNet(StudentConfig(width=cfg.width, depth=cfg.depth))
+    model = StudentUNet(StudentConfig(width=cfg.width, depth=cfg.depth, guided=cfg.guided, gate=cfg.gate))
     ck = out / "checkpoint"
     resuming = cfg.resume and (ck / "state.json").is_file()
     if cfg.init and not resuming:  # a resumed run has its own weights: the starting student is not read
@@ -205,12 +208,17 @@ def parse_args(argv=None) -> DistillConfig:
     for name, typ, default in (("steps", int, 20000), ("batch", int, 8), ("crop", int, 128), ("lr", float, 1e-3),
                                ("width", int, 24), ("depth", int, 2), ("val-every", int, 500), ("seed", int, 0)):
         ap.add_argument(f"--{name}", type=typ, default=default)
+    ap.add_argument("--guided", type=GUIDED_RADIUS.arg("--guided"), default=0,
+                    help="experimental: a trainable guided filter of this radius places the output (0: none)")
+    ap.add_argument("--gate", type=SWITCH.arg("--gate"), default=0,
+                    help="experimental, with --guided: 1 learns a gate between the filter and the plain output")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--init", metavar="STUDENT", help="start from this student folder's weights (fine-tune it on these "
                     "pairs, e.g. after the teacher changed) instead of from zero; --resume takes precedence")
     a = ap.parse_args(argv)
     return DistillConfig(pairs=a.pairs, out=a.out, steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr, width=a.width,
-                         depth=a.depth, val_every=a.val_every, resume=a.resume, seed=a.seed, init=a.init)
+                         depth=a.depth, val_every=a.val_every, resume=a.resume, seed=a.seed, init=a.init,
+                         guided=a.guided, gate=a.gate)
 
 
 def main(argv=None) -> int:

@@ -24,6 +24,7 @@ and H and W can be dynamic (multiples of `down * 2**depth`).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -42,6 +43,8 @@ class StudentConfig:
     depth: int = 2  # U-Net levels below the first
     factors: int = len(STUDENT_FACTORS)
     refine: int = 0  # extra channels for a full-resolution refinement (0: none; 8 costs +20 ms per 512² frame)
+    guided: int = 0  # > 0: a trainable guided filter of this radius (at 1/down) places the output (GuidedHead)
+    gate: int = 0  # 1: with `guided`, a learned per-pixel gate between the filter and the plain upsampled prediction
 
     @property
     def multiple(self) -> int:
@@ -63,7 +66,8 @@ class StudentConfig:
         if unknown:
             raise BadStudent(f"{path}: unknown key(s) {unknown}")
         limits = {"down": (1, 2, 4, 8), "width": range(4, 257), "depth": range(1, 6),
-                  "factors": (len(STUDENT_FACTORS),), "refine": range(0, 65)}
+                  "factors": (len(STUDENT_FACTORS),), "refine": range(0, 65), "guided": range(0, 5),
+                  "gate": (0, 1)}
         for key, value in data.items():
             if isinstance(value, bool) or not isinstance(value, int) or value not in limits[key]:
                 allowed = limits[key]
@@ -91,6 +95,40 @@ class FiLMBlock(nn.Module):
         return self.act(self.conv2(h) * (1 + gamma) + beta)
 
 
+def box_mean(x: torch.Tensor, r: int) -> torch.Tensor:
+    """The mean over (2r+1)² windows, edge windows over the pixels they hold (an ONNX AveragePool)."""
+    return F.avg_pool2d(x, 2 * r + 1, stride=1, padding=r, count_include_pad=False)
+
+
+class GuidedHead(nn.Module):
+    """A trainable fast guided filter (Wu et al., "Fast End-to-End Trainable Guided Filter", CVPR 2018): the
+    network's low-resolution prediction `p` is fitted, per (2r+1)² window, as a linear function A·g + b of a guide `g`
+    that a small learned 1x1 network makes from the photo; A and b are smoothed, brought up to full resolution and
+    applied to the full-resolution guide. Edges land where the photo's are, and flat regions stay flat where the
+    fitted A is zero; the network itself only runs at 1/down. All of it is pooling, 1x1 convs, resize and arithmetic
+    (exported as plain ONNX; the filter's arithmetic stays float in the int8 model, realtime.export)."""
+
+    def __init__(self, radius: int, down: int, hidden: int = 8):
+        super().__init__()
+        self.radius, self.down = radius, down
+        self.guide = nn.Sequential(nn.Conv2d(3, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, 1, 1))
+        self.log_eps = nn.Parameter(torch.tensor(math.log(1e-3)))
+
+    def forward(self, x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        r = self.radius
+        g = self.guide(x)
+        g_lr = F.avg_pool2d(g, self.down)
+        mean_g, mean_p = box_mean(g_lr, r), box_mean(p, r)
+        cov = box_mean(g_lr * p, r) - mean_g * mean_p
+        var = box_mean(g_lr * g_lr, r) - mean_g * mean_g
+        a = cov / (var + torch.exp(self.log_eps))
+        b = mean_p - a * mean_g
+        ab = F.interpolate(torch.cat([box_mean(a, r), box_mean(b, r)], dim=1), scale_factor=self.down,
+                           mode="bilinear", align_corners=False)
+        a_up, b_up = ab.chunk(2, dim=1)
+        return a_up * g + b_up
+
+
 class StudentUNet(nn.Module):
     def __init__(self, config: StudentConfig = StudentConfig()):
         super().__init__()
@@ -107,7 +145,14 @@ class StudentUNet(nn.Module):
         self.context = nn.Sequential(nn.Linear(bottom + k, bottom), nn.ReLU(inplace=True), nn.Linear(bottom, 2 * bottom))
         self.ups = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in reversed(range(d)))
         self.dec = nn.ModuleList(FiLMBlock(2 * widths[i], widths[i], k) for i in reversed(range(d)))
-        self.out = nn.Conv2d(widths[0], (3 + r) * config.down ** 2, 3, padding=1)
+        if config.guided and r:
+            raise ValueError("a student has a guided head or a refinement, not both")
+        # The guided head takes a low-resolution prediction (3 channels at 1/down); the plain head a pixel shuffle.
+        if config.gate and not config.guided:
+            raise ValueError("a gate needs a guided head")
+        self.out = nn.Conv2d(widths[0], 3 + config.gate if config.guided else (3 + r) * config.down ** 2, 3, padding=1)
+        if config.guided:
+            self.head = GuidedHead(config.guided, config.down)
         # zero-initialised last layers: training starts from the smooth base and learns what to add
         zero = [self.context[2], self.out]
         if r:
@@ -129,6 +174,18 @@ class StudentUNet(nn.Module):
         h = torch.relu(h * (1 + gamma) + beta)
         for up, dec, skip in zip(self.ups, self.dec, reversed(skips)):
             h = dec(torch.cat([up(h), skip], dim=1), factors)
+        if self.config.guided:
+            # The prediction at 1/down is the photo's block means plus what the network adds; the head places it.
+            o = self.out(h)
+            p = F.avg_pool2d(x, down) + o[:, :3]
+            y = self.head(x, p)
+            if self.config.gate:
+                # Where the teacher is flat the filter would carry the photo's texture (its A·guide): a gate learned at
+                # 1/down blends toward the plain upsampled prediction there.
+                up = F.interpolate(torch.cat([p, o[:, 3:]], dim=1), scale_factor=down, mode="bilinear",
+                                   align_corners=False)
+                y = up[:, :3] + torch.sigmoid(up[:, 3:]) * (y - up[:, :3])
+            return y if self.training else torch.clamp(y, 0.0, 1.0)
         base = F.interpolate(F.avg_pool2d(x, down), scale_factor=down, mode="bilinear", align_corners=False)
         o = self.shuffle(self.out(h))
         y = base + o[:, :3]
