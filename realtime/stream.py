@@ -151,7 +151,10 @@ class Stream:
         self.renderer.prepare(sorted({self.character, *self._assign.values()}))
         self.follower = None
         if not self.renderer.finds_faces:
-            backend = get_face_backend(self.cfg.perception.face_backend, self.cfg.perception)
+            # One mesh per face and frame: the averaged framings of a steady mesh cost ~20 ms per large face, and
+            # the tracker and the temporal blend steady a stream already
+            quick = replace(self.cfg.perception, steady=False)
+            backend = get_face_backend(quick.face_backend, quick)
             self.follower = FaceFollower(backend, c.detect_every)
         self.tracker = FaceTracker()
         self.cast = CharacterAssignments(default=self.character, by_track=self._assign)

@@ -55,6 +55,25 @@ def crop(out: np.ndarray) -> np.ndarray:
     return out[:-1, :-1]
 
 
+def moved_perception(per):
+    """A perception moved with the photo by `shifted` (one pixel right and down): masks, boxes and points."""
+    from dataclasses import replace
+
+    from studio.types import Box
+
+    def move(face):
+        lm = None if face.landmarks is None else face.landmarks.astype(np.float32)
+        if lm is not None:
+            lm[:, :2] += 1.0
+        kp = None if face.keypoints is None else face.keypoints + 1.0
+        b = face.box
+        return replace(face, box=Box(b.x0 + 1, b.y0 + 1, b.x1 + 1, b.y1 + 1), landmarks=lm, keypoints=kp)
+
+    pose = None if per.pose is None else per.pose + np.array([1.0, 1.0, 0.0], np.float32)
+    return replace(per, faces=[move(f) for f in per.faces], person=shifted(per.person), skin=shifted(per.skin),
+                   hair=None if per.hair is None else shifted(per.hair), pose=pose)
+
+
 def full_teacher(cfg, character: str):
     from studio.pipeline import Stylizer
     from studio.types import StylizeParams
@@ -68,6 +87,7 @@ def stage_functions(cfg, character: str, photo: np.ndarray):
     """The person layer's steps on their own, with the clean photo's perception where they need it."""
     from studio.characters import load_character
     from studio.compose import face_region
+    from studio.perception.skin import skin_tone
     from studio.pipeline import Stylizer
     from studio.stylize.cartoonizer import Cartoonizer, LayerSettings, abstract, colorize
     from studio.types import StylizeParams
@@ -84,7 +104,19 @@ def stage_functions(cfg, character: str, photo: np.ndarray):
         return x.astype(np.float32) / 255.0
 
     moved_quiet = shifted(quiet)
+    moved_per = moved_perception(per)
+
+    def teacher_with(x, moved=False):  # the whole teacher, but with the clean photo's perception
+        from studio.stylize.classic import ClassicSettings
+
+        settings = ClassicSettings(person=s, background=LayerSettings(f["background_line"], f["background_texture"],
+                                                                      f["background_color"]), warp=f["warp"])
+        out01, _, _ = stylizer.teacher("classic").render(f01(x), moved_per if moved else per, ch, settings,
+                                                         params=StylizeParams(character=character), tone_fn=skin_tone)
+        return np.clip(out01 * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
     return {
+        "teacher, clean perception": teacher_with,
         "abstract": lambda x, moved=False: abstract(f01(x), s.texture),
         "shade": lambda x, moved=False: colorize(abstract(f01(x), s.texture), s.color, toon.palette,
                                                  saturation=ch.shading.saturation, k=14),  # abstract, then colorize

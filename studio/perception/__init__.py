@@ -49,7 +49,7 @@ def perceive(image: np.ndarray, cfg: PerceptionConfig, pose: Optional[bool] = No
     faces = get_face_backend(cfg.face_backend, cfg).detect(image)
     lap("faces")
     # 3. Person: the faces also point at people the whole-image segmentation misses.
-    person = segment_person(image, faces)
+    person = segment_person(image, faces, steady=cfg.steady)
     lap("person")
     # 4. Skin, seeded by each face's own colour; tones measured on the face skin.
     skin = skin_mask(image, faces, person)
