@@ -1,0 +1,58 @@
+"""Flicker of the teacher path on a clip: each frame stylised on its own by the studio's teacher (what the Video tab's
+teacher engine does before any blending), scored with realtime.temporal.flicker (Lai et al.'s warping error, grey
+levels; lower is steadier), beside the clip's own warping error.
+
+    python tools/teacher_flicker.py [--clip NAME] [--frames 24] [--side 360] [--character classic]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main(argv=None) -> int:
+    from realtime.temporal import flickers
+    from studio.color import shrink
+    from studio.config import load_config
+    from studio.pipeline import Stylizer
+    from studio.types import StylizeParams
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--media", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--clip", default="face_talking_glasses_vertical_720x1280.mp4")
+    ap.add_argument("--frames", type=int, default=24)
+    ap.add_argument("--side", type=int, default=360, help="frames are fitted to this long side")
+    ap.add_argument("--character", default="classic")
+    args = ap.parse_args(argv)
+    path = args.media / "videos" / args.clip
+    if args.frames < 2 or not path.is_file():
+        print(f"error: {'--frames must be at least 2' if args.frames < 2 else f'no clip {path}'}", file=sys.stderr)
+        return 2
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while len(frames) < args.frames:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        frames.append(shrink(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), args.side)[0])
+    if len(frames) < 2:
+        print(f"error: fewer than two frames could be read from {path}", file=sys.stderr)
+        return 2
+    stylizer = Stylizer(load_config())
+    params = StylizeParams(character=args.character)
+    outputs = [stylizer(f, params).image for f in frames]
+    clip_error, teacher_error = flickers(frames, frames, outputs)
+    print(f"| clip | frames | side | input | teacher ({args.character}) | pixels scored |\n|---|---|---|---|---|---|\n"
+          f"| {args.clip} | {len(frames)} | {args.side} | {clip_error.error:.2f} | {teacher_error.error:.2f} | "
+          f"{teacher_error.coverage:.0%} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
