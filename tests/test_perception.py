@@ -373,3 +373,13 @@ def test_steady_person_mask_under_a_shift(load_media):
             m, ms = segment_person(img, steady=steady), segment_person(shifted(img), steady=steady)
             change[steady] += float(np.abs(ms[1:, 1:] - m[:-1, :-1]).mean())
     assert change[True] < 0.8 * change[False], change
+
+
+def test_backends_that_differ_only_in_steadiness_share_their_models(cfg):
+    # The stream asks for a one-crop backend beside the studio's steady one: the same models and the lock around
+    # them (mediapipe graphs are not thread-safe), each with its own configuration.
+    steady = get_face_backend("mediapipe", replace(cfg, steady=True))
+    quick = get_face_backend("mediapipe", replace(cfg, steady=False))
+    assert quick is not steady and quick.cfg.steady is False and steady.cfg.steady is True
+    assert quick._mesh is steady._mesh and quick._full is steady._full and quick._lock is steady._lock
+    assert get_face_backend("mediapipe", replace(cfg, steady=False)) is quick

@@ -22,12 +22,14 @@ ring (draw `IRIS[1:]`). NOSE is an open polyline, bridge to tip to the base.
 """
 from __future__ import annotations
 
+import copy
 import os
 import re
 import sys
 import tempfile
 import threading
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Protocol
 
@@ -381,5 +383,13 @@ def get_face_backend(name: str, cfg: PerceptionConfig) -> FaceBackend:
     key = (name, cfg)
     with _CACHE_LOCK:
         if key not in _CACHE:
-            _CACHE[key] = FACE_BACKENDS[name](cfg)
+            # `steady` changes how the models are run, not which: a backend that differs from a loaded one only there
+            # shares its models and the lock around them (the stream's one-crop backend beside the studio's steady one
+            # loaded every model twice: 51 MB and 0.16 s more).
+            twin = _CACHE.get((name, replace(cfg, steady=not cfg.steady)))
+            if twin is None:
+                _CACHE[key] = FACE_BACKENDS[name](cfg)
+            else:
+                _CACHE[key] = copy.copy(twin)
+                _CACHE[key].cfg = cfg
         return _CACHE[key]
