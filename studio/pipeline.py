@@ -20,7 +20,6 @@ from .color import shrink
 from .config import StudioConfig, load_config
 from .perception import perceive, scale_perception
 from .perception.skin import skin_tone
-from .stylize.cartoonizer import LayerSettings
 from .stylize.classic import ClassicSettings
 from .types import Perception, StylizeParams, StylizeResult
 
@@ -101,10 +100,7 @@ class Stylizer:
         timings.update({f"perceive.{k}": v for k, v in perception.timings.items()})
         # 4. Stylise with the teacher.
         report(0.4, f"stylising ({teacher.name})")
-        settings = ClassicSettings(
-            person=LayerSettings(factors["line"], factors["texture"], factors["color"]),
-            background=LayerSettings(factors["background_line"], factors["background_texture"], factors["background_color"]),
-            warp=factors["warp"], normalize_light=params.normalize_light)
+        settings = ClassicSettings.from_factors(factors, normalize_light=params.normalize_light)
         out01, perception, info = teacher.render(work.astype(np.float32) / 255.0, perception, character, settings,
                                                  params=params, tone_fn=skin_tone)
         timings.update({f"stylize.{k}": v for k, v in info.pop("timings", {}).items()})

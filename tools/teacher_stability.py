@@ -109,8 +109,7 @@ def stage_functions(cfg, character: str, photo: np.ndarray):
     def teacher_with(x, moved=False):  # the whole teacher, but with the clean photo's perception
         from studio.stylize.classic import ClassicSettings
 
-        settings = ClassicSettings(person=s, background=LayerSettings(f["background_line"], f["background_texture"],
-                                                                      f["background_color"]), warp=f["warp"])
+        settings = ClassicSettings.from_factors(f)
         out01, _, _ = stylizer.teacher("classic").render(f01(x), moved_per if moved else per, ch, settings,
                                                          params=StylizeParams(character=character), tone_fn=skin_tone)
         return np.clip(out01 * 255.0 + 0.5, 0, 255).astype(np.uint8)

@@ -28,6 +28,15 @@ class ClassicSettings:
     warp: float
     normalize_light: bool = True
 
+    @classmethod
+    def from_factors(cls, factors: dict, normalize_light: bool = True) -> "ClassicSettings":
+        """The settings for resolved factors (`Stylizer.resolve_factors`: line, texture, color, their background_
+        twins and warp)."""
+        return cls(person=LayerSettings(factors["line"], factors["texture"], factors["color"]),
+                   background=LayerSettings(factors["background_line"], factors["background_texture"],
+                                            factors["background_color"]),
+                   warp=factors["warp"], normalize_light=normalize_light)
+
 
 ToneFn = Callable[[np.ndarray, object], object]
 
