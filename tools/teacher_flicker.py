@@ -10,13 +10,12 @@ import argparse
 import sys
 from pathlib import Path
 
-import cv2
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
 def main(argv=None) -> int:
+    from realtime.bench_stream import load_frames
     from realtime.temporal import flickers
     from studio.color import shrink
     from studio.config import load_config
@@ -30,17 +29,14 @@ def main(argv=None) -> int:
     ap.add_argument("--side", type=int, default=360, help="frames are fitted to this long side")
     ap.add_argument("--character", default="classic")
     args = ap.parse_args(argv)
-    path = args.media / "videos" / args.clip
-    if args.frames < 2 or not path.is_file():
-        print(f"error: {'--frames must be at least 2' if args.frames < 2 else f'no clip {path}'}", file=sys.stderr)
+    if args.frames < 2:
+        print("error: --frames must be at least 2", file=sys.stderr)
         return 2
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < args.frames:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        frames.append(shrink(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), args.side)[0])
+    path = args.media / "videos" / args.clip
+    if not path.is_file():
+        print(f"error: no clip {path}", file=sys.stderr)
+        return 2
+    frames = [shrink(f, args.side)[0] for f in load_frames(path, args.frames)]
     if len(frames) < 2:
         print(f"error: fewer than two frames could be read from {path}", file=sys.stderr)
         return 2
