@@ -162,11 +162,14 @@ def test_gpu_engines_match_onnxruntime(student, name):
         pytest.skip(str(exc))
     ref = load_engine("onnxruntime", student, device="cpu")
     rng = np.random.default_rng(0)
-    for shape in [(1, 3, 72, 90), (1, 3, 72, 90), (2, 3, 64, 48)]:
+    kept = []
+    for shape in [(1, 3, 72, 90), (1, 3, 72, 90), (1, 3, 10, 12), (2, 3, 64, 48)]:  # 10x12: under the stride
         x = rng.random(shape, dtype=np.float32)
         f = rng.random((shape[0], 3), dtype=np.float32)
         got, want = engine(x, f), ref(x, f)
         assert got.shape == want.shape and np.abs(got - want).max() < 2e-2, (engine.name, shape)
+        kept.append((got.copy(), got))
+    assert all(np.array_equal(a, b) for a, b in kept)  # a result is the caller's: later frames do not overwrite it
     if name == "torch":
         assert engine.mode == "cuda-graph"
     else:
@@ -235,3 +238,16 @@ def test_auto_takes_the_fastest_engine_that_runs_and_says_what_it_passed_over(st
     quantize_int8(student, sorted((media_dir / "images").glob("*.jpg"))[:8], side=128)
     fast = load_engine("auto", student, device="cpu")
     assert fast.name == "onnxruntime-int8" and fast.passed_over == {}
+
+
+def test_auto_prefers_the_gpu_where_torch_sees_one(monkeypatch):
+    """A CUDA machine whose onnxruntime has no CUDA provider (torch's CUDA wheel beside the CPU onnxruntime) still
+    runs the student on the GPU first; device="cpu" keeps the CPU order."""
+    import realtime.engines as engines
+
+    monkeypatch.setattr(engines, "_cuda_visible", lambda: True)
+    assert engines.auto_order("auto")[:2] == ["tensorrt", "torch"]
+    assert engines.auto_order("cpu")[:2] == ["onnxruntime-int8", "onnxruntime"]
+    monkeypatch.setattr(engines, "_cuda_visible", lambda: False)
+    if not any("CUDA" in p for p in pytest.importorskip("onnxruntime").get_available_providers()):
+        assert engines.auto_order("auto")[0] == "onnxruntime-int8"

@@ -193,7 +193,8 @@ def distill(cfg: DistillConfig, on_progress: Optional[Callable[[int, int, dict],
                 torch.save(opt.state_dict(), tmp / "optimizer.pt")
                 (tmp / "state.json").write_text(json.dumps({"step": step, "best_psnr": best}))
             log(f"step {step}: loss {info['loss']:.4f}" + (f", val PSNR {report['psnr']:.2f} dB, SSIM "
-                                                          f"{report['ssim']:.4f}" if report else ""))
+                                                          f"{report['ssim']:.4f}" if report else "")
+                + f" ({info['steps_per_s']:.2f} steps/s on {accelerator.device})")
         if on_progress:
             on_progress(step, cfg.steps, info)
     if not (out / "model.safetensors").is_file():

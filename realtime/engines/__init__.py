@@ -20,6 +20,7 @@ faster ones it passed over with their reasons (`engine.passed_over`). Several en
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 from typing import Protocol
 
@@ -60,16 +61,32 @@ def padded(run, image: np.ndarray, factors: np.ndarray, multiple: int) -> np.nda
     return run(image, factors)[..., :h, :w]
 
 
-def auto_order(device: str = "auto") -> list[str]:
-    """The engines `auto` tries, fastest first: with a CUDA provider in onnxruntime (the GPU profile) and a device
-    other than "cpu", TensorRT, then torch (fp16, CUDA graphs), then onnxruntime; else the int8 model, then the
-    float one (1.8x apart on the 2-core CPU machine)."""
+def _cuda_visible() -> bool:
+    """A CUDA GPU that torch can use. torch is imported only where an NVIDIA driver is present, so a CPU machine
+    does not pay torch's import to choose onnxruntime."""
+    if not (os.path.exists("/proc/driver/nvidia") or os.path.exists("/dev/nvidiactl")):
+        return False
     try:
-        import onnxruntime as ort
-
-        gpu = device != "cpu" and "CUDAExecutionProvider" in ort.get_available_providers()
+        import torch
     except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def auto_order(device: str = "auto") -> list[str]:
+    """The engines `auto` tries, fastest first: on a machine with a CUDA GPU (a CUDA provider in onnxruntime, as in
+    the GPU profile, or a torch that sees one) and a device other than "cpu", TensorRT, then torch (fp16, CUDA
+    graphs), then onnxruntime; else the int8 model, then the float one (1.8x apart on the 2-core CPU machine)."""
+    if device == "cpu":
         gpu = False
+    else:
+        try:
+            import onnxruntime as ort
+
+            gpu = "CUDAExecutionProvider" in ort.get_available_providers()
+        except ImportError:
+            gpu = False
+        gpu = gpu or _cuda_visible()
     return ["tensorrt", "torch", "onnxruntime"] if gpu else ["onnxruntime-int8", "onnxruntime", "torch"]
 
 

@@ -28,10 +28,12 @@ class TorchEngine:
         self.mode = "cuda-graph" if on_gpu else "eager"
         self.model = StudentUNet.from_pretrained(student_dir).to(self.device, self.dtype).eval()
         self.multiple = self.model.config.multiple
-        self._graph = None  # (input shapes, CUDAGraph, static image, static factors, static output)
+        self._graph = None  # a _CapturedGraph for the current input shape
 
     def __call__(self, image: np.ndarray, factors: np.ndarray) -> np.ndarray:
-        return padded(self._run if self.mode == "eager" else self._replay, image, factors, self.multiple)
+        if self.mode == "eager":
+            return padded(self._run, image, factors, self.multiple)
+        return self._replay(image, factors)
 
     def _run(self, image: np.ndarray, factors: np.ndarray) -> np.ndarray:
         import torch
@@ -42,34 +44,62 @@ class TorchEngine:
             return self.model(x, f).float().cpu().numpy()
 
     def _replay(self, image: np.ndarray, factors: np.ndarray) -> np.ndarray:
+        """One frame through the captured graph. The frame is reflect-padded straight into a pinned host buffer
+        and the result comes back into another: no 25 MB host allocation per 1080p frame, and the copies run at
+        pinned-memory speed (a fresh pageable array per frame made a 1080p frame cost 5 to 35 ms on an H200, where
+        the replay itself takes 0.8 ms)."""
         import torch
 
-        x = torch.from_numpy(np.ascontiguousarray(image, np.float32))
-        f = torch.from_numpy(np.ascontiguousarray(factors, np.float32))
+        n, _, h, w = image.shape
+        shape = (n, 3, h + (-h) % self.multiple, w + (-w) % self.multiple)
         with torch.no_grad(), torch.cuda.device(self.device):
-            if self._graph is None or self._graph[0] != (x.shape, f.shape):
+            if self._graph is None or self._graph.key != (shape, factors.shape):
                 self._graph = None  # release the old graph's memory pool before capturing the next
-                self._graph = ((x.shape, f.shape), *self._capture(x, f))
-            _, graph, static_x, static_f, static_y = self._graph
-            static_x.copy_(x)  # host float32 -> device float16, into the addresses the graph reads
-            static_f.copy_(f)
-            graph.replay()
-            return static_y.float().cpu().numpy()  # copied out before the next replay overwrites it
+                self._graph = _CapturedGraph(self.model, shape, factors.shape, self.device, self.dtype)
+            g = self._graph
+            host = g.host_in.numpy()
+            ph, pw = shape[2] - h, shape[3] - w
+            if ph >= h or pw >= w:  # a frame smaller than the stride: numpy reflects it in several passes
+                host[...] = np.pad(image, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="reflect")
+            else:  # numpy's reflect padding, in place: rows first, then the columns of the padded rows
+                host[..., :h, :w] = image
+                host[..., h:, :w] = image[..., h - 2 - np.arange(ph), :]
+                host[..., :, w:] = host[..., :, w - 2 - np.arange(pw)]
+            g.factors_in.numpy()[...] = factors
+            g.x.copy_(g.host_in, non_blocking=True)
+            g.f.copy_(g.factors_in, non_blocking=True)
+            g.graph.replay()
+            g.host_out.copy_(g.y, non_blocking=True)
+            torch.cuda.current_stream().synchronize()
+            return g.host_out.numpy()[..., :h, :w].copy()  # copied out before the next frame overwrites it
 
-    def _capture(self, x, f):
+
+class _CapturedGraph:
+    """The student's forward pass captured as a CUDA graph for one input shape, reading float32 frames and
+    writing float32 results (the float16 casts are inside the graph), with pinned host buffers beside it."""
+
+    def __init__(self, model, shape: tuple, factors_shape: tuple, device: str, dtype):
         import torch
 
-        static_x, static_f = x.to(self.device, self.dtype), f.to(self.device, self.dtype)
+        self.key = (shape, factors_shape)
+        self.host_in = torch.empty(shape, dtype=torch.float32, pin_memory=True)
+        self.factors_in = torch.empty(factors_shape, dtype=torch.float32, pin_memory=True)
+        self.host_out = torch.empty(shape, dtype=torch.float32, pin_memory=True)
+        self.x = torch.zeros(shape, dtype=torch.float32, device=device)
+        self.f = torch.zeros(factors_shape, dtype=torch.float32, device=device)
+
+        def forward():
+            return model(self.x.to(dtype), self.f.to(dtype)).float()
+
         # Warm up on a side stream first (cuDNN picks its kernels, lazy allocations happen), as torch's CUDA graph
         # docs require: none of that may happen during capture.
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
             for _ in range(3):
-                self.model(static_x, static_f)
+                forward()
         torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
+        self.graph = torch.cuda.CUDAGraph()
         # thread_local: a stream's pre/post threads may use CUDA while this thread captures
-        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-            static_y = self.model(static_x, static_f)
-        return graph, static_x, static_f, static_y
+        with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
+            self.y = forward()
