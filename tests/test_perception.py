@@ -246,10 +246,29 @@ def test_short_hair_above_a_high_forehead_is_hair(perceived):
     assert (p.hair[crown] > 0.5)[on].mean() > 0.35  # measured 0.49 (0 before the hairline, 0.42 before the cap)
 
 
+def test_crowd_hair_stays_on_the_head(perceived):
+    """crowd_hundreds_faces_01, the man in glasses at the lower left: the long-hair ellipse took the dark sweater of the
+    man behind him and the clothes below as his hair, and a dark halo was painted round his head (and a hijab beside
+    him was painted as hair). In a crowd each head's hair is looked for on its skull only: his crown is hair, what lies
+    beside his head and on his shoulder is not (measured 0.86 / 0.01 / 0.00; 0.96 / 0.88 / 0.64 before)."""
+    img, p = perceived("crowd_hundreds_faces_01.jpg")
+    h, w = img.shape[:2]
+    f = min(p.faces, key=lambda f: np.hypot(f.box.center[0] / w - 0.047, f.box.center[1] / h - 0.798))
+    assert abs(f.box.center[0] / w - 0.047) < 0.02 and abs(f.box.center[1] / h - 0.798) < 0.03
+    oval = f.landmarks[list(FACE_OVAL)]
+    top, fh, fw = oval[:, 1].min(), np.ptp(oval[:, 1]), np.ptp(oval[:, 0])
+    cx, cy = oval.mean(axis=0)
+    crown = (slice(int(top - 0.3 * fh), int(top - 0.05 * fh)), slice(int(cx - 0.3 * fw), int(cx + 0.3 * fw)))
+    beside = (slice(int(cy), int(cy + 0.9 * fh)), slice(int(cx + 0.75 * fw), int(cx + 1.05 * fw)))
+    shoulder = (slice(int(cy + 0.6 * fh), int(cy + 1.1 * fh)), slice(int(cx - 1.0 * fw), int(cx - 0.6 * fw)))
+    assert p.hair[crown].mean() > 0.6 and p.hair[beside].mean() < 0.2 and p.hair[shoulder].mean() < 0.2
+
+
 def test_no_hair_on_bald_heads(perceived):
-    # A collage of mostly bald men (measured 1.3% of the photo; 13% on the red-haired portrait).
+    # A collage of mostly bald men (measured 0.6 % of the photo, 1.3 % before crowds' hair was kept on the skull;
+    # 13 % on the red-haired portrait).
     _, p = perceived("collage_many_faces_01.jpg")
-    assert len(p.faces) >= 20 and (p.hair > 0.5).mean() < 0.04
+    assert len(p.faces) >= 20 and (p.hair > 0.5).mean() < 0.01
 
 
 def test_perceive_timings_and_pose(perceived):

@@ -19,6 +19,7 @@ from .skin import face_skin_roi
 
 HAIR_FACE_PX = 160  # each head is analysed with its face at most this wide, then resized back
 HAIRLINE_RUN = 0.03  # of the face's height: how far up hair must go on from a hairline above the forehead
+CROWD_FACES = 10  # a photo with this many faces is a crowd: each head's hair is looked for on its skull only
 SHORT_HAIR = 0.25  # and how far at most before the person ends (longer: the background the person mask runs into)
 
 
@@ -88,16 +89,45 @@ def _hairline(lab: np.ndarray, fine: np.ndarray, pers: np.ndarray, tex_skin: flo
     return None
 
 
-def _head_hair(image: np.ndarray, face: Face, person: np.ndarray) -> Optional[tuple[int, int, np.ndarray]]:
+def _head_region(face: Face, crowded: bool = False) -> tuple[float, float, float, float, float, float]:
+    """(centre x, centre y, half width, half height, face width, face height) of the ellipse a face's hair is looked
+    for in. Alone: a tall ellipse around the face reaching above the crown and down past the shoulders (long hair),
+    wider than the face. Crowded (`_crowded`): the skull only, from the crown to the mouth beside
+    the face; in a crowd the long-hair ellipse takes the dark clothes and hair of the people around as hair and
+    paints a dark halo round the head."""
+    oval = face.landmarks[list(FACE_OVAL)]
+    cx, cy = (float(v) for v in oval.mean(axis=0))
+    fw, fh = float(np.ptp(oval[:, 0])), float(np.ptp(oval[:, 1]))
+    if crowded:
+        return cx, cy - 0.05 * fh, 0.68 * fw, 0.85 * fh, fw, fh
+    return cx, cy + 0.25 * fh, 1.1 * fw, 1.35 * fh, fw, fh
+
+
+def _crowded(face: Face, faces: Sequence[Face]) -> bool:
+    """Whether the face is one of a crowd: another face's centre lies inside its long-hair ellipse, or the photo has
+    CROWD_FACES faces or more (the people around a face in a crowd, dark clothes and hair, are seldom all found as
+    faces, but they fill that ellipse)."""
+    if len(faces) >= CROWD_FACES:
+        return True
+    ex, ey, ax, ay, _, _ = _head_region(face)
+    for other in faces:
+        if other is face:
+            continue
+        ox, oy = other.box.center
+        if ((ox - ex) / ax) ** 2 + ((oy - ey) / ay) ** 2 < 1.0:
+            return True
+    return False
+
+
+def _head_hair(image: np.ndarray, face: Face, person: np.ndarray, crowded: bool = False
+               ) -> Optional[tuple[int, int, np.ndarray]]:
     """(y0, x0, soft hair mask of the head region at (y0, x0)) for one face with a mesh, or None."""
     h, w = image.shape[:2]
     lm = face.landmarks
     oval = lm[list(FACE_OVAL)]
+    # Head region (_head_region); its bounding box (plus the blur margin) is the work area.
+    ex, ey, ax, ay, fw, fh = _head_region(face, crowded)
     cx, cy = (float(v) for v in oval.mean(axis=0))
-    fw, fh = float(np.ptp(oval[:, 0])), float(np.ptp(oval[:, 1]))
-    # Head region: a tall ellipse around the face reaching above the crown and down past the shoulders
-    # (long hair), wider than the face; its bounding box (plus the blur margin) is the work area.
-    ex, ey, ax, ay = cx, cy + 0.25 * fh, 1.1 * fw, 1.35 * fh
     sigma = max(1.0, 0.08 * fw)
     margin = int(3 * sigma) + 2
     rx0, rx1 = max(0, int(ex - ax) - margin), min(w, int(ex + ax) + margin + 1)
@@ -200,7 +230,7 @@ def hair_mask(image: np.ndarray, faces: Sequence[Face], person: np.ndarray, skin
     for face in faces:
         if not face.has_mesh or face.box.width < 20:
             continue
-        found = _head_hair(image, face, person)
+        found = _head_hair(image, face, person, _crowded(face, faces))
         if found is not None:
             y0, x0, m = found
             np.maximum(out[y0:y0 + m.shape[0], x0:x0 + m.shape[1]], m, out=out[y0:y0 + m.shape[0], x0:x0 + m.shape[1]])
