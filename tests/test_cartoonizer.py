@@ -179,3 +179,25 @@ def test_the_ink_holds_under_invisible_changes(load_media):
         under_noise = psnr(clean, ink_lines(noisy(u8), 0.45))
         under_shift = psnr(crop(clean), back(ink_lines(shifted(u8), 0.45)))
         assert under_noise >= 32.0 and under_shift >= 31.5, (name, under_noise, under_shift)
+
+
+def test_ink_is_never_lighter_than_what_it_crosses():
+    """A light line colour (pastel's soft brown, L* 35) drawn across black hair was a light halo round the head: on a
+    44-px face in a crowd it erased the head's outline (dlib's detector lost the face). ink_over darkens the ink to
+    INK_BELOW under the darkest fill within the stroke's reach; over light fills it is the line colour itself."""
+    from studio.color import rgb_to_lab
+    from studio.stylize.cartoonizer import INK_BELOW, apply_ink, ink_over
+
+    img = np.full((64, 64, 3), 0.85, np.float32)
+    img[:, :32] = 0.15  # dark hair (L* 16) beside a light background
+    alpha = np.zeros((64, 64), np.float32)
+    alpha[30:34, :] = 1.0  # a line across both
+    line = np.array([0.42, 0.29, 0.29], np.float32)  # pastel's #6b4a4a
+    out = ink_over(img, alpha, line)
+    L = rgb_to_lab(out)[..., 0]
+    hair_L = rgb_to_lab(img[:1, :1])[0, 0, 0]
+    assert L[30:34, 4:28].max() <= max(0.0, hair_L - INK_BELOW) + 0.5  # darker than the hair it crosses
+    np.testing.assert_allclose(out[:, 40:], apply_ink(img, alpha, line)[:, 40:], atol=1e-5)  # the line colour
+    np.testing.assert_allclose(out[:20], img[:20], atol=1e-5)  # no ink, no change
+    dark = np.array([0.05, 0.04, 0.04], np.float32)  # classic's near-black line: darker than the hair already
+    np.testing.assert_allclose(ink_over(img, alpha, dark), apply_ink(img, alpha, dark), atol=1e-5)

@@ -45,6 +45,8 @@ def main(argv=None) -> int:
     ap.add_argument("--media", type=Path, default=Path(os.environ.get("TEST_MEDIA_DIR", REPO.parent / "shared" / "data")))
     ap.add_argument("--save", type=Path, help="write side-by-side PNGs here")
     ap.add_argument("--student", help="student folder for the (single) character instead of students/<name>/")
+    ap.add_argument("--work-side", type=int, default=None, help="the long side the student runs at (default: "
+                    "realtime.guided.WORK_SIDE)")
     ap.add_argument("--upsample", choices=("linear", "guided"), default="linear",  # realtime.student.UPSAMPLE
                     help="how frames larger than the working size come back from it (realtime.guided)")
     args = ap.parse_args(argv)
@@ -84,7 +86,7 @@ def main(argv=None) -> int:
             faces = detector.detect(img)
             geo, warp, fac = step.character.geometry, step.factors["warp"], step._factors
             ink = (step.factors["line"], step.character.line_weight, step._line_rgb)
-            up = dict(upsample=args.upsample)
+            up = dict(upsample=args.upsample, **({"work_side": args.work_side} if args.work_side else {}))
             alone = stylize_frame(step.engine, img, faces, geo, warp, fac, **up)
             t0 = time.perf_counter()
             strokes = stylize_frame(step.engine, img, faces, geo, warp, fac, ink, **up)

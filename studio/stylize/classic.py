@@ -15,7 +15,7 @@ from ..characters import Character
 from ..color import image_scale, smoothstep
 from ..timing import Laps
 from ..types import Perception
-from .cartoonizer import Cartoonizer, LayerSettings, apply_ink, mask_outline
+from .cartoonizer import Cartoonizer, LayerSettings, ink_over, mask_outline
 from .face_ink import face_ink
 from .face_paint import paint_faces, paint_skin
 from .face_warp import warp_field
@@ -113,9 +113,9 @@ class ClassicTeacher:
         scale = image_scale(img.shape)
         m = compose.feather(person, 0.8 * max(1.0, scale))
         line_rgb = toon.line_rgb
-        out = compose.blend(apply_ink(person_layer, ink_person, line_rgb), apply_ink(bg_layer, ink_bg, line_rgb), m)
+        out = compose.blend(ink_over(person_layer, ink_person, line_rgb), ink_over(bg_layer, ink_bg, line_rgb), m)
         if has_person:
-            out = apply_ink(out, mask_outline(person, s.person.line, character.line_weight) * 0.9, line_rgb)
+            out = ink_over(out, mask_outline(person, s.person.line, character.line_weight) * 0.9, line_rgb)
         lap("compose")
         info["timings"] = laps.timings
         perception = replace(perception, skin_tones=list(tones))
