@@ -23,11 +23,11 @@ import cv2
 import numpy as np
 
 from studio.characters import load_character, resolve_factors
-from studio.color import hex_to_rgb, to_u8
+from studio.color import hex_to_rgb
 from studio.compose import face_region
 from studio.models import STUDENT_FACTORS
 from studio.pipeline import check_image
-from studio.stylize.cartoonizer import apply_ink, ink_lines, ink_over
+from studio.stylize.cartoonizer import ink_lines, ink_over
 from studio.stylize.face_ink import face_box, face_ink
 from studio.stylize.face_warp import warp_field
 
@@ -130,11 +130,11 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
         y = guided_upsample(warped, small, to_hwc(out))
     else:
         y = cv2.resize(to_rgb8(out), (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
-    for box, alpha in layers:
-        if box is None:  # the contours over the whole frame: the plain line colour (ink_over's lightness test
-            y = apply_ink(y, alpha, ink[2])  # costs 60 ms per 1080p frame)
-        else:  # a face's strokes, in their box: never lighter than what they cross, as the teacher draws them
-            y[box] = to_u8(ink_over(y[box].astype(np.float32) * np.float32(1.0 / 255.0), alpha, ink[2]))
+    for box, alpha in layers:  # never lighter than what it crosses, as the teacher draws it (ink_over)
+        if box is None:
+            y = ink_over(y, alpha, ink[2])
+        else:
+            y[box] = ink_over(y[box], alpha, ink[2])
     return y
 
 

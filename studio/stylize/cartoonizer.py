@@ -16,6 +16,7 @@ Run `python -m studio stylize PHOTO --out DIR --line 0.8` to see the factors at 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Optional
 
 import cv2
@@ -452,30 +453,48 @@ def mask_outline(mask: np.ndarray, line: float, weight: float = 1.0) -> np.ndarr
 INK_BELOW = 8.0  # L*: ink is at least this much darker than the darkest fill it crosses (ink_over)
 
 
-def ink_over(img: np.ndarray, alpha: np.ndarray, color_rgb: np.ndarray) -> np.ndarray:
-    """apply_ink for the teacher's layers (float RGB in [0, 1]), with ink never lighter than what it borders: where the
-    line colour is not INK_BELOW darker than the darkest fill within the stroke's reach, the ink takes that
-    lightness (its hue kept, its chroma scaled with it). A light line colour (pastel's soft brown, L* 35) drawn round
-    black hair is a light halo that erases the head's outline; an artist inks it darker there."""
-    c = np.asarray(color_rgb, np.float32).reshape(3)
+@lru_cache(maxsize=16)
+def _ink_by_fill(color: tuple) -> np.ndarray:
+    """(256, 3) float32 RGB: the ink drawn over a darkest fill of each grey level (ink_over). The grey level is taken
+    as sRGB-encoded luminance, its L* as CIE's; where the line colour is not INK_BELOW darker, the ink takes that
+    lightness with the line's hue, its chroma scaled with it; elsewhere the line colour itself."""
+    c = np.asarray(color, np.float32)
     lab_c = rgb_to_lab(c[None, None])[0, 0]
-    out = apply_ink(img, alpha, c)
-    on = alpha > 1e-3
-    if not on.any():
-        return out
-    L = rgb_to_lab(np.ascontiguousarray(img, np.float32))[..., 0]
-    k = 2 * int(np.ceil(2.0 * max(1.0, image_scale(img.shape)))) + 1
-    floor = cv2.erode(L, np.ones((k, k), np.uint8)) - INK_BELOW
-    ys, xs = np.nonzero(on & (floor < lab_c[0]))
-    if len(ys) == 0:
-        return out
-    Lk = np.clip(floor[ys, xs], 0.0, None)
-    t = (Lk / max(float(lab_c[0]), 1e-3))[:, None]
-    lab = np.concatenate([Lk[:, None], lab_c[1:][None] * t], axis=1).astype(np.float32)
-    ink = np.clip(lab_to_rgb(lab[None])[0], 0.0, 1.0)
-    a = alpha[ys, xs][:, None].astype(np.float32)
-    out[ys, xs] = img[ys, xs] * (1.0 - a) + ink * a
+    g = np.arange(256, dtype=np.float32) / 255.0
+    y = np.where(g <= 0.04045, g / 12.92, ((g + 0.055) / 1.055) ** 2.4)
+    fill_L = np.where(y > 216 / 24389, 116.0 * np.cbrt(y) - 16.0, y * 24389 / 27)
+    Lk = np.clip(np.minimum(lab_c[0], fill_L - INK_BELOW), 0.0, None).astype(np.float32)
+    t = Lk / max(float(lab_c[0]), 1e-3)
+    lab = np.stack([Lk, lab_c[1] * t, lab_c[2] * t], axis=-1).astype(np.float32)
+    out = np.clip(lab_to_rgb(lab[None])[0], 0.0, 1.0).astype(np.float32)
+    out[Lk >= lab_c[0]] = c
     return out
+
+
+def ink_over(img: np.ndarray, alpha: np.ndarray, color_rgb: np.ndarray) -> np.ndarray:
+    """apply_ink with ink never lighter than what it crosses: where the line colour is not INK_BELOW darker than the
+    darkest fill within the stroke's reach (grey levels, eroded), the ink takes that lightness (its hue kept, its
+    chroma scaled with it; `_ink_by_fill`). A light line colour (pastel's soft brown, L* 35) drawn round black hair
+    is a light halo that erases the head's outline; an artist inks it darker there. float32 RGB in [0, 1] or uint8,
+    as apply_ink; two OpenCV passes and a table lookup more than it (the realtime path's contours and strokes use
+    it too)."""
+    c = np.asarray(color_rgb, np.float32).reshape(3)
+    table = _ink_by_fill(tuple(float(v) for v in c))
+    if img.dtype == np.uint8:
+        img = np.ascontiguousarray(img)
+        grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    else:
+        img = np.ascontiguousarray(img, dtype=np.float32)
+        grey = cv2.convertScaleAbs(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), alpha=255.0)
+    k = 2 * int(np.ceil(2.0 * max(1.0, image_scale(img.shape)))) + 1
+    floor = cv2.erode(grey, np.ones((k, k), np.uint8))
+    if img.dtype == np.uint8:
+        lut = np.clip(table * 255.0 + 0.5, 0, 255).astype(np.uint8).reshape(256, 1, 3)
+        ink = cv2.LUT(cv2.merge([floor, floor, floor]), lut)
+    else:
+        ink = cv2.LUT(cv2.merge([floor, floor, floor]), table.reshape(256, 1, 3))
+    a = np.ascontiguousarray(alpha, dtype=np.float32)
+    return cv2.blendLinear(img, ink, 1.0 - a, a)
 
 
 def apply_ink(img: np.ndarray, alpha: np.ndarray, color_rgb: np.ndarray) -> np.ndarray:
