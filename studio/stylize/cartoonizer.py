@@ -476,8 +476,8 @@ def ink_over(img: np.ndarray, alpha: np.ndarray, color_rgb: np.ndarray) -> np.nd
     darkest fill within the stroke's reach (grey levels, eroded), the ink takes that lightness (its hue kept, its
     chroma scaled with it; `_ink_by_fill`). A light line colour (pastel's soft brown, L* 35) drawn round black hair
     is a light halo that erases the head's outline; an artist inks it darker there. float32 RGB in [0, 1] or uint8,
-    as apply_ink; two OpenCV passes and a table lookup more than it (the realtime path's contours and strokes use
-    it too)."""
+    as apply_ink, which blends the ink image it makes; two OpenCV passes and a table lookup more than the plain
+    colour (the realtime path's contours and strokes use it too)."""
     c = np.asarray(color_rgb, np.float32).reshape(3)
     table = _ink_by_fill(tuple(float(v) for v in c))
     if img.dtype == np.uint8:
@@ -488,29 +488,24 @@ def ink_over(img: np.ndarray, alpha: np.ndarray, color_rgb: np.ndarray) -> np.nd
         grey = cv2.convertScaleAbs(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), alpha=255.0)
     k = 2 * int(np.ceil(2.0 * max(1.0, image_scale(img.shape)))) + 1
     floor = cv2.erode(grey, np.ones((k, k), np.uint8))
-    if img.dtype == np.uint8:
-        lut = np.clip(table * 255.0 + 0.5, 0, 255).astype(np.uint8).reshape(256, 1, 3)
-        ink = cv2.LUT(cv2.merge([floor, floor, floor]), lut)
-    else:
-        ink = cv2.LUT(cv2.merge([floor, floor, floor]), table.reshape(256, 1, 3))
-    a = np.ascontiguousarray(alpha, dtype=np.float32)
-    return cv2.blendLinear(img, ink, 1.0 - a, a)
+    lut = np.clip(table * 255.0 + 0.5, 0, 255).astype(np.uint8) if img.dtype == np.uint8 else table
+    return apply_ink(img, alpha, cv2.LUT(cv2.merge([floor, floor, floor]), lut.reshape(256, 1, 3)))
 
 
-def apply_ink(img: np.ndarray, alpha: np.ndarray, color_rgb: np.ndarray) -> np.ndarray:
-    """img (1 - alpha) + ink colour alpha, (H, W, 3): float32 in [0, 1] in and out, or uint8 in and out (the realtime
-    path: a quarter of the memory traffic). One OpenCV pass (cv2.blendLinear): 1 ms per 720p frame where numpy's
-    expression took 14 (the same values to 1e-5)."""
-    if img.dtype == np.uint8:
-        img = np.ascontiguousarray(img)
-        color = np.clip(np.asarray(color_rgb, np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    else:
-        img = np.ascontiguousarray(img, dtype=np.float32)
-        color = np.asarray(color_rgb, np.float32)
+def apply_ink(img: np.ndarray, alpha: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    """img (1 - alpha) + ink alpha, (H, W, 3): float32 in [0, 1] in and out, or uint8 in and out (the realtime
+    path: a quarter of the memory traffic). `ink`: one RGB colour in [0, 1], or an ink image of img's size and type
+    (ink_over's). One OpenCV pass (cv2.blendLinear): 1 ms per 720p frame where numpy's expression took 14 (the same
+    values to 1e-5)."""
+    img = np.ascontiguousarray(img) if img.dtype == np.uint8 else np.ascontiguousarray(img, dtype=np.float32)
+    if np.ndim(ink) == 1:
+        color = np.asarray(ink, np.float32)
+        if img.dtype == np.uint8:
+            color = np.clip(color * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        ink = np.empty_like(img)
+        ink[:] = color.reshape(1, 1, 3)
     a = np.ascontiguousarray(alpha, dtype=np.float32)
-    ink = np.empty_like(img)
-    ink[:] = color.reshape(1, 1, 3)
-    return cv2.blendLinear(img, ink, 1.0 - a, a)
+    return cv2.blendLinear(img, np.ascontiguousarray(ink, dtype=img.dtype), 1.0 - a, a)
 
 
 @dataclass
