@@ -27,12 +27,12 @@ from studio.color import hex_to_rgb
 from studio.compose import face_region
 from studio.models import STUDENT_FACTORS
 from studio.pipeline import check_image
-from studio.stylize.cartoonizer import ink_lines, ink_over
+from studio.stylize.cartoonizer import ink_halvings, ink_lines, ink_over
 from studio.stylize.face_ink import face_box, face_ink
 from studio.stylize.face_warp import warp_field
 
 from .engines import load_engine
-from .guided import WORK_SIDE, guided_upsample, to_work_size
+from .guided import WORK_SIDE, flatten, guided_upsample, to_work_size
 
 
 def student_folder(cfg, character: str, given: Optional[str] = None) -> Path:
@@ -71,11 +71,23 @@ def contour_ink(image: np.ndarray, faces: Sequence, line: float, weight: float) 
     """Ink alpha (H, W) for the contours of an RGB uint8 frame: the teacher's own line function
     (studio.stylize.cartoonizer.ink_lines) with its background settings (only long contours), the faces kept
     quiet (only strong edges there) and their insides left to the face strokes, as the teacher does. The teacher
-    also knows skin, hair and the person's outline from its segmentation; this step has only the landmarks."""
+    also knows skin, hair and the person's outline from its segmentation; this step has only the landmarks.
+
+    A large frame's lines are placed where ink_lines places them, at half its size (`ink_halvings`): the frame is
+    halved and the face masks drawn there once, and only the alpha comes back to the full size (at 1080p the masks
+    at full size and their halving cost 20 ms of the 60)."""
+    h, w = image.shape[:2]
+    small = image
+    for _ in range(ink_halvings(image.shape)):  # the same pyramid steps ink_lines takes
+        small = cv2.pyrDown(small)
+    if small is not image:
+        faces = [f.scaled(small.shape[1] / w, small.shape[0] / h) for f in faces]
     if not faces:
-        return ink_lines(image, line, weight, min_length=120.0, sample=4)
-    alpha = ink_lines(image, line, weight, quiet=face_region(image.shape, faces), min_length=120.0, sample=4)
-    return alpha * (1.0 - face_region(image.shape, faces, shrink=0.88))
+        alpha = ink_lines(small, line, weight, min_length=120.0, sample=4)
+    else:
+        alpha = ink_lines(small, line, weight, quiet=face_region(small.shape, faces), min_length=120.0, sample=4)
+        alpha = cv2.multiply(alpha, cv2.subtract(1.0, face_region(small.shape, faces, shrink=0.88)))
+    return alpha if small is image else cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 UPSAMPLE = ("linear", "guided")  # how a frame stylised at the working size comes back to its own size
@@ -84,7 +96,7 @@ UPSAMPLE = ("linear", "guided")  # how a frame stylised at the working size come
 def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: float,
                   factors: np.ndarray, ink: Optional[tuple] = None, contours: float = 0.0,
                   pool: Optional[Executor] = None, work_side: Optional[int] = WORK_SIDE,
-                  upsample: str = "linear") -> np.ndarray:
+                  upsample: str = "linear", flat: bool = True) -> np.ndarray:
     """RGB uint8 (H, W, 3) in, the student's RGB uint8 out: faces warped toward `geometry` by `warp`, then the
     engine with `factors` ((1, 3), ordered as STUDENT_FACTORS), then, with `ink` = (line, weight, rgb), the
     teacher's own ink drawn over it: the contours of the warped frame at line factor `contours` (0: none;
@@ -95,17 +107,19 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
     A frame larger than `work_side` (None: any size) is stylised at that long side (realtime.guided) and brought back
     to its own size by a bilinear resize (`upsample="linear"`), or by a guided filter with the frame as the guide
     (`"guided"`: 0.15 dB closer to the teacher at 1024 px for 28 ms more per 1080p frame; docs/PERFORMANCE.md,
-    "Student at a working size"). The network costs what it costs at the working size.
+    "Student at a working size"). The network costs what it costs at the working size. With `flat` (the default)
+    the network's output is flattened there first, by the texture factor (realtime.guided.flatten: as flat as the
+    teacher's cels and closer to them, for 3-5 ms); `flat=False` gives the network's own output, for measuring.
 
-    The ink needs only the warped frame, not the network's output: with a `pool` the engine runs in its thread
-    meanwhile (onnxruntime and OpenCV release the GIL)."""
+    The ink needs only the warped frame, not the network's output: with a `pool` the engine (and the flattening)
+    runs in its thread meanwhile (onnxruntime and OpenCV release the GIL)."""
     if upsample not in UPSAMPLE:
         raise ValueError(f"upsample must be one of {UPSAMPLE}, not {upsample!r}")
     field = warp_field(image.shape, faces, geometry, warp)
     warped = field.apply(image)
     small = to_work_size(warped, work_side) if work_side else warped
     x = (small.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
-    running = pool.submit(engine, x, factors) if pool is not None else None
+    running = pool.submit(_network, engine, x, factors, small if flat else None) if pool is not None else None
     moved = field.move_faces(faces) if warp > 0 and faces else faces
     layers = []  # (where, alpha): the whole frame (None) or a face's box
     if ink is not None and contours > 0:
@@ -123,19 +137,23 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
             lm[:, 1] -= rows.start
             layers.append((box, face_ink((rows.stop - rows.start, cols.stop - cols.start),
                                          [replace(face, landmarks=lm)], line, weight, image=warped[box])))
-    out = (running.result() if running is not None else engine(x, factors))[0]
-    if small is warped:
-        y = to_rgb8(out)
-    elif upsample == "guided":
-        y = guided_upsample(warped, small, to_hwc(out))
-    else:
-        y = cv2.resize(to_rgb8(out), (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+    y = running.result() if running is not None else _network(engine, x, factors, small if flat else None)
+    if small is not warped:  # back to the frame's size
+        y = guided_upsample(warped, small, y) if upsample == "guided" else \
+            cv2.resize(y, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
     for box, alpha in layers:  # never lighter than what it crosses, as the teacher draws it (ink_over)
         if box is None:
             y = ink_over(y, alpha, ink[2])
         else:
             y[box] = ink_over(y[box], alpha, ink[2])
     return y
+
+
+def _network(engine, x: np.ndarray, factors: np.ndarray, small: Optional[np.ndarray]) -> np.ndarray:
+    """The engine's output for the working-size frame `x` as RGB uint8, flattened with `small` (that frame as RGB
+    uint8) as part of the guide, or as it is without."""
+    y = to_rgb8(engine(x, factors)[0])
+    return y if small is None else flatten(y, small, float(factors[0, STUDENT_FACTORS.index("texture")]))
 
 
 def to_hwc(chw: np.ndarray) -> np.ndarray:

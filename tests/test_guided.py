@@ -1,10 +1,10 @@
-"""realtime.guided: the student at a fixed working size, brought back to the frame's size (resized, or by a guided
-filter with the frame as the guide)."""
+"""realtime.guided: the student at a fixed working size, flattened there, brought back to the frame's size (resized,
+or by a guided filter with the frame as the guide)."""
 import cv2
 import numpy as np
 import pytest
 
-from realtime.guided import WORK_SIDE, guided_upsample, to_work_size, work_size
+from realtime.guided import WORK_SIDE, flatten, guided_upsample, to_work_size, work_size
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -62,16 +62,48 @@ def test_the_step_runs_the_network_at_the_working_size(frame):
         return x
 
     factors = np.full((1, 3), 0.5, np.float32)
-    out = stylize_frame(engine, frame, [], None, 0.0, factors)
+    out = stylize_frame(engine, frame, [], None, 0.0, factors, flat=False)  # the resizing alone, not flattened
     assert out.shape == frame.shape and seen[-1][2:] == to_work_size(frame).shape[:2]
     # resized back by default; with the guided filter the frame's own detail comes back
-    guided = stylize_frame(engine, frame, [], None, 0.0, factors, upsample="guided")
+    guided = stylize_frame(engine, frame, [], None, 0.0, factors, upsample="guided", flat=False)
     assert psnr(guided, frame) > psnr(out, frame) + 4.0
     with pytest.raises(ValueError, match="upsample"):
         stylize_frame(engine, frame, [], None, 0.0, factors, upsample="cubic")
     small = np.ascontiguousarray(frame[:384, :512])
-    same = stylize_frame(engine, small, [], None, 0.0, factors)
+    same = stylize_frame(engine, small, [], None, 0.0, factors, flat=False)
     assert seen[-1][2:] == small.shape[:2]
-    np.testing.assert_array_equal(same, to_rgb8((small.astype(np.float32) / 255.0).transpose(2, 0, 1)))
+    itself = to_rgb8((small.astype(np.float32) / 255.0).transpose(2, 0, 1))
+    np.testing.assert_array_equal(same, itself)
+    # flattened by default, at the factors' texture (0.5)
+    np.testing.assert_array_equal(stylize_frame(engine, small, [], None, 0.0, factors), flatten(itself, small, 0.5))
     assert stylize_frame(engine, frame, [], None, 0.0, factors, work_side=None).shape == frame.shape
     assert seen[-1][2:] == frame.shape[:2]
+
+
+def laplacian_energy(img: np.ndarray) -> float:
+    return float(np.abs(cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32), cv2.CV_32F)).mean())
+
+
+def test_flatten_removes_faint_texture_and_keeps_edges(frame):
+    """A student output with the faint speckle a small network leaves (2-3 grey levels) over a region split by a
+    strong edge: flattened, the speckle is gone, the edge is as sharp as before, and nothing moves at texture 0."""
+    small = to_work_size(frame)
+    h, w = small.shape[:2]
+    out = np.full(small.shape, 90, np.uint8)
+    out[:, w // 2:] = 200  # a cel boundary, 110 grey levels
+    rng = np.random.default_rng(0)
+    speckled = np.clip(out.astype(np.int16) + rng.integers(-3, 4, out.shape), 0, 255).astype(np.uint8)
+    assert flatten(speckled, small, 0.0) is speckled
+    flat = flatten(speckled, small, 0.6)
+    assert laplacian_energy(flat) < 0.4 * laplacian_energy(speckled)
+    step = flat[:, w // 2].astype(int) - flat[:, w // 2 - 1].astype(int)  # the edge's jump between two columns
+    assert np.median(step) > 100
+    assert np.abs(flat[:, : w // 2 - 8].astype(int) - 90).max() <= 3  # each side keeps its colour
+    # the same pixels whatever OpenCV's threads (the stream's pipelined and sequential frames must agree)
+    threads = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(1)
+        one = flatten(speckled, small, 0.6)
+    finally:
+        cv2.setNumThreads(threads)
+    np.testing.assert_array_equal(one, flat)

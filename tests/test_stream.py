@@ -421,8 +421,10 @@ def test_the_flicker_metric_follows_a_fast_face_in_a_dark_shot(video_clip):
 def test_temporal_blending_halves_the_flicker_of_a_dark_close_up_moving_fast(cfg, video_clip):
     """The hard clip: the stage clip's dark close-up of a head moving fast (32 frames after the cut), through the
     shipped student. The blender's flow must follow the face down to half of its 480 px frame (DIS medium): the
-    ultrafast preset stops at a quarter, where the face is a few blurred pixels, and took 45 % of the flicker away
-    here; the medium one 55 %."""
+    ultrafast preset stops at a quarter, where the face is a few blurred pixels. On the network's own output the
+    ultrafast preset took 45 % of the flicker away here, the medium one 58 %. The realtime step flattens that
+    output now (realtime.guided.flatten), which is itself steadier (warping error 1.57 -> 1.06; after blending
+    0.66 -> 0.57), so less is left to take: ultrafast 39 %, fast 40 %, medium 46 % (2-core EPYC, avx512_vnni)."""
     frames = decode(video_clip(STAGE), 52)[20:]
     stream = rs.Stream(cfg, rs.StreamConfig(character="classic", temporal=False)).prepare()
     raw = [r.image for r in stream.run(frames)]
@@ -430,7 +432,7 @@ def test_temporal_blending_halves_the_flicker_of_a_dark_close_up_moving_fast(cfg
     smooth = [blend(f, o) for f, o in zip(frames, raw)]
     before, after = flickers(frames, raw, smooth)
     assert before.cuts == 0 and before.coverage > 0.85, before
-    assert after.error <= 0.5 * before.error, (before, after)
+    assert after.error <= 0.575 * before.error, (before, after)
 
 
 def test_moving_edges_stay_confident_where_the_flow_is_off_by_a_fraction_of_a_pixel(video_clip):

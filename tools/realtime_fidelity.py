@@ -8,6 +8,7 @@ frame).
     .venv/bin/python tools/realtime_fidelity.py --side 384 --photos portrait_dark_skin_01.jpg --save /tmp/fid
     .venv/bin/python tools/realtime_fidelity.py --characters classic --student /tmp/student-classic   # another student
     .venv/bin/python tools/realtime_fidelity.py --side 1024 --upsample guided    # frames over the working size
+    .venv/bin/python tools/realtime_fidelity.py --no-flat          # the network's output as it is (no flatten)
 
 For developers (docs/PERFORMANCE.md, "Ink in the realtime path"). The default photos are the test media's
 non-commercial ones, which training.photo_set leaves out of the students' training set: truly held out.
@@ -49,6 +50,8 @@ def main(argv=None) -> int:
                     "realtime.guided.WORK_SIDE)")
     ap.add_argument("--upsample", choices=("linear", "guided"), default="linear",  # realtime.student.UPSAMPLE
                     help="how frames larger than the working size come back from it (realtime.guided)")
+    ap.add_argument("--no-flat", action="store_true", help="the network's own output, not flattened "
+                    "(realtime.guided.flatten)")
     args = ap.parse_args(argv)
     if args.student and len(args.characters) != 1:
         ap.error("--student needs exactly one --characters")
@@ -86,7 +89,7 @@ def main(argv=None) -> int:
             faces = detector.detect(img)
             geo, warp, fac = step.character.geometry, step.factors["warp"], step._factors
             ink = (step.factors["line"], step.character.line_weight, step._line_rgb)
-            up = dict(upsample=args.upsample, **({"work_side": args.work_side} if args.work_side else {}))
+            up = dict(upsample=args.upsample, flat=not args.no_flat, **({"work_side": args.work_side} if args.work_side else {}))
             alone = stylize_frame(step.engine, img, faces, geo, warp, fac, **up)
             t0 = time.perf_counter()
             strokes = stylize_frame(step.engine, img, faces, geo, warp, fac, ink, **up)
@@ -99,16 +102,18 @@ def main(argv=None) -> int:
                 args.save.mkdir(parents=True, exist_ok=True)
                 sheet = np.hstack([img, alone, full, target])[..., ::-1]
                 cv2.imwrite(str(args.save / f"{name}_{Path(photo).stem}.png"), sheet)
-    print(f"PSNR against the classic teacher (dB), {args.side} px, line/texture/color {f:g}, each character's warp")
+    print(f"PSNR against each character's teacher (dB), {args.side} px{', not flattened' if args.no_flat else ''}, line/texture/color {f:g}, each character's warp")
     print("| character | photo | faces | photo itself | student | + face strokes | + contours | contours ms | "
           "SSIM (+ contours) | flat share: realtime / teacher |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r[0]} | {Path(r[1]).stem} | {r[2]} | {r[3]:.2f} | {r[4]:.2f} | {r[5]:.2f} | {r[6]:.2f} | {r[7]:.0f} | "
               f"{r[8]:.3f} | {r[9]:.2f} / {r[10]:.2f} |")
-    mean = [sum(r[k] for r in rows) / len(rows) for k in range(3, 11)]
-    print(f"| mean of {len(rows)} | | | {mean[0]:.2f} | {mean[1]:.2f} | {mean[2]:.2f} | {mean[3]:.2f} | {mean[4]:.0f} | "
-          f"{mean[5]:.3f} | {mean[6]:.2f} / {mean[7]:.2f} |")
+    groups = [(f"mean, {c}", [r for r in rows if r[0] == c]) for c in args.characters] if len(args.characters) > 1 else []
+    for label, group in groups + [(f"mean of {len(rows)}", rows)]:
+        mean = [sum(r[k] for r in group) / len(group) for k in range(3, 11)]
+        print(f"| {label} | | | {mean[0]:.2f} | {mean[1]:.2f} | {mean[2]:.2f} | {mean[3]:.2f} | {mean[4]:.0f} | "
+              f"{mean[5]:.3f} | {mean[6]:.2f} / {mean[7]:.2f} |")
     return 0
 
 

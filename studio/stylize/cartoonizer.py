@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Optional
+from typing import Optional, Sequence
 
 import cv2
 import numpy as np
@@ -352,9 +352,7 @@ def ink_lines(img: np.ndarray, line: float, weight: float = 1.0, quiet: Optional
     u8 = img if img.dtype == np.uint8 else to_u8(img)
     if quiet is not None:
         quiet = _unit(np.asarray(quiet, np.float32))
-    halvings = 0
-    while image_scale(img.shape) / 2 ** halvings > INK_WORK_SCALE and min(h, w) >> (halvings + 1) >= 64:
-        halvings += 1
+    halvings = ink_halvings(img.shape)
     if not halvings:
         alpha = _ink(u8, l, weight, quiet, min_length, sample)
     else:  # a large frame: the strokes (several px wide here) are placed at half its size (or less), resized back
@@ -365,6 +363,16 @@ def ink_lines(img: np.ndarray, line: float, weight: float = 1.0, quiet: Optional
         alpha = cv2.resize(_ink(small, l, weight, quiet, min_length, sample), (w, h), interpolation=cv2.INTER_LINEAR)
     fade = float(smoothstep(0.0, 0.3, l))
     return alpha if fade == 1.0 else cv2.multiply(alpha, fade)
+
+
+def ink_halvings(shape: Sequence[int]) -> int:
+    """How many times `ink_lines` halves a frame of `shape` (Gaussian pyramid steps) before it places the strokes:
+    a large frame's strokes are several pixels wide, so they are placed at half its size (or less)."""
+    h, w = shape[:2]
+    halvings = 0
+    while image_scale(shape) / 2 ** halvings > INK_WORK_SCALE and min(h, w) >> (halvings + 1) >= 64:
+        halvings += 1
+    return halvings
 
 
 def _ink(u8: np.ndarray, l: float, weight: float, quiet: Optional[np.ndarray], min_length: float,
