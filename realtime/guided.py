@@ -38,6 +38,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from studio.imageops import global_smooth
 from studio.stylize.cartoonizer import box_mean, shrink_by
 
 WORK_SIDE = 512  # px: the long side the student runs at; larger frames are brought down to it
@@ -78,7 +79,7 @@ def flatten(rgb8: np.ndarray, small: np.ndarray, texture: float) -> np.ndarray:
     if t <= 0.0:
         return rgb8
     guide = cv2.addWeighted(small, 0.5, rgb8, 0.5, 0.0)
-    return cv2.ximgproc.fastGlobalSmootherFilter(guide, rgb8, FLATTEN_LAMBDA * t * t, FLATTEN_SIGMA)
+    return global_smooth(guide, rgb8, FLATTEN_LAMBDA * t * t, FLATTEN_SIGMA)
 
 
 def _grey(image: np.ndarray) -> np.ndarray:

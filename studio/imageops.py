@@ -1,13 +1,15 @@
-"""Small image operations whose results depend only on their inputs (leaf module: numpy and scipy.fft only).
+"""Small image operations whose results depend only on their inputs (leaf module: numpy, scipy.fft and OpenCV).
 
 OpenCV picks some kernels by the alignment of the buffers it is given, and numpy guarantees only 16-byte
 alignment, so where a buffer lands on the heap (which, with several threads allocating, depends on how they
 interleave) can change a result. `cv2.magnitude` is one: on AVX2 CPUs it gives another last bit for a 32-byte
-aligned output than for a 16-byte aligned one (tests/test_imageops.py checks the replacement). The realtime
-stream runs its stages in threads and must give the same frames as when they run one after another.
+aligned output than for a 16-byte aligned one (tests/test_imageops.py checks the replacement). Others split the
+image into stripes by OpenCV's thread count and compute a stripe's ragged end another way: `global_smooth`. The
+realtime stream runs its stages in threads and must give the same frames as when they run one after another.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import scipy.fft
 
@@ -28,6 +30,39 @@ def gradient_magnitude(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
     x = np.multiply(gx, gx, dtype=np.float32)
     x += np.multiply(gy, gy, dtype=np.float32)
     return np.sqrt(x, out=x)
+
+
+def global_smooth(guide: np.ndarray, src: np.ndarray, lam: float, sigma: float) -> np.ndarray:
+    """cv2.ximgproc.fastGlobalSmootherFilter(guide, src, lam, sigma) (guide uint8 with 1 or 3 channels), the same
+    whatever OpenCV's thread count and whatever else runs at the same time.
+
+    That filter cuts the rows (and the columns) into as many stripes as cv2.getNumThreads() and solves them four at a
+    time with SIMD, a stripe's last one to three one at a time in scalar code that rounds otherwise (as do a row's
+    last columns). When the thread pool is busy with another call (the stream's stages run side by side) the stripes
+    run as one, so the same call gave other last bits, and now and then another grey level (a 1080p frame's ink: 2
+    pixels, one frame in 30, in 3 of 5 runs). Here the image is padded so that every stripe is a multiple of four
+    rows and of four columns, whole or merged, and a row's scalar end falls in the padding, and cropped back. The
+    padding's guide is the border's colour with its top bit flipped (128 levels away in every channel), which the
+    filter's weights decouple from the image (exp(-128 / sigma) per channel)."""
+    h, w = guide.shape[:2]
+    n = max(1, cv2.getNumThreads())
+    bottom, right = _aligned(h, n) - h, _aligned(w + 4, n) - w
+    edge = np.full((1,) * guide.ndim, 0x80, np.uint8)
+    padded_guide = cv2.copyMakeBorder(guide, 0, bottom, 0, right, cv2.BORDER_REPLICATE)
+    padded_guide[h:] ^= edge
+    padded_guide[:h, w:] ^= edge
+    padded_src = cv2.copyMakeBorder(src, 0, bottom, 0, right, cv2.BORDER_REPLICATE)
+    out = cv2.ximgproc.fastGlobalSmootherFilter(padded_guide, padded_src, lam, sigma)
+    return np.ascontiguousarray(out[:h, :w])
+
+
+def _aligned(size: int, stripes: int) -> int:
+    """The least length >= `size` that is a multiple of 4 and cut into `stripes` stripes of ceil(length / stripes),
+    cuts at multiples of 4 too (a multiple of 4 * stripes always is)."""
+    length = size
+    while length % 4 or -(-length // stripes) % 4:
+        length += 1
+    return length
 
 
 def l0_smooth(img: np.ndarray, lam: float, kappa: float = 3.0, beta_max: float = 1e5) -> np.ndarray:

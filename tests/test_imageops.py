@@ -1,8 +1,10 @@
 """studio.imageops: results that depend only on the inputs."""
+import threading
+
 import cv2
 import numpy as np
 
-from studio.imageops import gradient_magnitude, l0_smooth
+from studio.imageops import global_smooth, gradient_magnitude, l0_smooth
 
 
 def at_offset(a: np.ndarray, offset: int) -> np.ndarray:
@@ -27,6 +29,51 @@ def test_gradient_magnitude_is_the_rounded_exact_value_wherever_the_buffers_are(
             np.testing.assert_array_equal(got, exact)
     assert gx.dtype == np.float32 and gradient_magnitude(gx, gy) is not gx  # the inputs are left as they were
     np.testing.assert_array_equal(gx, cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3))
+
+
+def test_global_smooth_is_the_same_for_any_thread_count_and_beside_another_call(load_media):
+    """cv2.ximgproc.fastGlobalSmootherFilter itself gives other last bits for another thread count, and beside a
+    concurrent call (its stripes then run as one): a 1080p stream frame's ink came out a grey level apart at two
+    pixels. global_smooth pads to whole four-row and four-column stripes: one answer, and the filter's own answer
+    up to rounding."""
+    photo = load_media("two_people_01.jpg")
+    guide = cv2.resize(photo, (963, 541), interpolation=cv2.INTER_AREA)  # ragged stripes for 1 to 4 threads
+    src = cv2.cvtColor(guide, cv2.COLOR_RGB2GRAY).astype(np.float32)  # float out: every last bit shows
+    threads = cv2.getNumThreads()
+    try:
+        raw, ours = {}, {}
+        for n in (1, 2, 3, 4):
+            cv2.setNumThreads(n)
+            raw[n] = cv2.ximgproc.fastGlobalSmootherFilter(guide, src, 100.0, 5.0)
+            ours[n] = global_smooth(guide, src, 100.0, 5.0)
+        assert any(not np.array_equal(raw[1], raw[n]) for n in (2, 3, 4))  # the filter alone: not one answer
+        for n in (2, 3, 4):
+            np.testing.assert_array_equal(ours[n], ours[1])
+        assert ours[1].shape == src.shape and ours[1].flags.c_contiguous
+        np.testing.assert_allclose(ours[1], raw[1], atol=0.01)  # the padding does not reach into the image
+        one = cv2.cvtColor(guide[:, :, :1], cv2.COLOR_GRAY2RGB)[:, :, 0]  # a one-channel guide pads the same way
+        np.testing.assert_allclose(global_smooth(one, src, 100.0, 5.0),
+                                   cv2.ximgproc.fastGlobalSmootherFilter(one, src, 100.0, 5.0), atol=0.01)
+
+        cv2.setNumThreads(2)
+        stop = threading.Event()
+        other = cv2.resize(photo, (1280, 720))
+
+        def busy():  # another stage filtering at the same time
+            while not stop.is_set():
+                cv2.ximgproc.fastGlobalSmootherFilter(other, other, 100.0, 5.0)
+
+        worker = threading.Thread(target=busy)
+        worker.start()
+        try:
+            beside = [global_smooth(guide, src, 100.0, 5.0) for _ in range(6)]
+        finally:
+            stop.set()
+            worker.join()
+        for got in beside:
+            np.testing.assert_array_equal(got, ours[1])
+    finally:
+        cv2.setNumThreads(threads)
 
 
 def test_l0_smooth_flattens_stays_in_range_and_moves_with_the_photo(load_media):

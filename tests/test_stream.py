@@ -214,6 +214,28 @@ def test_no_opencv_call_of_the_stream_depends_on_where_its_buffers_are(cfg, pede
         == {"magnitude"}  # the stream's calls were seen, and cv2.magnitude is no longer one of them
 
 
+def test_a_1080p_frames_ink_is_the_same_for_any_opencv_thread_count(video_clip):
+    """The contours of the frame where realtime.bench_stream found pipelined and sequential frames apart (1080p,
+    frame 25 of its clip: 2 pixels a grey level apart in 3 of 5 runs): OpenCV's global smoother gave other last
+    bits for another thread count, or beside another stage's call (studio.imageops.global_smooth; its own test)."""
+    import cv2
+
+    from realtime.student import contour_ink
+
+    frame = cv2.resize(decode(video_clip(PEDESTRIANS), 26)[25], (1920, 1080), interpolation=cv2.INTER_CUBIC)
+    threads = cv2.getNumThreads()
+    try:
+        alphas = []
+        for n in (1, 2, 3):
+            cv2.setNumThreads(n)
+            alphas.append(contour_ink(frame, [], 0.35, 1.0))
+    finally:
+        cv2.setNumThreads(threads)
+    assert alphas[0].shape == frame.shape[:2] and alphas[0].max() > 0.5
+    for alpha in alphas[1:]:
+        np.testing.assert_array_equal(alpha, alphas[0])
+
+
 def test_followed_landmarks_stay_on_the_face(cfg, talking):
     """Between detections the landmarks are carried by optical flow; they stay within a few percent of a face
     width of where a fresh detection puts them."""

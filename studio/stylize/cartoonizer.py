@@ -24,7 +24,7 @@ import numpy as np
 
 from ..characters import Character
 from ..color import hex_to_rgb, image_scale, lab_to_rgb, rgb_to_lab, smoothstep, to_u8
-from ..imageops import gradient_magnitude, l0_smooth
+from ..imageops import global_smooth, gradient_magnitude, l0_smooth
 
 
 # --------------------------------------------------------------------------------------------- texture
@@ -38,7 +38,7 @@ def abstract(img: np.ndarray, texture: float, scale: Optional[float] = None) -> 
     u8 = to_u8(img)
     # 1. Edge-preserving global smoothing; lambda grows with the factor (and with the square of scale).
     lam = (15.0 + 600.0 * min(1.0, 2.0 * t) ** 2) * scale * scale
-    smooth = cv2.ximgproc.fastGlobalSmootherFilter(u8, u8, lam, 4.0 + 3.0 * t).astype(np.float32) / 255.0
+    smooth = global_smooth(u8, u8, lam, 4.0 + 3.0 * t).astype(np.float32) / 255.0
     first = min(1.0, 2.0 * t)
     out = img * (1.0 - first) + smooth * first
     if t <= 0.5:
@@ -381,8 +381,7 @@ def _ink(u8: np.ndarray, l: float, weight: float, quiet: Optional[np.ndarray], m
     scale = image_scale(u8.shape)
     # The smoother's weights come from the colour guide and it is linear in its source, so smoothing the grey
     # alone gives the grey of the smoothed colour image (to a grey level of rounding) in half the time.
-    gray = cv2.ximgproc.fastGlobalSmootherFilter(u8, cv2.cvtColor(u8, cv2.COLOR_RGB2GRAY), 80.0 * scale * scale,
-                                                 5.0)
+    gray = global_smooth(u8, cv2.cvtColor(u8, cv2.COLOR_RGB2GRAY), 80.0 * scale * scale, 5.0)
     g = cv2.GaussianBlur(gray.astype(np.float32), (0, 0), INK_SIGMA)
     gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
