@@ -11,9 +11,9 @@ at the working size: the low-contrast texture a small network leaves inside a re
 photo or the output has one. Its strength follows the texture factor as the teacher's own smoothing does
 (`studio.stylize.cartoonizer.abstract`: none at 0). The teacher paints flat cels; the student alone cannot (flat
 share 0.47 against the teacher's 0.55 on the held-out photos). With this step at the factors 0.6 the whole
-realtime step is 24.01 -> 24.71 dB from the teacher, SSIM 0.831 -> 0.859, flat share 0.58, for 6-8 ms at 512x288
-and 11-13 ms at 512² on the 2-core EPYC (docs/PERFORMANCE.md, "Realtime fidelity"). Each row and column is solved
-on its own, so it gives the same pixels under any thread split.
+realtime step is 24.01 -> 24.71 dB from the teacher, SSIM 0.831 -> 0.859, flat share 0.57, for 5-7 ms at 512x288
+and 7-12 ms at 512² on the 2-core EPYC (docs/PERFORMANCE.md, "Realtime fidelity"). studio.imageops.global_smooth
+runs the smoother so that it gives the same pixels under any thread split.
 
 The network's cost grows with the pixels it sees; a 1080p frame at full size cost the int8 student 57 ms on the
 AVX-512 EPYC (259 ms on an AVX2-only one). The students learn 384-px pairs, so a larger frame is also further from
@@ -46,6 +46,7 @@ GUIDE_RADIUS = 2  # px at the working size: the window of the local linear fit i
 GUIDE_EPS = 1e-4  # ridge of the fit (grey levels in [0, 1]): small keeps the photo's edges sharp
 FLATTEN_LAMBDA = 800.0  # the smoother's strength (px² at the working size) from the texture factor 0.5 up ...
 FLATTEN_SIGMA = 3.0  # ... and its colour scale (grey levels): a sweep of both, docs/PERFORMANCE.md
+FLATTEN_ITERATIONS = 2  # the smoother's passes (OpenCV's default 3: the same fidelity and flatness, 1 ms more at 512²)
 
 
 def work_size(shape, side: int = WORK_SIDE) -> tuple[int, int]:
@@ -79,7 +80,7 @@ def flatten(rgb8: np.ndarray, small: np.ndarray, texture: float) -> np.ndarray:
     if t <= 0.0:
         return rgb8
     guide = cv2.addWeighted(small, 0.5, rgb8, 0.5, 0.0)
-    return global_smooth(guide, rgb8, FLATTEN_LAMBDA * t * t, FLATTEN_SIGMA)
+    return global_smooth(guide, rgb8, FLATTEN_LAMBDA * t * t, FLATTEN_SIGMA, FLATTEN_ITERATIONS)
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
