@@ -71,23 +71,58 @@ def contour_ink(image: np.ndarray, faces: Sequence, line: float, weight: float) 
     """Ink alpha (H, W) for the contours of an RGB uint8 frame: the teacher's own line function
     (studio.stylize.cartoonizer.ink_lines) with its background settings (only long contours), the faces kept
     quiet (only strong edges there) and their insides left to the face strokes, as the teacher does. The teacher
-    also knows skin, hair and the person's outline from its segmentation; this step has only the landmarks.
+    also knows skin and hair from its segmentation; this step has only the landmarks (and the person's outline,
+    `outline_ink`).
 
     A large frame's lines are placed where ink_lines places them, at half its size (`ink_halvings`): the frame is
     halved and the face masks drawn there once, and only the alpha comes back to the full size (at 1080p the masks
     at full size and their halving cost 20 ms of the 60)."""
+    small, small_faces = ink_frame(image, faces)
+    return _full_size(_contours(small, small_faces, line, weight), image.shape)
+
+
+def ink_frame(image: np.ndarray, faces: Sequence) -> tuple[np.ndarray, list]:
+    """The frame where its lines are placed (halved by the pyramid steps ink_lines takes, `ink_halvings`) and the
+    faces scaled to it."""
     h, w = image.shape[:2]
     small = image
-    for _ in range(ink_halvings(image.shape)):  # the same pyramid steps ink_lines takes
+    for _ in range(ink_halvings(image.shape)):
         small = cv2.pyrDown(small)
-    if small is not image:
-        faces = [f.scaled(small.shape[1] / w, small.shape[0] / h) for f in faces]
+    if small is image:
+        return image, list(faces)
+    return small, [f.scaled(small.shape[1] / w, small.shape[0] / h) for f in faces]
+
+
+def _contours(small: np.ndarray, faces: Sequence, line: float, weight: float) -> np.ndarray:
     if not faces:
-        alpha = ink_lines(small, line, weight, min_length=120.0, sample=4)
-    else:
-        alpha = ink_lines(small, line, weight, quiet=face_region(small.shape, faces), min_length=120.0, sample=4)
-        alpha = cv2.multiply(alpha, cv2.subtract(1.0, face_region(small.shape, faces, shrink=0.88)))
-    return alpha if small is image else cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
+        return ink_lines(small, line, weight, min_length=120.0, sample=4)
+    alpha = ink_lines(small, line, weight, quiet=face_region(small.shape, faces), min_length=120.0, sample=4)
+    return cv2.multiply(alpha, cv2.subtract(1.0, face_region(small.shape, faces, shrink=0.88)))
+
+
+def _full_size(alpha: np.ndarray, shape) -> np.ndarray:
+    h, w = shape[:2]
+    return alpha if alpha.shape[:2] == (h, w) else cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+OUTLINE_REFINE_SIDE = 320  # px: the person mask's edge is refined this large for the outline (segment_person)
+OUTLINE_INK = 0.9  # the silhouette's alpha, as the teacher draws it (studio.stylize.classic)
+
+
+def outline_ink(small: np.ndarray, line: float, weight: float) -> Optional[np.ndarray]:
+    """Ink alpha at `small`'s size (a frame where its lines are placed, `ink_frame`) for the silhouette of the
+    people in it, drawn as the teacher draws it (studio.stylize.cartoonizer.mask_outline at OUTLINE_INK, over
+    everything else) round mediapipe's selfie segmentation (studio.perception.segment_person, its edge refined at
+    OUTLINE_REFINE_SIDE px); None where no one is found, as the teacher draws none. The outline is a large part
+    of the look: on the held-out portraits it brings the realtime step 0.9 (classic), 0.3 (pastel) and 1.5 dB
+    (noir) closer to the teacher (docs/PERFORMANCE.md, "The person's outline")."""
+    from studio.perception import segment_person
+    from studio.stylize.cartoonizer import mask_outline
+
+    mask = segment_person(small, refine_side=OUTLINE_REFINE_SIDE)
+    if float(mask.max()) <= 0.5:
+        return None
+    return cv2.multiply(mask_outline(mask, line, weight), OUTLINE_INK)
 
 
 UPSAMPLE = ("linear", "guided")  # how a frame stylised at the working size comes back to its own size
@@ -96,7 +131,7 @@ UPSAMPLE = ("linear", "guided")  # how a frame stylised at the working size come
 def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: float,
                   factors: np.ndarray, ink: Optional[tuple] = None, contours: float = 0.0,
                   pool: Optional[Executor] = None, work_side: Optional[int] = WORK_SIDE,
-                  upsample: str = "linear", flat: bool = True) -> np.ndarray:
+                  upsample: str = "linear", flat: bool = True, outline: bool = False) -> np.ndarray:
     """RGB uint8 (H, W, 3) in, the student's RGB uint8 out: faces warped toward `geometry` by `warp`, then the
     engine with `factors` ((1, 3), ordered as STUDENT_FACTORS), then, with `ink` = (line, weight, rgb), the
     teacher's own ink drawn over it: the contours of the warped frame at line factor `contours` (0: none;
@@ -111,8 +146,12 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
     the network's output is flattened there first, by the texture factor (realtime.guided.flatten: as flat as the
     teacher's cels and closer to them, for 3-5 ms); `flat=False` gives the network's own output, for measuring.
 
-    The ink needs only the warped frame, not the network's output: with a `pool` the engine (and the flattening)
-    runs in its thread meanwhile (onnxruntime and OpenCV release the GIL)."""
+    With `outline` (and `ink`, and faces in the frame) the people's silhouette is inked too, round their
+    segmentation as the teacher draws it (`outline_ink`).
+
+    The ink needs only the warped frame, not the network's output: with a `pool` the engine (and the flattening,
+    then the segmentation for the outline) runs in its thread meanwhile (onnxruntime, mediapipe and OpenCV release
+    the GIL)."""
     if upsample not in UPSAMPLE:
         raise ValueError(f"upsample must be one of {UPSAMPLE}, not {upsample!r}")
     field = warp_field(image.shape, faces, geometry, warp)
@@ -122,8 +161,16 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
     running = pool.submit(_network, engine, x, factors, small if flat else None) if pool is not None else None
     moved = field.move_faces(faces) if warp > 0 and faces else faces
     layers = []  # (where, alpha): the whole frame (None) or a face's box
-    if ink is not None and contours > 0:
-        layers.append((None, contour_ink(warped, moved, contours, ink[1])))
+    silhouette = ink is not None and outline and bool(faces) and ink[0] > 0
+    if ink is not None and (contours > 0 or silhouette):
+        small_ink, small_faces = ink_frame(warped, moved)
+        outlining = pool.submit(outline_ink, small_ink, ink[0], ink[1]) if silhouette and pool is not None else None
+        alpha = _contours(small_ink, small_faces, contours, ink[1]) if contours > 0 else None
+        if silhouette:
+            edge = outlining.result() if outlining is not None else outline_ink(small_ink, ink[0], ink[1])
+            alpha = edge if alpha is None else (alpha if edge is None else cv2.max(alpha, edge))
+        if alpha is not None:
+            layers.append((None, _full_size(alpha, warped.shape)))
     if ink is not None and faces and ink[0] > 0:
         line, weight, _ = ink
         for face in moved:
@@ -170,8 +217,9 @@ def to_rgb8(chw: np.ndarray) -> np.ndarray:
 
 class StudentStylizer:
     """One character's student on one engine, with the character's geometry and factors resolved once.
-    `contours`: draw the teacher's contour lines over the student (`contour_ink`; its cost, docs/PERFORMANCE.md
-    "Contour lines", is mostly hidden behind the network, which runs meanwhile in this stylizer's thread); off, only
+    `contours`: draw the teacher's contour lines and the people's outline over the student (`contour_ink`,
+    `outline_ink`; their cost, docs/PERFORMANCE.md "Contour lines" and "The person's outline", is mostly hidden
+    behind the network, which runs meanwhile in this stylizer's thread, with the segmentation after it); off, only
     the face strokes are drawn.
 
     Raises ValueError (no such character or student) or EngineUnavailable (the engine cannot run here)."""
@@ -203,4 +251,4 @@ class StudentStylizer:
         ink = (self.factors["line"], self.character.line_weight, self._line_rgb)
         return stylize_frame(self.engine, image, faces, self.character.geometry, self.factors["warp"],
                              self._factors, ink, self.factors["background_line"] if self.contours else 0.0,
-                             self._pool)
+                             self._pool, outline=self.contours)
