@@ -13,6 +13,7 @@ both go through `stylize_frame`, so a photo and a video frame are stylised alike
 """
 from __future__ import annotations
 
+import functools
 import weakref
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import replace
@@ -93,11 +94,31 @@ def ink_frame(image: np.ndarray, faces: Sequence) -> tuple[np.ndarray, list]:
     return small, [f.scaled(small.shape[1] / w, small.shape[0] / h) for f in faces]
 
 
-def _contours(small: np.ndarray, faces: Sequence, line: float, weight: float) -> np.ndarray:
+BACKGROUND_MIN_LENGTH = 120.0  # px: the teacher's background keeps only long contours (studio.stylize.classic)
+PERSON_MIN_LENGTH = 40.0  # and a person shorter ones (ink_lines' default) ...
+PERSON_LINES = 0.7  # ... drawn at this alpha here (realtime.student.outline_ink)
+
+
+def _contours(small: np.ndarray, faces: Sequence, line: float, weight: float, person=None) -> np.ndarray:
+    """`contour_ink` at the ink's size; within `person` (a mask, or a function giving it or None: `person_mask`)
+    the person's own lines, PERSON_MIN_LENGTH long and drawn at PERSON_LINES."""
+    region = None
+    if person is not None:
+        # The silhouette's own edge is the outline's. Asked for once the edges are measured (ink_lines).
+        inner = functools.cache(lambda: _eroded(person() if callable(person) else person))
+        region = (inner, PERSON_MIN_LENGTH)
     if not faces:
-        return ink_lines(small, line, weight, min_length=120.0, sample=4)
-    alpha = ink_lines(small, line, weight, quiet=face_region(small.shape, faces), min_length=120.0, sample=4)
-    return cv2.multiply(alpha, cv2.subtract(1.0, face_region(small.shape, faces, shrink=0.88)))
+        alpha = ink_lines(small, line, weight, min_length=BACKGROUND_MIN_LENGTH, sample=4, region=region)
+    else:
+        alpha = ink_lines(small, line, weight, quiet=face_region(small.shape, faces),
+                          min_length=BACKGROUND_MIN_LENGTH, sample=4, region=region)
+        alpha = cv2.multiply(alpha, cv2.subtract(1.0, face_region(small.shape, faces, shrink=0.88)))
+    mask = None if region is None else region[0]()
+    return alpha if mask is None else cv2.multiply(alpha, cv2.addWeighted(mask, PERSON_LINES - 1.0, mask, 0, 1))
+
+
+def _eroded(mask: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    return None if mask is None else cv2.erode(mask, np.ones((5, 5), np.uint8))
 
 
 def _full_size(alpha: np.ndarray, shape) -> np.ndarray:
@@ -109,20 +130,27 @@ OUTLINE_REFINE_SIDE = 320  # px: the person mask's edge is refined this large fo
 OUTLINE_INK = 0.9  # the silhouette's alpha, as the teacher draws it (studio.stylize.classic)
 
 
-def outline_ink(small: np.ndarray, line: float, weight: float) -> Optional[np.ndarray]:
-    """Ink alpha at `small`'s size (a frame where its lines are placed, `ink_frame`) for the silhouette of the
-    people in it, drawn as the teacher draws it (studio.stylize.cartoonizer.mask_outline at OUTLINE_INK, over
-    everything else) round mediapipe's selfie segmentation (studio.perception.segment_person, its edge refined at
-    OUTLINE_REFINE_SIDE px); None where no one is found, as the teacher draws none. The outline is a large part
-    of the look: on the held-out portraits it brings the realtime step 0.9 (classic), 0.3 (pastel) and 1.5 dB
-    (noir) closer to the teacher (docs/PERFORMANCE.md, "The person's outline")."""
+def person_mask(small: np.ndarray) -> Optional[np.ndarray]:
+    """The people in `small` (a frame where its lines are placed, `ink_frame`): mediapipe's selfie segmentation
+    (studio.perception.segment_person, its edge refined at OUTLINE_REFINE_SIDE px), None where no one is found."""
     from studio.perception import segment_person
-    from studio.stylize.cartoonizer import mask_outline
 
     mask = segment_person(small, refine_side=OUTLINE_REFINE_SIDE)
-    if float(mask.max()) <= 0.5:
-        return None
-    return cv2.multiply(mask_outline(mask, line, weight), OUTLINE_INK)
+    return mask if float(mask.max()) > 0.5 else None
+
+
+def outline_ink(small: np.ndarray, line: float, weight: float, mask: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
+    """Ink alpha at `small`'s size for the silhouette of the people in it (`person_mask`, or the `mask` given),
+    drawn as the teacher draws it (studio.stylize.cartoonizer.mask_outline at OUTLINE_INK, over everything else);
+    None where no one is found, as the teacher draws none. The outline is a large part of the look: on the
+    held-out portraits it brings the realtime step 0.9 (classic), 0.3 (pastel) and 1.5 dB (noir) closer to the
+    teacher (docs/PERFORMANCE.md, "The person's outline"). Within it the contours are the person's own
+    (`contour_ink`: shorter lines than the background's, drawn lighter, as the teacher inks a person apart from its
+    background; 0.35 dB closer on the held-out photos, 0.5 on a second set)."""
+    from studio.stylize.cartoonizer import mask_outline
+
+    mask = person_mask(small) if mask is None else mask
+    return None if mask is None else cv2.multiply(mask_outline(mask, line, weight), OUTLINE_INK)
 
 
 UPSAMPLE = ("linear", "guided")  # how a frame stylised at the working size comes back to its own size
@@ -146,31 +174,27 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
     the network's output is flattened there first, by the texture factor (realtime.guided.flatten: as flat as the
     teacher's cels and closer to them, for 3-5 ms); `flat=False` gives the network's own output, for measuring.
 
-    With `outline` (and `ink`, and faces in the frame) the people's silhouette is inked too, round their
-    segmentation as the teacher draws it (`outline_ink`).
+    With `outline` (and `ink`, and faces in the frame) the people are inked as the teacher inks them apart from the
+    background: their silhouette round their segmentation, and within it shorter contours (`outline_ink`).
 
-    The ink needs only the warped frame, not the network's output: with a `pool` the engine (and the flattening,
-    then the segmentation for the outline) runs in its thread meanwhile (onnxruntime, mediapipe and OpenCV release
-    the GIL)."""
+    The ink needs only the warped frame, not the network's output: with a `pool` the people's segmentation (which
+    the contours wait for) and then the engine and the flattening run in its thread meanwhile (onnxruntime,
+    mediapipe and OpenCV release the GIL)."""
     if upsample not in UPSAMPLE:
         raise ValueError(f"upsample must be one of {UPSAMPLE}, not {upsample!r}")
     field = warp_field(image.shape, faces, geometry, warp)
     warped = field.apply(image)
     small = to_work_size(warped, work_side) if work_side else warped
+    moved = field.move_faces(faces) if warp > 0 and faces else faces
+    silhouette = ink is not None and outline and bool(faces) and ink[0] > 0
+    lined = ink is not None and (contours > 0 or silhouette)
+    if lined:
+        small_ink, small_faces = ink_frame(warped, moved)
+    # The pool: the people's mask first (the contours wait for it), then the network.
+    masking = pool.submit(person_mask, small_ink) if silhouette and pool is not None else None
     x = (small.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
     running = pool.submit(_network, engine, x, factors, small if flat else None) if pool is not None else None
-    moved = field.move_faces(faces) if warp > 0 and faces else faces
     layers = []  # (where, alpha): the whole frame (None) or a face's box
-    silhouette = ink is not None and outline and bool(faces) and ink[0] > 0
-    if ink is not None and (contours > 0 or silhouette):
-        small_ink, small_faces = ink_frame(warped, moved)
-        outlining = pool.submit(outline_ink, small_ink, ink[0], ink[1]) if silhouette and pool is not None else None
-        alpha = _contours(small_ink, small_faces, contours, ink[1]) if contours > 0 else None
-        if silhouette:
-            edge = outlining.result() if outlining is not None else outline_ink(small_ink, ink[0], ink[1])
-            alpha = edge if alpha is None else (alpha if edge is None else cv2.max(alpha, edge))
-        if alpha is not None:
-            layers.append((None, _full_size(alpha, warped.shape)))
     if ink is not None and faces and ink[0] > 0:
         line, weight, _ = ink
         for face in moved:
@@ -184,6 +208,17 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
             lm[:, 1] -= rows.start
             layers.append((box, face_ink((rows.stop - rows.start, cols.stop - cols.start),
                                          [replace(face, landmarks=lm)], line, weight, image=warped[box])))
+    if lined:
+        # The person's mask as a function the contours call once their edges are measured (the pool segments
+        # meanwhile), or the mask itself without a pool.
+        mask = (masking.result if masking is not None else person_mask(small_ink)) if silhouette else None
+        alpha = _contours(small_ink, small_faces, contours, ink[1], mask) if contours > 0 else None
+        mask = mask() if callable(mask) else mask
+        if mask is not None:
+            edge = outline_ink(small_ink, ink[0], ink[1], mask)
+            alpha = edge if alpha is None else cv2.max(alpha, edge)
+        if alpha is not None:
+            layers.insert(0, (None, _full_size(alpha, warped.shape)))
     y = running.result() if running is not None else _network(engine, x, factors, small if flat else None)
     if small is not warped:  # back to the frame's size
         y = guided_upsample(warped, small, y) if upsample == "guided" else \

@@ -181,6 +181,37 @@ def test_the_ink_holds_under_invisible_changes(load_media):
         assert under_noise >= 32.0 and under_shift >= 31.5, (name, under_noise, under_shift)
 
 
+@pytest.mark.parametrize("side", [512, 1920])
+def test_ink_in_a_region_has_that_regions_line_length(load_media, side):
+    """ink_lines' `region` (the realtime step's person within its background, realtime.student): where the mask is 0
+    the lines are the plain call's, bit for bit; where it is 1 those of the region's length (to float rounding);
+    between, a blend; a mask function is asked once, and one giving None means no region. At 1080p the mask
+    follows the ink to the half size it is placed at."""
+    img = load_media("portrait_medium_skin_01.jpg")
+    f = side / max(img.shape[:2])
+    u8 = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+    h, w = u8.shape[:2]
+    long, short = ink_lines(u8, 0.6, min_length=120.0), ink_lines(u8, 0.6, min_length=40.0)
+    assert np.abs(long - short).max() > 0.5  # the lengths give other lines
+    zeros, ones = np.zeros((h, w), np.float32), np.ones((h, w), np.float32)
+    np.testing.assert_array_equal(ink_lines(u8, 0.6, min_length=120.0, region=(zeros, 40.0)), long)
+    np.testing.assert_allclose(ink_lines(u8, 0.6, min_length=120.0, region=(ones, 40.0)), short, atol=1e-4)
+    calls = []
+    half = np.zeros((h, w), np.float32)
+    half[:, : w // 2] = 1.0
+
+    def left():
+        calls.append(1)
+        return half
+
+    mixed = ink_lines(u8, 0.6, min_length=120.0, region=(left, 40.0))
+    assert calls == [1]
+    margin = w // 8  # the blend's edge, the strokes' width and the halving's blur away
+    np.testing.assert_allclose(mixed[:, : w // 2 - margin], short[:, : w // 2 - margin], atol=1e-4)
+    np.testing.assert_array_equal(mixed[:, w // 2 + margin:], long[:, w // 2 + margin:])
+    np.testing.assert_array_equal(ink_lines(u8, 0.6, min_length=120.0, region=(lambda: None, 40.0)), long)
+
+
 def test_ink_is_never_lighter_than_what_it_crosses():
     """A light line colour (pastel's soft brown, L* 35) drawn across black hair was a light halo round the head: on a
     44-px face in a crowd it erased the head's outline (dlib's detector lost the face). ink_over darkens the ink to

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence, Union
 
 import cv2
 import numpy as np
@@ -331,7 +331,8 @@ def thicken(thin: np.ndarray, extra: np.ndarray, top: int) -> np.ndarray:
 
 
 def ink_lines(img: np.ndarray, line: float, weight: float = 1.0, quiet: Optional[np.ndarray] = None,
-              min_length: float = 40.0, sample: int = 1) -> np.ndarray:
+              min_length: float = 40.0, sample: int = 1,
+              region: Optional[tuple[Union[np.ndarray, Callable], float]] = None) -> np.ndarray:
     """Ink alpha in [0, 1] for contours: more and thicker lines as `line` grows.
 
     Contours are the centre lines of the edges of an edge-preserving smoothed luminance (where its second
@@ -342,7 +343,11 @@ def ink_lines(img: np.ndarray, line: float, weight: float = 1.0, quiet: Optional
     level of noise or a one-pixel shift of the photo moves the ink by a little, never a stroke at once (issue 14;
     tools/teacher_stability.py). `quiet` (mask in [0, 1]) marks regions where only strong edges may draw (skin: no
     wrinkles or pores). `img` is float RGB in [0, 1] or uint8 RGB (the same lines). `sample` > 1 takes the threshold
-    from every sample-th pixel in each direction (the realtime path: the threshold barely moves).
+    from every sample-th pixel in each direction (the realtime path: the threshold barely moves). `region` = (mask in
+    [0, 1], length): where the mask is 1 the lines are those of `min_length` = length instead, blended between (a
+    person's shorter lines within a background's long ones, in one pass: the realtime step, realtime.student). The
+    mask may be a function giving it (or None: no region), called once the edges are measured: the realtime step
+    segments the person meanwhile.
     """
     l = float(np.clip(line, 0.0, 1.0))
     h, w = img.shape[:2]
@@ -353,16 +358,49 @@ def ink_lines(img: np.ndarray, line: float, weight: float = 1.0, quiet: Optional
     if quiet is not None:
         quiet = _unit(np.asarray(quiet, np.float32))
     halvings = ink_halvings(img.shape)
+    if region is not None:
+        region = (_region_mask(region[0], halvings), float(region[1]))
     if not halvings:
-        alpha = _ink(u8, l, weight, quiet, min_length, sample)
+        alpha = _ink(u8, l, weight, quiet, min_length, sample, region)
     else:  # a large frame: the strokes (several px wide here) are placed at half its size (or less), resized back
         small = u8
         for _ in range(halvings):  # Gaussian pyramid steps: each output pixel its own sum, whatever the threads
             small = cv2.pyrDown(small)
             quiet = None if quiet is None else cv2.pyrDown(quiet)
-        alpha = cv2.resize(_ink(small, l, weight, quiet, min_length, sample), (w, h), interpolation=cv2.INTER_LINEAR)
+        alpha = cv2.resize(_ink(small, l, weight, quiet, min_length, sample, region), (w, h),
+                           interpolation=cv2.INTER_LINEAR)
     fade = float(smoothstep(0.0, 0.3, l))
     return alpha if fade == 1.0 else cv2.multiply(alpha, fade)
+
+
+def _region_mask(mask, halvings: int) -> Callable[[], Optional[np.ndarray]]:
+    """`ink_lines`' region mask (an array, or a function giving one or None) as a function giving it at the size
+    the lines are placed, float32 in [0, 1]."""
+    def get() -> Optional[np.ndarray]:
+        m = mask() if callable(mask) else mask
+        if m is None:
+            return None
+        m = _unit(np.asarray(m, np.float32))
+        for _ in range(halvings):
+            m = cv2.pyrDown(m)
+        return m
+
+    return get
+
+
+def _line_strength(edges: tuple, min_length: float, scale: float) -> np.ndarray:
+    """How strongly each edge pixel draws for lines of at least `min_length` (`_ink`'s measure; `edges` = its weak
+    and strong edge ramps, the quiet regions' keep (or None), the tent across the lines, and the gradient's
+    products): the ramps times the coherence of the gradients around it, and the strong line length along it."""
+    weak, strong, keep, tent, gxx, gyy, gxy = edges
+    picky = float(np.clip((min_length - 40.0) / 80.0, 0.0, 1.0))
+    coh = _ramp(coherence(gxx, gyy, gxy, 0.05 * min_length * scale), *(np.array(INK_COHERENCE) + picky * INK_PICKY))
+    weak, strong = cv2.multiply(weak, coh), cv2.multiply(strong, coh)
+    if keep is not None:
+        weak, strong = cv2.multiply(weak, keep), cv2.multiply(strong, keep)
+    sigma = INK_RUN * min_length * scale
+    run = _wide_blur(cv2.multiply(tent, strong), sigma)  # strong line length in the window
+    return cv2.multiply(weak, _ramp(run, *(np.array(INK_SHORT) / (np.sqrt(2 * np.pi) * sigma))))
 
 
 def ink_halvings(shape: Sequence[int]) -> int:
@@ -376,8 +414,8 @@ def ink_halvings(shape: Sequence[int]) -> int:
 
 
 def _ink(u8: np.ndarray, l: float, weight: float, quiet: Optional[np.ndarray], min_length: float,
-         sample: int) -> np.ndarray:
-    """ink_lines at the frame's own size (`quiet` already float32 in [0, 1])."""
+         sample: int, region: Optional[tuple[Callable, float]] = None) -> np.ndarray:
+    """ink_lines at the frame's own size (`quiet` already float32 in [0, 1], `region`'s mask a `_region_mask`)."""
     scale = image_scale(u8.shape)
     # The smoother's weights come from the colour guide and it is linear in its source, so smoothing the grey
     # alone gives the grey of the smoothed colour image (to a grey level of rounding) in half the time.
@@ -414,18 +452,18 @@ def _ink(u8: np.ndarray, l: float, weight: float, quiet: Optional[np.ndarray], m
     # asks for a connected path to a strong pixel; a path flips with a grey level, a blurred measure does not).
     # The same measure drops dots and short dashes: a long line in the window counts 1, a dash a fraction.
     # Backgrounds (long contours only) ask for more coherent lines: no scribbles over foliage, bokeh or a crowd.
-    picky = float(np.clip((min_length - 40.0) / 80.0, 0.0, 1.0))
-    coh = _ramp(coherence(gxx, gyy, gxy, 0.05 * min_length * scale),
-                *(np.array(INK_COHERENCE) + picky * INK_PICKY))
-    weak = cv2.multiply(_ramp(mag, INK_WEAK[0] * high, INK_WEAK[1] * high), coh)
-    strong = cv2.multiply(_ramp(mag, INK_STRONG[0] * high, INK_STRONG[1] * high), coh)
+    weak = _ramp(mag, INK_WEAK[0] * high, INK_WEAK[1] * high)
+    strong = _ramp(mag, INK_STRONG[0] * high, INK_STRONG[1] * high)
+    keep = None
     if quiet is not None:  # on skin only loud edges count
         keep = cv2.subtract(1.0, cv2.multiply(quiet, cv2.subtract(1.0, _ramp(mag, *(np.array(INK_LOUD) * high)))))
-        weak, strong = cv2.multiply(weak, keep), cv2.multiply(strong, keep)
     tent = _unit(cv2.subtract(1.0, dist))  # 1 - distance, whose sum across a line is 1 wherever the line lies
-    sigma = INK_RUN * min_length * scale
-    run = _wide_blur(cv2.multiply(tent, strong), sigma)  # strong line length in the window
-    strength = cv2.multiply(weak, _ramp(run, *(np.array(INK_SHORT) / (np.sqrt(2 * np.pi) * sigma))))
+    edges = (weak, strong, keep, tent, gxx, gyy, gxy)
+    strength = _line_strength(edges, min_length, scale)
+    mask = region[0]() if region is not None else None
+    if mask is not None:
+        inside = _line_strength(edges, region[1], scale)
+        strength = cv2.add(strength, cv2.multiply(cv2.subtract(inside, strength), mask))
     # Along a line its strength is averaged over INK_EVEN px (weighted by the tent): a contour whose contrast varies
     # is drawn as one stroke, not dashes.
     even = 2 * int(round(INK_EVEN * scale)) + 1
