@@ -18,7 +18,7 @@ import weakref
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -28,7 +28,8 @@ from studio.color import hex_to_rgb
 from studio.compose import face_region
 from studio.models import STUDENT_FACTORS
 from studio.pipeline import check_image
-from studio.stylize.cartoonizer import ink_halvings, ink_lines, ink_over
+from studio.stylize.cartoonizer import (BACKGROUND_MIN_LENGTH, OUTLINE_ALPHA, PERSON_MIN_LENGTH, ink_halvings,
+                                        ink_lines, ink_over)
 from studio.stylize.face_ink import face_box, face_ink
 from studio.stylize.face_warp import warp_field
 
@@ -94,19 +95,17 @@ def ink_frame(image: np.ndarray, faces: Sequence) -> tuple[np.ndarray, list]:
     return small, [f.scaled(small.shape[1] / w, small.shape[0] / h) for f in faces]
 
 
-BACKGROUND_MIN_LENGTH = 120.0  # px: the teacher's background keeps only long contours (studio.stylize.classic)
-PERSON_MIN_LENGTH = 40.0  # and a person shorter ones (ink_lines' default) ...
-PERSON_LINES = 0.7  # ... drawn at this alpha here (realtime.student.outline_ink)
+PERSON_LINES = 0.7  # the alpha of a person's own (PERSON_MIN_LENGTH) contours within their silhouette
 
 
-def _contours(small: np.ndarray, faces: Sequence, line: float, weight: float, person=None) -> np.ndarray:
-    """`contour_ink` at the ink's size; within `person` (a mask, or a function giving it or None: `person_mask`)
-    the person's own lines, PERSON_MIN_LENGTH long and drawn at PERSON_LINES."""
+def _contours(small: np.ndarray, faces: Sequence, line: float, weight: float,
+              person: Optional[Callable[[], Optional[np.ndarray]]] = None) -> np.ndarray:
+    """`contour_ink` at the ink's size; within the mask `person` gives (None: no one; `person_mask`) the person's
+    own lines, PERSON_MIN_LENGTH long and drawn at PERSON_LINES. `person` is called once the edges are measured
+    (ink_lines' region), so a pool can segment meanwhile."""
     region = None
-    if person is not None:
-        # The silhouette's own edge is the outline's. Asked for once the edges are measured (ink_lines).
-        inner = functools.cache(lambda: _eroded(person() if callable(person) else person))
-        region = (inner, PERSON_MIN_LENGTH)
+    if person is not None:  # the silhouette's own edge is the outline's
+        region = (functools.cache(lambda: _eroded(person())), PERSON_MIN_LENGTH)
     if not faces:
         alpha = ink_lines(small, line, weight, min_length=BACKGROUND_MIN_LENGTH, sample=4, region=region)
     else:
@@ -127,7 +126,6 @@ def _full_size(alpha: np.ndarray, shape) -> np.ndarray:
 
 
 OUTLINE_REFINE_SIDE = 320  # px: the person mask's edge is refined this large for the outline (segment_person)
-OUTLINE_INK = 0.9  # the silhouette's alpha, as the teacher draws it (studio.stylize.classic)
 
 
 def person_mask(small: np.ndarray) -> Optional[np.ndarray]:
@@ -141,7 +139,7 @@ def person_mask(small: np.ndarray) -> Optional[np.ndarray]:
 
 def outline_ink(small: np.ndarray, line: float, weight: float, mask: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
     """Ink alpha at `small`'s size for the silhouette of the people in it (`person_mask`, or the `mask` given),
-    drawn as the teacher draws it (studio.stylize.cartoonizer.mask_outline at OUTLINE_INK, over everything else);
+    drawn as the teacher draws it (studio.stylize.cartoonizer.mask_outline at OUTLINE_ALPHA, over everything else);
     None where no one is found, as the teacher draws none. The outline is a large part of the look: on the
     held-out portraits it brings the realtime step 0.9 (classic), 0.3 (pastel) and 1.5 dB (noir) closer to the
     teacher (docs/PERFORMANCE.md, "The person's outline"). Within it the contours are the person's own
@@ -150,7 +148,7 @@ def outline_ink(small: np.ndarray, line: float, weight: float, mask: Optional[np
     from studio.stylize.cartoonizer import mask_outline
 
     mask = person_mask(small) if mask is None else mask
-    return None if mask is None else cv2.multiply(mask_outline(mask, line, weight), OUTLINE_INK)
+    return None if mask is None else cv2.multiply(mask_outline(mask, line, weight), OUTLINE_ALPHA)
 
 
 UPSAMPLE = ("linear", "guided")  # how a frame stylised at the working size comes back to its own size
@@ -188,10 +186,12 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
     moved = field.move_faces(faces) if warp > 0 and faces else faces
     silhouette = ink is not None and outline and bool(faces) and ink[0] > 0
     lined = ink is not None and (contours > 0 or silhouette)
+    mask = None  # with `silhouette`, a function giving the people's mask (or None: no one found)
     if lined:
         small_ink, small_faces = ink_frame(warped, moved)
-    # The pool: the people's mask first (the contours wait for it), then the network.
-    masking = pool.submit(person_mask, small_ink) if silhouette and pool is not None else None
+        if silhouette:  # in the pool before the network: the contours wait for it
+            mask = pool.submit(person_mask, small_ink).result if pool is not None else \
+                functools.cache(functools.partial(person_mask, small_ink))
     x = (small.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
     running = pool.submit(_network, engine, x, factors, small if flat else None) if pool is not None else None
     layers = []  # (where, alpha): the whole frame (None) or a face's box
@@ -209,13 +209,10 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
             layers.append((box, face_ink((rows.stop - rows.start, cols.stop - cols.start),
                                          [replace(face, landmarks=lm)], line, weight, image=warped[box])))
     if lined:
-        # The person's mask as a function the contours call once their edges are measured (the pool segments
-        # meanwhile), or the mask itself without a pool.
-        mask = (masking.result if masking is not None else person_mask(small_ink)) if silhouette else None
         alpha = _contours(small_ink, small_faces, contours, ink[1], mask) if contours > 0 else None
-        mask = mask() if callable(mask) else mask
-        if mask is not None:
-            edge = outline_ink(small_ink, ink[0], ink[1], mask)
+        people = mask() if mask is not None else None
+        if people is not None:
+            edge = outline_ink(small_ink, ink[0], ink[1], people)
             alpha = edge if alpha is None else cv2.max(alpha, edge)
         if alpha is not None:
             layers.insert(0, (None, _full_size(alpha, warped.shape)))
@@ -254,7 +251,7 @@ class StudentStylizer:
     """One character's student on one engine, with the character's geometry and factors resolved once.
     `contours`: draw the teacher's contour lines and the people's outline over the student (`contour_ink`,
     `outline_ink`; their cost, docs/PERFORMANCE.md "Contour lines" and "The person's outline", is mostly hidden
-    behind the network, which runs meanwhile in this stylizer's thread, with the segmentation after it); off, only
+    behind the network, which runs meanwhile in this stylizer's thread after the person's segmentation); off, only
     the face strokes are drawn.
 
     Raises ValueError (no such character or student) or EngineUnavailable (the engine cannot run here)."""

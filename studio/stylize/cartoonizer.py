@@ -330,8 +330,13 @@ def thicken(thin: np.ndarray, extra: np.ndarray, top: int) -> np.ndarray:
     return out
 
 
+PERSON_MIN_LENGTH = 40.0  # px at image_scale 1: the shortest contour inked on a person (ink_lines' default) ...
+BACKGROUND_MIN_LENGTH = 120.0  # ... and on a background: only long contours (no gravel, leaves or ripples)
+OUTLINE_ALPHA = 0.9  # the person's silhouette (mask_outline) is inked at this alpha, over everything else
+
+
 def ink_lines(img: np.ndarray, line: float, weight: float = 1.0, quiet: Optional[np.ndarray] = None,
-              min_length: float = 40.0, sample: int = 1,
+              min_length: float = PERSON_MIN_LENGTH, sample: int = 1,
               region: Optional[tuple[Union[np.ndarray, Callable], float]] = None) -> np.ndarray:
     """Ink alpha in [0, 1] for contours: more and thicker lines as `line` grows.
 
@@ -575,5 +580,5 @@ class Cartoonizer:
         return colorize(flat, s.color, self.palette, saturation=self.character.shading.saturation, k=k, mask=mask)
 
     def lines(self, img: np.ndarray, s: LayerSettings, quiet: Optional[np.ndarray] = None,
-              min_length: float = 40.0) -> np.ndarray:
+              min_length: float = PERSON_MIN_LENGTH) -> np.ndarray:
         return ink_lines(img, s.line, self.character.line_weight, quiet=quiet, min_length=min_length)

@@ -15,7 +15,7 @@ from ..characters import Character
 from ..color import image_scale, smoothstep
 from ..timing import Laps
 from ..types import Perception
-from .cartoonizer import Cartoonizer, LayerSettings, ink_over, mask_outline
+from .cartoonizer import BACKGROUND_MIN_LENGTH, OUTLINE_ALPHA, Cartoonizer, LayerSettings, ink_over, mask_outline
 from .face_ink import face_ink
 from .face_paint import paint_faces, paint_skin
 from .face_warp import warp_field
@@ -107,7 +107,7 @@ class ClassicTeacher:
                                                        image=img))
         ink_person = np.maximum(ink_person, strands * smoothstep(0.0, 0.3, s.person.line))
         # Backgrounds are simpler: only long contours are inked (no gravel, leaves or ripples).
-        ink_bg = toon.lines(img, s.background, min_length=120.0)
+        ink_bg = toon.lines(img, s.background, min_length=BACKGROUND_MIN_LENGTH)
         lap("ink")
         # 6. Compose through the feathered person mask, then the silhouette line on top.
         scale = image_scale(img.shape)
@@ -115,7 +115,8 @@ class ClassicTeacher:
         line_rgb = toon.line_rgb
         out = compose.blend(ink_over(person_layer, ink_person, line_rgb), ink_over(bg_layer, ink_bg, line_rgb), m)
         if has_person:
-            out = ink_over(out, mask_outline(person, s.person.line, character.line_weight) * 0.9, line_rgb)
+            out = ink_over(out, mask_outline(person, s.person.line, character.line_weight) * OUTLINE_ALPHA,
+                         line_rgb)
         lap("compose")
         info["timings"] = laps.timings
         perception = replace(perception, skin_tones=list(tones))
