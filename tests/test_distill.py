@@ -125,6 +125,36 @@ def test_guided_student_quantises_to_int8_within_the_gate(tmp_path, media_dir):
     assert report["parity_psnr_min"] >= 40.0 and "convolutions only" in report["format"]
 
 
+def test_a_colour_map_stays_float_in_the_int8_model(tmp_path, media_dir):
+    """The colour map squares and multiplies the output's channels: its ops are left out of the quantisation, and the
+    int8 model passes the parity gate."""
+    import json as _json
+
+    import onnx
+
+    from realtime.export import export_onnx, quantize_int8
+
+    torch.manual_seed(2)
+    model = StudentUNet(StudentConfig(width=8, colour_map=1))
+    with torch.no_grad():
+        for p in model.parameters():  # trained-like
+            torch.nn.init.normal_(p, 0, 0.05)
+    model.save_pretrained(tmp_path)
+    export_onnx(tmp_path)
+    quantize_int8(tmp_path, sorted((media_dir / "images").glob("*.jpg"))[:8], side=128)
+    report = _json.loads((tmp_path / "int8.json").read_text())
+    assert report["parity_psnr_min"] >= 40.0 and "colour map in float" in report["format"]
+    graph = onnx.load(str(tmp_path / "student.int8.onnx")).graph
+    made_by = {o: n for n in graph.node for o in n.output}
+    colour = [n for n in graph.node if n.name.startswith("/colour/")]
+    conv = [n for n in colour if n.op_type == "Conv"]
+    assert len(conv) == 1 and all(made_by[i].op_type != "DequantizeLinear" for i in conv[0].input if i in made_by)
+    outside = {i for n in colour for i in n.input if i in made_by and not made_by[i].name.startswith("/colour/")
+               and made_by[i].op_type != "Constant"}
+    assert len(outside) == 1  # the map reads the network's output once and works in float from there
+    assert any(n.op_type == "DequantizeLinear" for n in graph.node)  # the network is quantised
+
+
 def test_distill_two_steps_saves_and_resumes(pairs, tmp_path):
     logs = []
     cfg = DistillConfig(pairs=str(pairs), out=str(tmp_path), steps=2, batch=2, crop=32, width=8, val_every=1)
@@ -138,8 +168,8 @@ def test_distill_two_steps_saves_and_resumes(pairs, tmp_path):
     assert report["by_factor"] and all(k.split("_")[0] in ("line", "texture", "color")
                                        for k in report["by_factor"])
     more = []
-    distill(DistillConfig(**{**cfg.__dict__, "steps": 4, "resume": True}), on_progress=lambda s, t, i: more.append(s),
-            log=logs.append)
+    distill(DistillConfig(**{**cfg.__dict__, "steps": 4, "resume": True}),
+            on_progress=lambda s, t, i: "phase" not in i and more.append(s), log=logs.append)
     assert more == [3, 4] and any("resumed at step 2" in m for m in logs)
 
 
@@ -160,6 +190,41 @@ def test_distill_can_start_from_a_student(pairs, tmp_path):
     with pytest.raises(ValueError, match="--init"):
         distill(DistillConfig(pairs=str(pairs), out=str(tmp_path / "d"), steps=1, batch=2, crop=32, width=16,
                               init=str(first)), log=lambda m: None)
+
+
+def test_distill_fits_the_colour_map_and_keeps_it_only_where_it_helps(pairs, tmp_path):
+    """After the last step the colour map is fitted on the pairs (a progress phase of its own) and recorded in the
+    report; it is kept only with the held-out gain asked for; stopping leaves the student as it was; --init takes a
+    mapped student's network alone."""
+    from training.colour_map import add_colour_map, without_map
+
+    seen = []
+    out = distill(DistillConfig(pairs=str(pairs), out=str(tmp_path / "s"), steps=2, batch=2, crop=32, width=8,
+                                val_every=1), on_progress=lambda s, t, i: seen.append((s, t, i.get("phase"))),
+                  log=lambda m: None)
+    record = json.loads((out / "report.json").read_text())["colour_map"]
+    assert record["pixels"] > 0 and StudentUNet.from_pretrained(out).config.colour_map == int(record["kept"])
+    assert [p for _, _, p in seen[:2]] == [None, None] and seen[-1] == (seen[-1][1], seen[-1][1], "colour map")
+    network = without_map(StudentUNet.from_pretrained(out))
+    x, f = torch.rand(1, 3, 32, 32), torch.full((1, 3), 0.5)
+
+    assert add_colour_map(out, pairs, min_gain=-100, log=lambda m: None)["kept"]  # any map passes
+    mapped = StudentUNet.from_pretrained(out)
+    assert mapped.config.colour_map == 1 and not torch.equal(mapped(x, f), network(x, f))
+    assert torch.equal(without_map(mapped)(x, f), network(x, f))  # the network itself is never changed
+    before = (out / "model.safetensors").read_bytes()
+    assert add_colour_map(out, pairs, log=lambda m: None, should_stop=lambda: True) is None
+    assert (out / "model.safetensors").read_bytes() == before
+    record = add_colour_map(out, pairs, min_gain=100, log=lambda m: None)  # no map gains 100 dB: it is taken off
+    assert not record["kept"] and record["val_off_ink_psnr_with"] != record["val_off_ink_psnr_without"]
+    assert StudentUNet.from_pretrained(out).config.colour_map == 0
+    assert torch.equal(StudentUNet.from_pretrained(out)(x, f), network(x, f))
+
+    add_colour_map(out, pairs, min_gain=-100, log=lambda m: None)
+    again = distill(DistillConfig(pairs=str(pairs), out=str(tmp_path / "t"), steps=1, batch=2, crop=32, width=8,
+                                  lr=0.0, val_every=1, init=str(out), colour_map=0), log=lambda m: None)
+    assert StudentUNet.from_pretrained(again).config.colour_map == 0
+    assert torch.equal(StudentUNet.from_pretrained(again)(x, f), network(x, f))
 
 
 def test_distill_lowers_the_loss_on_a_fixed_batch(pairs, tmp_path):

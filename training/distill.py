@@ -3,13 +3,16 @@
     python -m training.make_pairs --images ../shared/data/images --out pairs/classic --pairs 2000
     python -m training.distill --pairs pairs/classic --out students/classic --steps 20000 [--batch 8] [--crop 128]
         [--lr 1e-3] [--width 24] [--resume] [--val-every 500] [--init students/classic] [--guided 1 [--gate 1]]
+        [--colour-map 1]
 
 Loss: L1 + image-gradient + SSIM (training/losses.py; nothing downloaded). accelerate runs it (CUDA when
 present); a checkpoint every `--val-every` steps keeps the student, optimiser and step, and `--resume`
 continues from it. Validation on the held-out pairs (10 % of the source photos; by pair id when the pairs come
 from fewer than 5 photos) reports PSNR and SSIM, also against the identity (photo vs teacher); the best
 student is written to `<out>/` as `config.json` + `model.safetensors` (+ `distill_config.json`,
-`report.json`, and the pairs' own `pairs_config.json`). `on_progress(step, total, info)` feeds the studio's progress bar.
+`report.json`, and the pairs' own `pairs_config.json`). After the last step the student's colour map is fitted on
+the pairs and kept where it brings the held-out pairs closer (training.colour_map; `--colour-map 0` skips it).
+`on_progress(step, total, info)` feeds the studio's progress bar (info["phase"] is "colour map" during the fit).
 """
 from __future__ import annotations
 
@@ -46,6 +49,7 @@ class DistillConfig:
     init: Optional[str] = None  # a student folder to start from (fine-tuning on a changed teacher), not from zero
     guided: int = 0  # > 0: the student places its output with a trainable guided filter of this radius (GuidedHead)
     gate: int = 0  # 1: with guided, a learned gate between the filter and the plain upsampled prediction
+    colour_map: int = 1  # 1: fit the colour map after training (training.colour_map), kept where it helps
 
 
 def lr_factor(step: int, total: int) -> float:
@@ -126,6 +130,7 @@ def distill(cfg: DistillConfig, on_progress: Optional[Callable[[int, int, dict],
 
     from studio.models.student_unet import StudentConfig, StudentUNet
 
+    from .colour_map import add_colour_map, without_map
     from .datasets import PairDataset
     from .losses import distill_loss
 
@@ -144,7 +149,8 @@ def distill(cfg: DistillConfig, on_progress: Optional[Callable[[int, int, dict],
     ck = out / "checkpoint"
     resuming = cfg.resume and (ck / "state.json").is_file()
     if cfg.init and not resuming:  # a resumed run has its own weights: the starting student is not read
-        start = StudentUNet.from_pretrained(cfg.init)  # checked: a pickle or a foreign file is refused
+        # checked: a pickle or a foreign file is refused. Its network is trained on; a colour map is fitted anew.
+        start = without_map(StudentUNet.from_pretrained(cfg.init))
         if start.config != model.config:
             raise ValueError(f"--init {cfg.init} is a {start.config} student; this run trains {model.config}")
         model.load_state_dict(start.state_dict())
@@ -199,6 +205,10 @@ def distill(cfg: DistillConfig, on_progress: Optional[Callable[[int, int, dict],
             on_progress(step, cfg.steps, info)
     if not (out / "model.safetensors").is_file():
         accelerator.unwrap_model(model).save_pretrained(out)
+    if cfg.colour_map and not cfg.guided and step >= cfg.steps and not should_stop():  # the plain head's alone
+        log("fitting the colour map")
+        add_colour_map(out, cfg.pairs, log=log, should_stop=should_stop,
+                       on_progress=on_progress and (lambda n, total: on_progress(n, total, {"phase": "colour map"})))
     return out
 
 
@@ -213,13 +223,15 @@ def parse_args(argv=None) -> DistillConfig:
                     help="experimental: a trainable guided filter of this radius places the output (0: none)")
     ap.add_argument("--gate", type=SWITCH.arg("--gate"), default=0,
                     help="experimental, with --guided: 1 learns a gate between the filter and the plain output")
+    ap.add_argument("--colour-map", type=SWITCH.arg("--colour-map"), default=1,
+                    help="1 (default): fit the student's colour map after training, kept where it helps; 0: none")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--init", metavar="STUDENT", help="start from this student folder's weights (fine-tune it on these "
                     "pairs, e.g. after the teacher changed) instead of from zero; --resume takes precedence")
     a = ap.parse_args(argv)
     return DistillConfig(pairs=a.pairs, out=a.out, steps=a.steps, batch=a.batch, crop=a.crop, lr=a.lr, width=a.width,
                          depth=a.depth, val_every=a.val_every, resume=a.resume, seed=a.seed, init=a.init,
-                         guided=a.guided, gate=a.gate)
+                         guided=a.guided, gate=a.gate, colour_map=a.colour_map)
 
 
 def main(argv=None) -> int:

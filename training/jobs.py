@@ -151,7 +151,7 @@ def start_distill_job(cfg: StudioConfig, *, character: str, images: Sequence[str
         make_pairs(pairs_cfg, cfg, on_progress=lambda n, t, row: report(n, t, {}, "pairs"), should_stop=should_stop)
         if should_stop():
             return pairs_cfg.out, "stopped"
-        out = distill(distill_cfg, on_progress=lambda s, t, i: report(s, t, i, "training"), log=log,
+        out = distill(distill_cfg, on_progress=lambda s, t, i: report(s, t, i, i.get("phase", "training")), log=log,
                       should_stop=should_stop)
         return out, f"student saved in {out}"
 

@@ -18,6 +18,11 @@ processed as 128² with 48 channels) and run through a small U-Net whose feature
 An optional two-layer refinement at full resolution (`refine` > 0) sees the photo beside the upsampled
 prediction, so edges can land on the photo's own edges instead of the 4x4 grid; it doubles the time per frame
 on a CPU for a small gain, so the shipped students go without it.
+An optional colour map (`colour_map: 1`, plain head only) adds to the prediction a quadratic function of its own
+colour at 1/down (a 1x1 conv of R, G, B, their squares and products), upsampled with the base: a whole-image colour
+mapping a character applies (noir mutes blues to steel) that the network under-learns. It is not trained by
+gradient but fitted by least squares after training (training.colour_map), and kept only where it brings the
+held-out pairs closer.
 Every op is a conv, ReLU, add, mul, mean, average pool, resize or (un)shuffle, so the ONNX export is plain
 and H and W can be dynamic (multiples of `down * 2**depth`).
 """
@@ -45,6 +50,7 @@ class StudentConfig:
     refine: int = 0  # extra channels for a full-resolution refinement (0: none; 8 costs +20 ms per 512² frame)
     guided: int = 0  # > 0: a trainable guided filter of this radius (at 1/down) places the output (GuidedHead)
     gate: int = 0  # 1: with `guided`, a learned per-pixel gate between the filter and the plain upsampled prediction
+    colour_map: int = 0  # 1: a fitted quadratic colour map of the output (colour_terms -> 1x1 conv, added)
 
     @property
     def multiple(self) -> int:
@@ -67,7 +73,7 @@ class StudentConfig:
             raise BadStudent(f"{path}: unknown key(s) {unknown}")
         limits = {"down": (1, 2, 4, 8), "width": range(4, 257), "depth": range(1, 6),
                   "factors": (len(STUDENT_FACTORS),), "refine": range(0, 65), "guided": range(0, 5),
-                  "gate": (0, 1)}
+                  "gate": (0, 1), "colour_map": (0, 1)}
         for key, value in data.items():
             if isinstance(value, bool) or not isinstance(value, int) or value not in limits[key]:
                 allowed = limits[key]
@@ -129,6 +135,26 @@ class GuidedHead(nn.Module):
         return a_up * g + b_up
 
 
+COLOUR_TERMS = 9
+
+
+def colour_terms(y: torch.Tensor) -> torch.Tensor:
+    """R, G, B, their squares and their products (B, 9, H, W): what the colour map is a linear function of."""
+    r, g, b = y[:, 0:1], y[:, 1:2], y[:, 2:3]
+    return torch.cat([y, y * y, r * g, r * b, g * b], dim=1)
+
+
+class ColourMap(nn.Conv2d):
+    """y -> a linear function of colour_terms(y) (the student adds it to its prediction): its ops export under
+    "/colour/", which the int8 quantisation leaves in float (realtime.export)."""
+
+    def __init__(self):
+        super().__init__(COLOUR_TERMS, 3, 1)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return super().forward(colour_terms(y))
+
+
 class StudentUNet(nn.Module):
     def __init__(self, config: StudentConfig = StudentConfig()):
         super().__init__()
@@ -159,12 +185,44 @@ class StudentUNet(nn.Module):
             self.refine1 = nn.Conv2d(3 + 3 + r, 16, 3, padding=1)
             self.refine2 = nn.Conv2d(16, 3, 3, padding=1)
             zero.append(self.refine2)
+        if config.colour_map and (config.guided or r):
+            raise ValueError("a colour map is for the plain head (no guided head, no refinement)")
+        if config.colour_map:
+            self.colour = ColourMap()  # zero: no change until fitted (training.colour_map)
+            zero.append(self.colour)
         for layer in zero:
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
         down = self.config.down
+        o = self.out(self.features(x, factors))
+        if self.config.guided:
+            # The prediction at 1/down is the photo's block means plus what the network adds; the head places it.
+            p = F.avg_pool2d(x, down) + o[:, :3]
+            y = self.head(x, p)
+            if self.config.gate:
+                # Where the teacher is flat the filter would carry the photo's texture (its A·guide): a gate learned at
+                # 1/down blends toward the plain upsampled prediction there.
+                up = F.interpolate(torch.cat([p, o[:, 3:]], dim=1), scale_factor=down, mode="bilinear",
+                                   align_corners=False)
+                y = up[:, :3] + torch.sigmoid(up[:, 3:]) * (y - up[:, :3])
+        else:
+            base = F.avg_pool2d(x, down)
+            if self.config.colour_map:
+                # The map's change, a function of the prediction's colour at 1/down, rides on the base's upsampling:
+                # no pass at full resolution (a per-pixel map cost 5 ms per 512² frame in onnxruntime on 2 cores).
+                base = base + self.colour(self.low_colour(base, o))
+            y = F.interpolate(base, scale_factor=down, mode="bilinear", align_corners=False)
+            o = self.shuffle(o)
+            y = y + o[:, :3]
+            if self.config.refine:
+                y = y + self.refine2(torch.relu(self.refine1(torch.cat([x, y, o[:, 3:]], dim=1))))
+        # No clamp while training: a clamped pixel has no gradient, and a pixel pushed past 0 or 1 would stay stuck
+        return y if self.training else torch.clamp(y, 0.0, 1.0)
+
+    def features(self, x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+        """The U-Net's last features, at 1/down."""
         h = self.inp(self.unshuffle(x), factors)
         skips = []
         for conv, enc in zip(self.downs, self.enc):
@@ -174,25 +232,26 @@ class StudentUNet(nn.Module):
         h = torch.relu(h * (1 + gamma) + beta)
         for up, dec, skip in zip(self.ups, self.dec, reversed(skips)):
             h = dec(torch.cat([up(h), skip], dim=1), factors)
-        if self.config.guided:
-            # The prediction at 1/down is the photo's block means plus what the network adds; the head places it.
-            o = self.out(h)
-            p = F.avg_pool2d(x, down) + o[:, :3]
-            y = self.head(x, p)
-            if self.config.gate:
-                # Where the teacher is flat the filter would carry the photo's texture (its A·guide): a gate learned at
-                # 1/down blends toward the plain upsampled prediction there.
-                up = F.interpolate(torch.cat([p, o[:, 3:]], dim=1), scale_factor=down, mode="bilinear",
-                                   align_corners=False)
-                y = up[:, :3] + torch.sigmoid(up[:, 3:]) * (y - up[:, :3])
-            return y if self.training else torch.clamp(y, 0.0, 1.0)
-        base = F.interpolate(F.avg_pool2d(x, down), scale_factor=down, mode="bilinear", align_corners=False)
-        o = self.shuffle(self.out(h))
-        y = base + o[:, :3]
-        if self.config.refine:
-            y = y + self.refine2(torch.relu(self.refine1(torch.cat([x, y, o[:, 3:]], dim=1))))
-        # No clamp while training: a clamped pixel has no gradient, and a pixel pushed past 0 or 1 would stay stuck
-        return y if self.training else torch.clamp(y, 0.0, 1.0)
+        return h
+
+    def low_colour(self, base: torch.Tensor, o: torch.Tensor) -> torch.Tensor:
+        """The plain head's prediction at 1/down: the photo's block means plus the mean of what the network adds to
+        each block's pixels (the output's first 3·down² channels, which the pixel shuffle spreads over the block)."""
+        n, _, h, w = o.shape
+        return base + o[:, :3 * self.config.down ** 2].reshape(n, 3, self.config.down ** 2, h, w).mean(dim=2)
+
+    def colour_fit_inputs(self, x: torch.Tensor, factors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """For fitting the colour map (training.colour_map): the prediction without the map (unclamped) and the map's
+        terms as they reach each full-resolution pixel (B, 9, H, W; the map's change there is a linear function of
+        them, as the upsampling is linear)."""
+        if self.config.guided or self.config.refine:
+            raise ValueError("a colour map is for the plain head (no guided head, no refinement)")
+        down = self.config.down
+        o = self.out(self.features(x, factors))
+        base = F.avg_pool2d(x, down)
+        up = F.interpolate(torch.cat([base, colour_terms(self.low_colour(base, o))], dim=1), scale_factor=down,
+                           mode="bilinear", align_corners=False)
+        return up[:, :3] + self.shuffle(o)[:, :3], up[:, 3:]
 
     def save_pretrained(self, folder: str | Path) -> Path:
         from safetensors.torch import save_file
