@@ -109,7 +109,7 @@ def add_colour_map(student_dir: str | Path, pairs: str | Path, pairs_used: int =
     from studio.models.student_unet import StudentUNet
 
     from .datasets import PairDataset
-    from .distill import evaluate
+    from .fidelity import evaluate
 
     student_dir = Path(student_dir)
     student = StudentUNet.from_pretrained(student_dir)

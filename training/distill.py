@@ -31,6 +31,7 @@ from studio.checks import GUIDED_RADIUS, SWITCH
 from studio.io import atomic_path, atomic_write
 
 from . import progress_bar
+from .fidelity import evaluate
 
 
 @dataclass(frozen=True)
@@ -77,49 +78,6 @@ def _batch(dataset, idx, crop: int, rng: random.Random):
         ys.append(y)
     to = lambda a: torch.from_numpy(np.stack(a).astype(np.float32) / 255.0).permute(0, 3, 1, 2).contiguous()  # noqa: E731
     return to(xs), to(ys), torch.from_numpy(np.stack([dataset.factors(i) for i in idx]))
-
-
-FACTOR_BINS = ((0.0, 0.34, "low"), (0.34, 0.67, "mid"), (0.67, 1.01, "high"))
-
-
-def fidelity_by_factor(factors: list, ps: list, ss: list) -> dict:
-    """Mean PSNR/SSIM per factor and setting (low/mid/high thirds): where the student follows the teacher."""
-    from .datasets import PairDataset
-
-    out: dict = {}
-    f = np.array(factors, np.float32).reshape(-1, len(PairDataset.FACTORS))
-    for j, name in enumerate(PairDataset.FACTORS):
-        for lo, hi, label in FACTOR_BINS:
-            sel = (f[:, j] >= lo) & (f[:, j] < hi)
-            if sel.any():
-                out[f"{name}_{label}"] = {"psnr": float(np.mean(np.array(ps)[sel])),
-                                          "ssim": float(np.mean(np.array(ss)[sel])), "n": int(sel.sum())}
-    return out
-
-
-def evaluate(model, dataset, device, multiple: int) -> dict:
-    """PSNR and SSIM of the student against the teacher on whole held-out pairs, overall and per factor."""
-    import torch
-
-    from .losses import psnr, ssim
-
-    model.eval()
-    ps, ss, fs, ident = [], [], [], []
-    with torch.no_grad():
-        for i in range(len(dataset)):
-            x, y, f = dataset[i]
-            h, w = (x.shape[0] // multiple) * multiple, (x.shape[1] // multiple) * multiple
-            xt = torch.from_numpy(np.ascontiguousarray(x[:h, :w])).permute(2, 0, 1)[None].to(device)
-            yt = torch.from_numpy(np.ascontiguousarray(y[:h, :w])).permute(2, 0, 1)[None].to(device)
-            pred = model(xt, torch.from_numpy(f)[None].to(device))
-            ps.append(float(psnr(pred, yt)))
-            ss.append(float(ssim(pred, yt)))
-            ident.append((float(psnr(xt, yt)), float(ssim(xt, yt))))  # the photo itself: the floor to beat
-            fs.append(f)
-    model.train()
-    mean = lambda v: float(np.mean(v)) if len(v) else float("nan")  # noqa: E731
-    return {"psnr": mean(ps), "ssim": mean(ss), "n": len(ps), "identity_psnr": mean([p for p, _ in ident]),
-            "identity_ssim": mean([s for _, s in ident]), "by_factor": fidelity_by_factor(fs, ps, ss)}
 
 
 def distill(cfg: DistillConfig, on_progress: Optional[Callable[[int, int, dict], None]] = None,
