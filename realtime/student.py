@@ -151,6 +151,7 @@ def outline_ink(small: np.ndarray, line: float, weight: float, mask: Optional[np
     return None if mask is None else cv2.multiply(mask_outline(mask, line, weight), OUTLINE_ALPHA)
 
 
+WARP_ACROSS = 80  # points at most across a face's warp spline (studio.stylize.face_warp.warp_field's `across`)
 UPSAMPLE = ("linear", "guided")  # how a frame stylised at the working size comes back to its own size
 
 
@@ -180,7 +181,7 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
     mediapipe and OpenCV release the GIL)."""
     if upsample not in UPSAMPLE:
         raise ValueError(f"upsample must be one of {UPSAMPLE}, not {upsample!r}")
-    field = warp_field(image.shape, faces, geometry, warp)
+    field = warp_field(image.shape, faces, geometry, warp, across=WARP_ACROSS)
     warped = field.apply(image)
     small = to_work_size(warped, work_side) if work_side else warped
     moved = field.move_faces(faces) if warp > 0 and faces else faces
