@@ -48,6 +48,8 @@ def fit(core, dataset, pairs_used: int = 400, seed: int = 0, tick=lambda: None) 
 
     from studio.models.student_unet import COLOUR_TERMS
 
+    from .fidelity import whole_pair
+
     m = core.config.multiple
     idx = list(range(len(dataset)))
     random.Random(seed).shuffle(idx)
@@ -56,13 +58,11 @@ def fit(core, dataset, pairs_used: int = 400, seed: int = 0, tick=lambda: None) 
     with torch.no_grad():
         for i in idx[:pairs_used]:
             tick()
-            x, y, f = dataset[i]
-            h, w = (x.shape[0] // m) * m, (x.shape[1] // m) * m
-            xt = torch.from_numpy(np.ascontiguousarray(x[:h, :w])).permute(2, 0, 1)[None]
-            pred, terms = core.colour_fit_inputs(xt, torch.from_numpy(f)[None])
+            xt, y, ft = whole_pair(dataset, i, m)
+            pred, terms = core.colour_fit_inputs(xt, ft)
             terms = terms[0, :, ::STRIDE, ::STRIDE].reshape(COLOUR_TERMS, -1).T.double().numpy()
             p = pred[0, :, ::STRIDE, ::STRIDE].reshape(3, -1).T.double().numpy()
-            t = y[:h:STRIDE, :w:STRIDE].reshape(-1, 3).astype(np.float64)
+            t = y[::STRIDE, ::STRIDE].reshape(-1, 3).astype(np.float64)
             keep = t.mean(axis=1) > p.mean(axis=1) - INK_MARGIN
             a, r = np.concatenate([terms[keep], np.ones((int(keep.sum()), 1))], axis=1), t[keep] - p[keep]
             if not len(a):
@@ -85,15 +85,15 @@ def off_ink_psnr(core, mapped, dataset, tick=lambda: None) -> tuple[float, float
     pixels where the teacher draws no ink over the network's colour (the realtime step draws its own ink there)."""
     import torch
 
-    m, scores = core.config.multiple, []
+    from .fidelity import whole_pair
+
+    scores = []
     with torch.no_grad():
         for i in range(len(dataset)):
             tick()
-            x, y, f = dataset[i]
-            h, w = (x.shape[0] // m) * m, (x.shape[1] // m) * m
-            xt, ft = torch.from_numpy(np.ascontiguousarray(x[:h, :w])).permute(2, 0, 1)[None], torch.from_numpy(f)[None]
+            xt, y, ft = whole_pair(dataset, i, core.config.multiple)
             a, b = (model(xt, ft)[0].permute(1, 2, 0).double().numpy() for model in (core, mapped))
-            t = y[:h, :w].astype(np.float64)
+            t = y.astype(np.float64)
             keep = t.mean(axis=2) > a.mean(axis=2) - INK_MARGIN
             scores.append([-10 * np.log10(max(float(np.mean((p[keep] - t[keep]) ** 2)), 1e-10)) for p in (a, b)])
     mean = np.mean(scores, axis=0)
@@ -108,7 +108,7 @@ def add_colour_map(student_dir: str | Path, pairs: str | Path, pairs_used: int =
     `on_progress(done, total)` counts the pairs gone through."""
     from studio.models.student_unet import StudentUNet
 
-    from .datasets import PairDataset
+    from .datasets import pair_splits
     from .fidelity import evaluate
 
     student_dir = Path(student_dir)
@@ -117,11 +117,7 @@ def add_colour_map(student_dir: str | Path, pairs: str | Path, pairs_used: int =
         raise ValueError(f"{student_dir}: a colour map is for the plain head (this student has a guided head or a "
                          "refinement)")
     core = without_map(student)
-    train_set, val_set = PairDataset(Path(pairs), "train"), PairDataset(Path(pairs), "val")
-    if len(train_set) == 0:
-        raise ValueError(f"no training pairs in {pairs}")
-    on = "held-out" if len(val_set) else "train"
-    val_set = val_set if len(val_set) else train_set
+    train_set, val_set, on = pair_splits(Path(pairs))
     total, done = min(pairs_used, len(train_set)) + len(val_set), [0]
 
     def tick():

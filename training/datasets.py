@@ -133,3 +133,13 @@ class PairDataset:
     def __getitem__(self, i: int):
         x, y = self.pair_u8(i)
         return x.astype(np.float32) / 255.0, y.astype(np.float32) / 255.0, self.factors(i)
+
+
+def pair_splits(folder: Path) -> tuple[PairDataset, PairDataset, str]:
+    """A make_pairs folder's training and held-out pairs, and what the held-out ones are ("held-out (by source
+    photo)"; a tiny set with nothing held out is reported on its training pairs, and says so: "train"). ValueError
+    when there are no training pairs."""
+    train, val = PairDataset(Path(folder), "train"), PairDataset(Path(folder), "val")
+    if len(train) == 0:
+        raise ValueError(f"no training pairs in {folder} (run training.make_pairs first)")
+    return (train, val, f"held-out (by {train.held_out_by})") if len(val) else (train, train, "train")

@@ -89,17 +89,12 @@ def distill(cfg: DistillConfig, on_progress: Optional[Callable[[int, int, dict],
     from studio.models.student_unet import StudentConfig, StudentUNet
 
     from .colour_map import add_colour_map, without_map
-    from .datasets import PairDataset
+    from .datasets import pair_splits
     from .losses import distill_loss
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    train_set, val_set = PairDataset(Path(cfg.pairs), "train"), PairDataset(Path(cfg.pairs), "val")
-    if len(train_set) == 0:
-        raise ValueError(f"no training pairs in {cfg.pairs} (run training.make_pairs first)")
-    val_on = f"held-out (by {train_set.held_out_by})"
-    if len(val_set) == 0:  # a tiny pair set: nothing held out, so report on the training pairs (and say so)
-        val_set, val_on = train_set, "train"
+    train_set, val_set, val_on = pair_splits(Path(cfg.pairs))
     rng = random.Random(cfg.seed)
     torch.manual_seed(cfg.seed)
     accelerator = Accelerator(mixed_precision="fp16" if torch.cuda.is_available() else "no")

@@ -22,6 +22,17 @@ def fidelity_by_factor(factors: list, ps: list, ss: list) -> dict:
     return out
 
 
+def whole_pair(dataset, i: int, multiple: int):
+    """Pair `i` whole, cropped to a multiple of `multiple`: the photo as a (1, 3, H, W) tensor, the teacher's target
+    as float32 (H, W, 3) and the factors as a (1, k) tensor."""
+    import torch
+
+    x, y, f = dataset[i]
+    h, w = (x.shape[0] // multiple) * multiple, (x.shape[1] // multiple) * multiple
+    xt = torch.from_numpy(np.ascontiguousarray(x[:h, :w])).permute(2, 0, 1)[None]
+    return xt, np.ascontiguousarray(y[:h, :w]), torch.from_numpy(f)[None]
+
+
 def evaluate(model, dataset, device, multiple: int) -> dict:
     """PSNR and SSIM of the student against the teacher on whole held-out pairs, overall and per factor."""
     import torch
@@ -32,15 +43,14 @@ def evaluate(model, dataset, device, multiple: int) -> dict:
     ps, ss, fs, ident = [], [], [], []
     with torch.no_grad():
         for i in range(len(dataset)):
-            x, y, f = dataset[i]
-            h, w = (x.shape[0] // multiple) * multiple, (x.shape[1] // multiple) * multiple
-            xt = torch.from_numpy(np.ascontiguousarray(x[:h, :w])).permute(2, 0, 1)[None].to(device)
-            yt = torch.from_numpy(np.ascontiguousarray(y[:h, :w])).permute(2, 0, 1)[None].to(device)
-            pred = model(xt, torch.from_numpy(f)[None].to(device))
+            xt, y, ft = whole_pair(dataset, i, multiple)
+            fs.append(ft[0].numpy())
+            xt, ft = xt.to(device), ft.to(device)
+            yt = torch.from_numpy(y).permute(2, 0, 1)[None].to(device)
+            pred = model(xt, ft)
             ps.append(float(psnr(pred, yt)))
             ss.append(float(ssim(pred, yt)))
             ident.append((float(psnr(xt, yt)), float(ssim(xt, yt))))  # the photo itself: the floor to beat
-            fs.append(f)
     model.train()
     mean = lambda v: float(np.mean(v)) if len(v) else float("nan")  # noqa: E731
     return {"psnr": mean(ps), "ssim": mean(ss), "n": len(ps), "identity_psnr": mean([p for p, _ in ident]),
