@@ -102,3 +102,19 @@ def test_the_fit_finds_a_known_colour_map_past_the_ink(media_dir):
             known = torch.einsum("oc,bchw->bohw", weight, terms) + bias[None, :, None, None]
             got = torch.einsum("oc,bchw->bohw", torch.from_numpy(w), terms) + torch.from_numpy(b)[None, :, None, None]
             assert float((known - got).abs().max()) < 1 / 255
+
+
+def test_the_command_refuses_bad_input_in_one_line(tmp_path, capsys):
+    from training.colour_map import main
+
+    StudentUNet(StudentConfig(width=8)).save_pretrained(tmp_path / "student")
+    before = (tmp_path / "student" / "model.safetensors").read_bytes()
+    cases = [(["--student", str(tmp_path / "none"), "--pairs", str(tmp_path)], "not a student folder"),
+             (["--student", str(tmp_path / "student"), "--pairs", str(tmp_path / "none")], "manifest.jsonl")]
+    for argv, message in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and message in err and "\n" not in err and "Traceback" not in err
+    assert (tmp_path / "student" / "model.safetensors").read_bytes() == before
+    with pytest.raises(SystemExit):
+        main(["--student", str(tmp_path / "student"), "--pairs", str(tmp_path), "--pairs-used", "0"])

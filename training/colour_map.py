@@ -20,6 +20,7 @@ import argparse
 import dataclasses
 import json
 import random
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -182,7 +183,11 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if not 1 <= a.pairs_used <= 100000 or not 0 <= a.min_gain <= 10:
         ap.error("--pairs-used must be 1-100000 and --min-gain 0-10")
-    add_colour_map(a.student, a.pairs, a.pairs_used, a.min_gain)
+    try:
+        add_colour_map(a.student, a.pairs, a.pairs_used, a.min_gain)
+    except (ValueError, OSError) as exc:  # incl. BadStudent and a missing folder: one line, nothing changed
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
