@@ -106,3 +106,21 @@ def test_small_faces_keep_their_shape(portrait):
     g_mid, _ = growth((lo + hi) / 2)
     g_full, _ = growth(hi + 10)
     assert 1.05 < g_mid < g_full - 0.1 and g_full > 1.3, (g_mid, g_full)
+
+
+def test_the_spline_keeps_blas_on_the_calling_thread_and_its_field(portrait):
+    """OpenBLAS's helper threads spun after each of the spline's small products and took the realtime stream's
+    other core; warp_field leaves numpy's and scipy's OpenBLAS on one thread, and the field is the one that two
+    threads give."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    img, faces = portrait
+    geo = Geometry(eye_scale=1.4, face_width=0.9, jaw=0.8, chin=1.05)
+    one = warp_field(img.shape, faces, geo, 1.0)
+    openblas = [i for i in threadpool_info() if i["internal_api"] == "openblas"]
+    assert {i["prefix"] for i in openblas} >= {"libopenblas", "libscipy_openblas"}  # numpy's, scipy's
+    assert all(i["num_threads"] == 1 for i in openblas), openblas
+    with threadpool_limits(2, user_api="blas"):
+        two = warp_field(img.shape, faces, geo, 1.0)
+        assert all(i["num_threads"] == 2 for i in threadpool_info() if i["threading_layer"] == "pthreads")
+    assert np.array_equal(one.dx, two.dx) and np.array_equal(one.dy, two.dy)
