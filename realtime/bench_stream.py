@@ -214,4 +214,7 @@ def print_tables(rows: list[dict], conversions: list[dict], memory: list[dict]) 
 
 
 if __name__ == "__main__":
+    from .memory import settle_malloc
+
+    settle_malloc()
     raise SystemExit(main())

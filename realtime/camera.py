@@ -535,4 +535,7 @@ def _booth(stream: Stream, source, window: Optional[Window], args: argparse.Name
 
 
 if __name__ == "__main__":
+    from .memory import settle_malloc
+
+    settle_malloc()
     sys.exit(main())

@@ -416,6 +416,9 @@ class VideoWorker:
     `threads` is this actor's CPU share, given to onnxruntime (unless TOONLAB_ORT_THREADS is set) and OpenCV."""
 
     def __init__(self, cfg, args: argparse.Namespace, cwd: str, threads: int):
+        from .memory import settle_malloc
+
+        settle_malloc()  # this actor's process only converts
         if os.path.isdir(cwd):
             os.chdir(cwd)
         os.environ.setdefault("TOONLAB_ORT_THREADS", str(threads))
@@ -483,4 +486,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    from .memory import settle_malloc
+
+    settle_malloc()
     sys.exit(main())
