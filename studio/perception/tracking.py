@@ -30,6 +30,17 @@ import cv2
 import numpy as np
 
 from ..types import Box, Face
+from .faces import (FACE_OVAL, LEFT_BROW, LEFT_EYE, LEFT_IRIS, LIPS_INNER, LIPS_OUTER, NOSE, RIGHT_BROW, RIGHT_EYE,
+                    RIGHT_IRIS)
+
+MESH_POINTS = 478  # mediapipe's refined face mesh
+NOSE_BASE = (98, 97, 2, 326, 327)  # studio.stylize.face_ink.NOSE_BOTTOM
+# The mesh's points the realtime step draws and warps from (its face strokes, studio.stylize.face_ink, the warp's
+# targets, studio.stylize.face_warp.face_targets, and the face region, studio.compose.face_region): FaceFollower
+# follows these by flow; the mesh's other points move with the nearest of them (FOLLOW_NEIGHBOURS).
+FOLLOWED = tuple(sorted(set(FACE_OVAL + LEFT_EYE + RIGHT_EYE + LEFT_BROW + RIGHT_BROW + LIPS_OUTER + LIPS_INNER + NOSE
+                            + NOSE_BASE + LEFT_IRIS + RIGHT_IRIS)))
+FOLLOW_NEIGHBOURS = 4
 
 
 @dataclass(frozen=True)
@@ -349,7 +360,9 @@ class FaceFollower:
     """Faces on every frame for the price of a detection every `every` frames.
 
     In between, each face's points (its landmarks, or a 5×5 grid over its box when it has none) are followed
-    from the previous frame by pyramidal Lucas-Kanade flow, checked backwards (a point counts when the round
+    from the previous frame by pyramidal Lucas-Kanade flow (of a 478-point mesh, with `features`, only the FOLLOWED
+    points the realtime step draws and warps from; the others move with their nearest: as close to fresh detections
+    as following all of them, for a third of the points), checked backwards (a point counts when the round
     trip returns within `max_error` px); lost points move with the median of the kept ones, and the box follows
     their median motion and spread. A face with fewer than `min_kept` of its points kept is lost. When a lost
     face was prominent (at least `prominent` of the frame's shorter side wide: its warp would visibly snap
@@ -357,9 +370,10 @@ class FaceFollower:
     tracker keeps its id meanwhile), so a crowd does not force a detection on every frame."""
 
     def __init__(self, backend, every: int = 5, min_kept: float = 0.5, max_error: float = 1.5,
-                 prominent: float = 0.12):
+                 prominent: float = 0.12, features: bool = True):
         if every < 1:
             raise ValueError(f"detect_every must be at least 1, got {every}")
+        self.features = bool(features)
         self.backend, self.every = backend, int(every)
         self.min_kept, self.max_error, self.prominent = float(min_kept), float(max_error), float(prominent)
         self.reset()  # also zeroes `detections`: the full detections run since, for stats and tests
@@ -383,10 +397,12 @@ class FaceFollower:
         self._grey, self._faces = grey, faces
         return faces
 
-    @staticmethod
-    def _points(face) -> np.ndarray:
+    def _points(self, face) -> np.ndarray:
         if face.landmarks is not None:
-            return np.ascontiguousarray(face.landmarks[:, :2], np.float32)
+            lm = face.landmarks[:, :2]
+            if self.features and len(lm) == MESH_POINTS:
+                lm = lm[list(FOLLOWED)]
+            return np.ascontiguousarray(lm, np.float32)
         b = face.box
         gx, gy = np.meshgrid(np.linspace(b.x0 + b.width * 0.2, b.x1 - b.width * 0.2, 5),
                              np.linspace(b.y0 + b.height * 0.2, b.y1 - b.height * 0.2, 5))
@@ -425,7 +441,24 @@ class FaceFollower:
             lm = None
             if face.landmarks is not None:
                 lm = face.landmarks.astype(np.float32).copy()
-                lm[:, :2] = q
+                if len(q) == len(lm):
+                    lm[:, :2] = q
+                else:
+                    lm[:, :2] = _carried(lm[:, :2], p, q)
             kp = None if face.keypoints is None else face.keypoints + np.asarray(shift, face.keypoints.dtype)
             out.append(replace(face, box=box, landmarks=lm, keypoints=kp))
         return out
+
+
+def _carried(lm: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """A mesh's points `lm` (N, 2) moved as its FOLLOWED points moved from `p` to `q`: those exactly, every other point
+    by the inverse-distance mean of the moves of its FOLLOW_NEIGHBOURS nearest followed points."""
+    out = lm.copy()
+    others = np.setdiff1d(np.arange(len(lm)), FOLLOWED)
+    d = np.sqrt(((lm[others, None, :] - p[None, :, :]) ** 2).sum(-1))  # (others, followed)
+    near = np.argpartition(d, FOLLOW_NEIGHBOURS, axis=1)[:, :FOLLOW_NEIGHBOURS]
+    w = 1.0 / (np.take_along_axis(d, near, axis=1) + 1e-3)
+    move = q - p
+    out[others] = lm[others] + (move[near] * w[..., None]).sum(1) / w.sum(1, keepdims=True)
+    out[list(FOLLOWED)] = q
+    return out
