@@ -7,9 +7,10 @@ adapts up to 32 MiB) its own mmap and hands it back to the kernel when freed, an
 get an arena of their own whose heaps are trimmed and unmapped as frames come and go; every new buffer then comes
 back as fresh, zeroed pages: 2,000-9,000 page faults and 15-45 ms of kernel time a 1080p frame in the pipelined
 stream. Kept instead (allocations up to MMAP_THRESHOLD from the heap, up to TRIM_THRESHOLD of freed memory kept at
-its top, one arena for all threads), the same frames cost a few faults: bench_stream's 1080p pipelined stream
-6.9-7.6 -> 7.5-8.0 fps on this project's 2-core machine, for ~100 MB more resident memory (docs/PERFORMANCE.md,
-"glibc's malloc"). Allocation only: the frames are the same bit for bit.
+its top, one arena for all threads), the same frames cost under 1,000 faults: bench_stream's 1080p pipelined stream
+6.9-7.6 -> 7.5-8.0 fps on this project's 2-core machine, and no more resident memory (1336 against 1427 MB after 300
+720p frames; docs/PERFORMANCE.md, "Cores the stream was losing"). Allocation only: the frames are the same bit for
+bit.
 
 Left alone where the user set glibc's malloc themselves (GLIBC_TUNABLES or MALLOC_*_ in the environment) and where
 the C library is not glibc."""

@@ -282,15 +282,15 @@ def test_following_the_drawn_points_is_as_close_as_following_all_478(cfg, talkin
 
 def test_the_followed_points_are_every_point_the_realtime_step_reads():
     from studio.perception import faces as mesh
-    from studio.perception.tracking import FOLLOWED, MESH_POINTS, NOSE_BASE, _carried
+    from studio.perception.tracking import FOLLOWED, MESH_POINTS, _carried
     from studio.stylize import face_ink, face_warp
 
     read = set(mesh.FACE_OVAL + mesh.LEFT_EYE + mesh.RIGHT_EYE + mesh.LEFT_BROW + mesh.RIGHT_BROW + mesh.LIPS_OUTER
-               + mesh.LIPS_INNER + mesh.NOSE + mesh.LEFT_IRIS + mesh.RIGHT_IRIS + face_ink.NOSE_BOTTOM)
+               + mesh.LIPS_INNER + mesh.NOSE + mesh.LEFT_IRIS + mesh.RIGHT_IRIS + mesh.NOSE_BOTTOM)
     read |= {face_ink.UPPER_LIP_TOP, face_warp.NOSE_TIP, face_warp.UPPER_LIP, face_warp.LOWER_LIP,
              face_warp.MOUTH_LEFT, face_warp.MOUTH_RIGHT, face_warp.CHIN, face_warp.LEFT_IRIS_CENTER,
              face_warp.RIGHT_IRIS_CENTER}
-    assert read <= set(FOLLOWED) and NOSE_BASE == face_ink.NOSE_BOTTOM
+    assert read <= set(FOLLOWED)
     # The other points move with their neighbours: a whole-face shift moves them by exactly that shift.
     lm = np.random.default_rng(0).uniform(100, 300, (MESH_POINTS, 2)).astype(np.float32)
     p = lm[list(FOLLOWED)]

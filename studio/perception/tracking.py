@@ -30,17 +30,18 @@ import cv2
 import numpy as np
 
 from ..types import Box, Face
-from .faces import (FACE_OVAL, LEFT_BROW, LEFT_EYE, LEFT_IRIS, LIPS_INNER, LIPS_OUTER, NOSE, RIGHT_BROW, RIGHT_EYE,
-                    RIGHT_IRIS)
+from .faces import (FACE_OVAL, LEFT_BROW, LEFT_EYE, LEFT_IRIS, LIPS_INNER, LIPS_OUTER, NOSE, NOSE_BOTTOM, RIGHT_BROW,
+                    RIGHT_EYE, RIGHT_IRIS)
 
 MESH_POINTS = 478  # mediapipe's refined face mesh
-NOSE_BASE = (98, 97, 2, 326, 327)  # studio.stylize.face_ink.NOSE_BOTTOM
 # The mesh's points the realtime step draws and warps from (its face strokes, studio.stylize.face_ink, the warp's
 # targets, studio.stylize.face_warp.face_targets, and the face region, studio.compose.face_region): FaceFollower
 # follows these by flow; the mesh's other points move with the nearest of them (FOLLOW_NEIGHBOURS).
 FOLLOWED = tuple(sorted(set(FACE_OVAL + LEFT_EYE + RIGHT_EYE + LEFT_BROW + RIGHT_BROW + LIPS_OUTER + LIPS_INNER + NOSE
-                            + NOSE_BASE + LEFT_IRIS + RIGHT_IRIS)))
+                            + NOSE_BOTTOM + LEFT_IRIS + RIGHT_IRIS)))
 FOLLOW_NEIGHBOURS = 4
+_FOLLOWED = np.array(FOLLOWED)
+_CARRIED = np.setdiff1d(np.arange(MESH_POINTS), _FOLLOWED)  # the mesh's points that move with the followed ones
 
 
 @dataclass(frozen=True)
@@ -401,7 +402,7 @@ class FaceFollower:
         if face.landmarks is not None:
             lm = face.landmarks[:, :2]
             if self.features and len(lm) == MESH_POINTS:
-                lm = lm[list(FOLLOWED)]
+                lm = lm[_FOLLOWED]
             return np.ascontiguousarray(lm, np.float32)
         b = face.box
         gx, gy = np.meshgrid(np.linspace(b.x0 + b.width * 0.2, b.x1 - b.width * 0.2, 5),
@@ -454,11 +455,10 @@ def _carried(lm: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """A mesh's points `lm` (N, 2) moved as its FOLLOWED points moved from `p` to `q`: those exactly, every other point
     by the inverse-distance mean of the moves of its FOLLOW_NEIGHBOURS nearest followed points."""
     out = lm.copy()
-    others = np.setdiff1d(np.arange(len(lm)), FOLLOWED)
-    d = np.sqrt(((lm[others, None, :] - p[None, :, :]) ** 2).sum(-1))  # (others, followed)
+    d = np.sqrt(((lm[_CARRIED, None, :] - p[None, :, :]) ** 2).sum(-1))  # (carried, followed)
     near = np.argpartition(d, FOLLOW_NEIGHBOURS, axis=1)[:, :FOLLOW_NEIGHBOURS]
     w = 1.0 / (np.take_along_axis(d, near, axis=1) + 1e-3)
     move = q - p
-    out[others] = lm[others] + (move[near] * w[..., None]).sum(1) / w.sum(1, keepdims=True)
-    out[list(FOLLOWED)] = q
+    out[_CARRIED] = lm[_CARRIED] + (move[near] * w[..., None]).sum(1) / w.sum(1, keepdims=True)
+    out[_FOLLOWED] = q
     return out

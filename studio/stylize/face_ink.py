@@ -17,10 +17,10 @@ import cv2
 import numpy as np
 
 from ..color import smoothstep, to_u8
-from ..perception.faces import FACE_OVAL, LEFT_BROW, LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_BROW, RIGHT_EYE
+from ..perception.faces import (FACE_OVAL, LEFT_BROW, LEFT_EYE, LIPS_INNER, LIPS_OUTER, NOSE_BOTTOM, RIGHT_BROW,
+                                RIGHT_EYE)
 from ..types import Face
 
-NOSE_BOTTOM = (98, 97, 2, 326, 327)  # face-mesh points along the base of the nose
 UPPER_LIP_TOP = 0  # face-mesh point at the top of the upper lip
 # Brows are hair: the painted face (face_paint) gives them their own colour and the ink only accents their shape. At
 # 0.85 the ink turned grey and fair brows black. This and a nose hint at 0.3 (was 0.6), on the 37 faces of three group

@@ -13,7 +13,6 @@ inversion) the landmarks, so later stages see the warped geometry.
 from __future__ import annotations
 
 import functools
-import threading
 from dataclasses import dataclass, replace
 from typing import Optional, Sequence
 
@@ -148,30 +147,23 @@ def face_targets(lm: np.ndarray, geo: Geometry, strength: float) -> tuple[np.nda
     return np.concatenate(src).astype(np.float32), np.concatenate(dst).astype(np.float32)
 
 
-_BLAS_LOCK = threading.Lock()
-_blas_on_one_thread = False
-
-
+@functools.cache
 def blas_on_one_thread() -> None:
     """numpy's and scipy's OpenBLAS run their products on the calling thread, from now on, for the process.
 
     The spline's products are small (a face's grid by about a hundred points); OpenBLAS split them over its own
     threads, which then spin with sched_yield for a while after each product. In the realtime stream that took
-    the other core from the stages: 30,000-40,000 yields and 95 ms of kernel time a 1080p frame, the stream
-    5.3-6.1 -> 6.5-7.3 fps with one thread (docs/PERFORMANCE.md). Products are split by rows, so their results
-    are the same on one thread or several. Set once, not per call: limits are process-wide, and restoring them
+    the other core from the stages: 18,000-43,000 yields and 70-130 ms of kernel time a 1080p frame, the
+    pipelined stream 5.4-6.4 -> 6.9-7.6 fps with one thread (docs/PERFORMANCE.md, "Cores the stream was losing").
+    Products are split by rows, so their results are the same on one thread or several. Set once (cached; a second
+    setting by a concurrent first call is the same), not per call: limits are process-wide, and restoring them
     around each call would race between the stream's threads and the studio's users."""
-    global _blas_on_one_thread
-    with _BLAS_LOCK:
-        if _blas_on_one_thread:
-            return
-        import importlib
+    import importlib
 
-        from threadpoolctl import ThreadpoolController
+    from threadpoolctl import ThreadpoolController
 
-        importlib.import_module("scipy.linalg")  # loads scipy's own OpenBLAS, so the limit reaches it too
-        ThreadpoolController().select(internal_api="openblas").limit(limits=1)
-        _blas_on_one_thread = True
+    importlib.import_module("scipy.linalg")  # loads scipy's own OpenBLAS, so the limit reaches it too
+    ThreadpoolController().select(internal_api="openblas").limit(limits=1)
 
 
 def warp_field(shape: Sequence[int], faces: Sequence[Face], geo: Geometry, strength: float,
