@@ -192,7 +192,8 @@ def test_face_strokes_bring_the_realtime_path_closer_to_the_teacher(photo, chara
     assert faces
     realtime = StudentStylizer(cfg, character, contours=False, **factors)  # the contours: the next test
     inked = realtime(photo, faces)
-    alone = stylize_frame(realtime.engine, photo, faces, realtime.character.geometry, 0.5, realtime._factors)
+    alone = stylize_frame(realtime.engine, photo, faces, realtime.character.geometry, 0.5, realtime._factors,
+                          detail=True)
     x0, y0, x1, y1 = faces[0].box.as_int()
     face = (slice(max(0, y0), y1), slice(max(0, x0), x1))
     assert psnr(inked[face], teacher[face]) > psnr(alone[face], teacher[face]) + 0.1, character
@@ -204,7 +205,7 @@ def test_face_strokes_bring_the_realtime_path_closer_to_the_teacher(photo, chara
     assert changed[outside].mean() < 0.002  # ... and nowhere else
     no_line = StudentStylizer(cfg, character, contours=False, **{**factors, "line": 0.0})
     np.testing.assert_array_equal(no_line(photo, faces), stylize_frame(
-        no_line.engine, photo, faces, no_line.character.geometry, 0.5, no_line._factors))
+        no_line.engine, photo, faces, no_line.character.geometry, 0.5, no_line._factors, detail=True))
 
 
 @pytest.mark.parametrize("character", BUILT_IN)
@@ -234,14 +235,83 @@ def test_contour_lines_bring_the_realtime_path_closer_to_the_teacher(load_media,
     assert np.abs(lined[changed].astype(float).mean(axis=0) - ink).max() < 60  # drawn in the line colour
     np.testing.assert_array_equal(plain, stylize_frame(realtime.engine, img, faces, realtime.character.geometry,
                                                        realtime.factors["warp"], realtime._factors,
-                                                       (0.6, realtime.character.line_weight, realtime._line_rgb)))
+                                                       (0.6, realtime.character.line_weight, realtime._line_rgb),
+                                                       detail=True))
     thin = StudentStylizer(cfg, character, **{**factors, "line": 0.4})(img, faces)
     assert (np.abs(thin.astype(int) - plain).max(axis=2) > 30).mean() < changed.mean()  # fewer, thinner lines
 
 
+@pytest.fixture(scope="module")
+def group(load_media):
+    """A 7-person group at 512 px: the faces at the back are 25-45 px wide, a few of the student's blocks."""
+    img = load_media("group_7faces_elderly_indoor_01.jpg")
+    h, w = img.shape[:2]
+    f = 512 / max(h, w)
+    return np.ascontiguousarray(cv2.resize(img, (round(w * f) // 16 * 16, round(h * f) // 16 * 16),
+                                           interpolation=cv2.INTER_AREA))
+
+
+@pytest.mark.parametrize("character", BUILT_IN)
+def test_faces_in_a_group_keep_their_detail(group, character):
+    """The realtime step takes each face oval's detail finer than the student places from the photo, painted as the
+    teacher paints a face (realtime.student.face_details): over the faces of a group the step is closer to the
+    teacher than without it (measured +2.4 to +4.0 dB at 512 px: eyes, glasses and smiles come back), and nothing
+    away from the faces changes."""
+    from realtime.student import StudentStylizer, stylize_frame
+    from studio.compose import face_region
+    from studio.perception.faces import get_face_backend
+
+    cfg = load_config()
+    factors = dict(line=0.6, texture=0.6, color=0.6)
+    teacher = Stylizer(cfg)(group, StylizeParams(character=character, **factors)).image
+    faces = get_face_backend("mediapipe", cfg.perception).detect(group)
+    assert len(faces) >= 6
+    step = StudentStylizer(cfg, character, "onnxruntime", **factors)
+    ink = (step.factors["line"], step.character.line_weight, step._line_rgb)
+    on = step(group, faces)
+    off = stylize_frame(step.engine, group, faces, step.character.geometry, step.factors["warp"], step._factors, ink,
+                        step.factors["background_line"], outline=True)
+    ovals = face_region(group.shape, faces, shrink=0.9) > 0.5
+    assert psnr(on[ovals], teacher[ovals]) > psnr(off[ovals], teacher[ovals]) + 1.2, character
+    near = np.zeros(group.shape[:2], bool)
+    for face in faces:
+        x0, y0, x1, y1 = face.box.as_int()
+        pad = (x1 - x0) // 2
+        near[max(0, y0 - pad):y1 + pad, max(0, x0 - pad):x1 + pad] = True
+    np.testing.assert_array_equal(on[~near], off[~near])
+
+
+def test_face_detail_is_the_band_the_student_lacks(group):
+    """add_face_details swaps only the band finer than the student's blocks: a frame that already has the photo's
+    detail is left as it is (the faces here are under DETAIL_PAINT_PX, taken unpainted), so is one whose colours
+    differ from the photo's, and a frame blurred as a student's blocks blur it gets the photo's faces back, only
+    within the faces' boxes."""
+    from realtime.student import DETAIL_PAINT_PX, _low, add_face_details, face_details
+    from studio.compose import face_region
+    from studio.perception.faces import get_face_backend
+
+    faces = get_face_backend("mediapipe", load_config().perception).detect(group)
+    small = [f for f in faces if f.box.width < DETAIL_PAINT_PX]
+    assert len(small) >= 5
+    details = face_details(group, small, 0.6, 8.0)
+    assert len(details) == len(small)
+    same = add_face_details(group.copy(), details, 8.0)
+    assert np.abs(same.astype(int) - group).max() <= 1
+    ovals = face_region(group.shape, small, shrink=0.9) > 0.5
+    lighter = cv2.add(group, (30, 20, 10, 0))  # the student's colours (its coarse bands) are its own: kept
+    assert np.abs(add_face_details(lighter.copy(), details, 8.0).astype(int) - lighter)[ovals].mean() < 1.0
+    blurred = np.clip(_low(group.astype(np.float32), 8.0), 0, 255).astype(np.uint8)
+    back = add_face_details(blurred.copy(), details, 8.0)
+    assert psnr(back[ovals], group[ovals]) > psnr(blurred[ovals], group[ovals]) + 4.0
+    boxes = np.zeros(group.shape[:2], bool)
+    for box, *_ in details:
+        boxes[box] = True
+    np.testing.assert_array_equal(back[~boxes], blurred[~boxes])  # only within the faces' boxes
+
+
 def _teacher_and_step(photo, character):
     """The teacher's output and the realtime step's (onnxruntime, factors 0.6) on `photo`, the step itself, and
-    a function giving the raw `stylize_frame` of that step with other keyword options (flat, outline)."""
+    a function giving the raw `stylize_frame` of that step with other keyword options (flat, outline, detail)."""
     from realtime.student import StudentStylizer, stylize_frame
     from studio.perception.faces import get_face_backend
 
@@ -252,9 +322,9 @@ def _teacher_and_step(photo, character):
     step = StudentStylizer(cfg, character, "onnxruntime", **factors)
     ink = (step.factors["line"], step.character.line_weight, step._line_rgb)
 
-    def raw_step(**options):
+    def raw_step(**options):  # the faces' detail on, as in the step: each test turns off only what it measures
         return stylize_frame(step.engine, photo, faces, step.character.geometry, step.factors["warp"], step._factors,
-                             ink, step.factors["background_line"], **options)
+                             ink, step.factors["background_line"], **{"detail": True, **options})
 
     return teacher, step, step(photo, faces), raw_step
 
@@ -262,14 +332,15 @@ def _teacher_and_step(photo, character):
 @pytest.mark.parametrize("character", BUILT_IN)
 def test_the_flattened_step_is_as_flat_as_the_teacher_and_closer_to_it(photo, character):
     """realtime.guided.flatten, on by default in the realtime step: on the held-out portrait the step is closer to
-    the teacher than with the network's own output (measured +0.65 to +1.2 dB at 384 px), and about as flat as the
-    teacher (flat share 0.70-0.71 against 0.64-0.70; the network's own output 0.46-0.51)."""
+    the teacher than with the network's own output (measured +1.0 to +1.4 dB at 384 px), and about as flat as the
+    teacher (flat share 0.67-0.69 against 0.64-0.70; the network's own output 0.57-0.58, both with the faces' detail,
+    which takes the face's fine band from the photo in either)."""
     from studio.quality import flat_share
 
     teacher, step, flat, raw_step = _teacher_and_step(photo, character)
     raw = raw_step(flat=False, outline=True)
     assert psnr(flat, teacher) > psnr(raw, teacher) + 0.3, character
-    assert flat_share(flat) > 0.9 * flat_share(teacher) and flat_share(flat) > flat_share(raw) + 0.1, character
+    assert flat_share(flat) > 0.9 * flat_share(teacher) and flat_share(flat) > flat_share(raw) + 0.07, character
 
 
 @pytest.mark.parametrize("character", BUILT_IN)

@@ -1,6 +1,6 @@
 """How close the realtime step (realtime.student) is to the classic teacher, on held-out photos: PSNR of the
-student alone, with the face strokes, and with the face strokes, the contour lines and the people's outline (the
-step as the Video and Webcam tabs draw it), against the teacher's
+student alone, with the face strokes, and with the face strokes, the contour lines, the people's outline and the
+faces' fine detail (the step as the Video and Webcam tabs draw it), against the teacher's
 output of the same photo and factors; the whole step's SSIM, and how flat it is beside the teacher (the share of
 pixels whose grey Laplacian is under 2, studio.quality's flat share). Prints a table (and the ms the ink took per
 frame).
@@ -11,6 +11,7 @@ frame).
     .venv/bin/python tools/realtime_fidelity.py --side 1024 --upsample guided    # frames over the working size
     .venv/bin/python tools/realtime_fidelity.py --no-flat          # the network's output as it is (no flatten)
     .venv/bin/python tools/realtime_fidelity.py --no-outline       # without the people's outline
+    .venv/bin/python tools/realtime_fidelity.py --no-detail        # without the faces' fine detail from the photo
 
 For developers (docs/PERFORMANCE.md, "Ink in the realtime path"). The default photos are the test media's
 non-commercial ones, which training.photo_set leaves out of the students' training set: truly held out.
@@ -52,6 +53,8 @@ def main(argv=None) -> int:
                     "realtime.guided.WORK_SIDE)")
     ap.add_argument("--upsample", choices=("linear", "guided"), default="linear",  # realtime.student.UPSAMPLE
                     help="how frames larger than the working size come back from it (realtime.guided)")
+    ap.add_argument("--no-detail", action="store_true", help="without the faces' fine detail from the photo "
+                    "(realtime.student.face_details)")
     ap.add_argument("--no-outline", action="store_true", help="without the people's outline "
                     "(realtime.student.outline_ink)")
     ap.add_argument("--no-flat", action="store_true", help="the network's own output, not flattened "
@@ -99,7 +102,7 @@ def main(argv=None) -> int:
             strokes = stylize_frame(step.engine, img, faces, geo, warp, fac, ink, **up)
             t1 = time.perf_counter()
             full = stylize_frame(step.engine, img, faces, geo, warp, fac, ink, step.factors["background_line"],
-                                 outline=not args.no_outline, **up)
+                                 outline=not args.no_outline, detail=not args.no_detail, **up)
             ms = ((time.perf_counter() - t1) - (t1 - t0)) * 1e3  # what the contours add
             rows.append((name, photo, len(faces), psnr(img, target), psnr(alone, target), psnr(strokes, target),
                          psnr(full, target), ms, ssim(full, target), flat_share(full), flat_share(target)))
@@ -108,7 +111,7 @@ def main(argv=None) -> int:
                 sheet = np.hstack([img, alone, full, target])[..., ::-1]
                 cv2.imwrite(str(args.save / f"{name}_{Path(photo).stem}.png"), sheet)
     print(f"PSNR against each character's teacher (dB), {args.side} px{', not flattened' if args.no_flat else ''}{', no outline' if args.no_outline else ''}, line/texture/color {f:g}, each character's warp")
-    print("| character | photo | faces | photo itself | student | + face strokes | + contours, outline | their ms | "
+    print("| character | photo | faces | photo itself | student | + face strokes | + contours, outline, face detail | their ms | "
           "SSIM (+ contours) | flat share: realtime / teacher |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:

@@ -47,6 +47,7 @@ class Engine(Protocol):
     name: str
     device: str
     precision: str  # fp32, fp16 or int8
+    down: int  # the student's pixel-unshuffle factor: it places its output in down x down blocks
 
     def __call__(self, image: np.ndarray, factors: np.ndarray) -> np.ndarray:
         ...

@@ -37,7 +37,8 @@ class OrtEngine:
                                       os.environ.get("TOONLAB_ORT_SPIN", "0"))
         self.session = ort.InferenceSession(str(onnx_path), opts, providers=wanted)
         self.device = self.session.get_providers()[0]
-        self.multiple = StudentConfig.read(student_dir).multiple
+        config = StudentConfig.read(student_dir)
+        self.multiple, self.down = config.multiple, config.down
 
     @staticmethod
     def _model(student_dir: Path) -> Path:

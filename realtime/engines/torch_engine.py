@@ -27,7 +27,7 @@ class TorchEngine:
         self.precision = "fp16" if on_gpu else "fp32"
         self.mode = "cuda-graph" if on_gpu else "eager"
         self.model = StudentUNet.from_pretrained(student_dir).to(self.device, self.dtype).eval()
-        self.multiple = self.model.config.multiple
+        self.multiple, self.down = self.model.config.multiple, self.model.config.down
         self._graph = None  # a _CapturedGraph for the current input shape
 
     def __call__(self, image: np.ndarray, factors: np.ndarray) -> np.ndarray:

@@ -69,7 +69,7 @@ class TensorRTEngine:
 
         config = StudentConfig.read(student_dir)
         self.device = "cuda" if device == "auto" else device
-        self.multiple = config.multiple
+        self.multiple, self.down = config.multiple, config.down
         self.profile = shape_profile(config.multiple, config.factors)
         # TensorRT 11 dropped the FP16 flag (networks are strongly typed: fp32 ONNX in, fp32 plan out); say so here
         self.precision = "fp16" if hasattr(trt.BuilderFlag, "FP16") else "fp32"
