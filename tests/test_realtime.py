@@ -26,6 +26,25 @@ def test_onnx_export_passes_parity(student):
     assert onnx.is_file() and report["parity_max_abs_diff"] < 1e-4 and len(report["model_hash"]) == 16
 
 
+@pytest.mark.parametrize("config", [StudentConfig(width=8), StudentConfig(down=2, width=8, depth=3),
+                                    StudentConfig(down=8, width=8, depth=1), StudentConfig(width=8, guided=2, gate=1),
+                                    StudentConfig(width=8, refine=4), StudentConfig(width=8, colour_map=1)])
+def test_the_exported_form_is_the_same_function(config):
+    """StudentUNet.for_export (what the ONNX is exported from): the pixel unshuffle folded into a strided first
+    convolution and the transposed convolutions as 1x1 convolutions and a pixel shuffle give the trained model's
+    output to float rounding, for every head and unshuffle factor; the graph has no transposed convolution left."""
+    torch.manual_seed(0)
+    model = StudentUNet(config).eval()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, 0, 0.05)
+    exported = model.for_export()
+    x, f = torch.rand(2, 3, 5 * config.multiple, 3 * config.multiple), torch.rand(2, config.factors)
+    with torch.no_grad():
+        assert float((model(x, f) - exported(x, f)).abs().max()) < 1e-5
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in exported.modules())
+    assert any(isinstance(m, torch.nn.ConvTranspose2d) for m in model.modules())  # the model itself is unchanged
+
+
 @pytest.mark.parametrize("name", sorted(n for n in ENGINES if not n.endswith("-int8")))  # int8: by PSNR, below
 def test_every_installed_engine_matches_torch(student, name):
     try:

@@ -234,6 +234,31 @@ class StudentUNet(nn.Module):
             h = dec(torch.cat([up(h), skip], dim=1), factors)
         return h
 
+    def for_export(self) -> "StudentUNet":
+        """A copy computing the same function (to float rounding) with the ops an int8 CPU runtime runs fastest: the
+        pixel unshuffle folded into the first convolution (3x3 over the unshuffled channels = a 3·down-wide
+        convolution of stride `down` over the photo) and each 2x2 transposed convolution as a 1x1 convolution and a
+        pixel shuffle. In onnxruntime's int8 model the unshuffle was a 6-D transpose of the whole frame and the
+        transposed convolutions ran in float between layout changes (docs/PERFORMANCE.md, "The student's export")."""
+        import copy
+
+        m = copy.deepcopy(self).eval()
+        r, conv = m.config.down, m.inp.conv1
+        out, _, k, _ = conv.weight.shape
+        first = nn.Conv2d(3, out, k * r, stride=r, padding=r * (k // 2))
+        # unshuffled channel c·r² + dy·r + dx at tap (ky, kx) is the photo's channel c at (ky·r + dy, kx·r + dx)
+        first.weight.data.copy_(conv.weight.detach().reshape(out, 3, r, r, k, k).permute(0, 1, 4, 2, 5, 3)
+                                .reshape(out, 3, k * r, k * r))
+        first.bias.data.copy_(conv.bias.detach())
+        m.unshuffle, m.inp.conv1 = nn.Identity(), first
+        for i, up in enumerate(m.ups):
+            cin, cout, s, _ = up.weight.shape  # kernel = stride = s: each input pixel writes its own s x s block
+            one = nn.Conv2d(cin, cout * s * s, 1)  # output channel o·s² + dy·s + dx: PixelShuffle's order
+            one.weight.data.copy_(up.weight.detach().permute(1, 2, 3, 0).reshape(cout * s * s, cin, 1, 1))
+            one.bias.data.copy_(up.bias.detach().repeat_interleave(s * s))
+            m.ups[i] = nn.Sequential(one, nn.PixelShuffle(s))
+        return m
+
     def low_colour(self, base: torch.Tensor, o: torch.Tensor) -> torch.Tensor:
         """The plain head's prediction at 1/down: the photo's block means plus the mean of what the network adds to
         each block's pixels (the output's first 3·down² channels, which the pixel shuffle spreads over the block)."""
