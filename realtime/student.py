@@ -255,8 +255,8 @@ def _low(x: np.ndarray, block: float) -> np.ndarray:
 
 def face_details(photo: np.ndarray, faces: Sequence, texture: float, block: float) -> list:
     """Per face with a mesh, the photo's part of `add_face_details`: (its box, the size (w, h) it is worked at, its
-    feathered oval (h, w, 1) float32 there, the fine band of the painted photo there). `photo`: the warped frame, RGB uint8;
-    `faces`: its (moved) faces; `block`: the frame pixels below which the student's output holds nothing
+    feathered oval (h, w, 1) float32 there, the fine band of the painted photo there). `photo`: the warped frame,
+    RGB uint8; `faces`: its (moved) faces; `block`: the frame pixels below which the student's output holds nothing
     (DETAIL_BLOCKS of its blocks at this frame's size). The photo is painted as the teacher paints a face
     (face_paint.paint_faces: FACE_TEXTURE of the texture factor, smoothed against the face's own size), so skin is as
     smooth as the teacher's and eyes, brows, glasses and mouth keep their shape. A face wider than DETAIL_FACE_PX is
