@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import weakref
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -210,11 +209,8 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
                 continue
             # Inked in the face's own box only: the rest of a 1080p frame has no strokes to blend.
             rows, cols = box
-            lm = face.landmarks.copy()
-            lm[:, 0] -= cols.start
-            lm[:, 1] -= rows.start
-            layers.append((box, face_ink((rows.stop - rows.start, cols.stop - cols.start),
-                                         [replace(face, landmarks=lm)], line, weight, image=warped[box])))
+            layers.append((box, face_ink((rows.stop - rows.start, cols.stop - cols.start), [face.cropped(box)],
+                                         line, weight, image=warped[box])))
     if lined:
         alpha = _contours(small_ink, small_faces, contours, ink[1], mask) if contours > 0 else None
         people = mask() if mask is not None else None
@@ -273,9 +269,7 @@ def face_details(photo: np.ndarray, faces: Sequence, texture: float, block: floa
         r = min(1.0, DETAIL_FACE_PX / max(1.0, face.box.width))
         h, w = rows.stop - rows.start, cols.stop - cols.start
         size = (max(1, round(w * r)), max(1, round(h * r)))
-        lm = face.landmarks[:, :2] - np.array([cols.start, rows.start], face.landmarks.dtype)
-        oval = face_region(size[::-1], [replace(face, landmarks=lm * np.array([size[0] / w, size[1] / h],
-                                                                                lm.dtype))])
+        oval = face_region(size[::-1], [face.cropped(box).scaled(size[0] / w, size[1] / h)])
         if not oval.any():
             continue
         crop = photo[box] if r == 1.0 else cv2.resize(photo[box], size, interpolation=cv2.INTER_AREA)

@@ -108,3 +108,21 @@ def test_small_open_mouths_keep_their_teeth(load_media):
         alpha = face_ink(img.shape, [face], noir.defaults.line, noir.line_weight)
         filled.append(float((alpha[opening > 0] > 0.5).mean()))
     assert len(filled) >= 3 and max(filled) < 0.7, filled
+
+
+def test_a_face_cropped_to_its_box_is_drawn_as_in_the_whole_image(portrait):
+    """Face.cropped (what the face paint, the realtime strokes and the faces' detail draw a face in its own box with):
+    the face's strokes drawn in its box are the whole image's strokes there, and the box and keypoints move with it."""
+    from studio.stylize.face_ink import face_box
+
+    img, perception = portrait
+    face = perception.faces[0]
+    box = face_box(face, img.shape)
+    rows, cols = box
+    here = face.cropped(box)
+    whole = face_ink(img.shape, [face], 0.6, 1.0)
+    np.testing.assert_array_equal(face_ink((rows.stop - rows.start, cols.stop - cols.start), [here], 0.6, 1.0),
+                                  whole[box])
+    assert whole[box].any() and (here.box.x0, here.box.y0) == (face.box.x0 - cols.start, face.box.y0 - rows.start)
+    np.testing.assert_allclose(here.keypoints + [cols.start, rows.start], face.keypoints, atol=1e-4)
+    assert not np.shares_memory(here.landmarks, face.landmarks)  # new arrays: the face itself is unchanged

@@ -25,7 +25,6 @@ features instead of a blank skin-coloured oval).
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Optional, Sequence
 
 import numpy as np
@@ -101,8 +100,7 @@ def paint_faces(img: np.ndarray, layer: np.ndarray, skin: np.ndarray, faces: Seq
         if box is None:
             continue
         rows, cols = box  # the oval drawn in the box only (a full-frame mask per face cost a crowd 24 frames)
-        here_face = replace(face, landmarks=face.landmarks - np.array([cols.start, rows.start] + [0] * (
-            face.landmarks.shape[1] - 2), face.landmarks.dtype))
+        here_face = face.cropped(box)
         oval = compose.face_region((rows.stop - rows.start, cols.stop - cols.start), [here_face])
         if not oval.any():
             continue
