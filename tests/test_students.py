@@ -333,14 +333,17 @@ def _teacher_and_step(photo, character):
 def test_the_flattened_step_is_as_flat_as_the_teacher_and_closer_to_it(photo, character):
     """realtime.guided.flatten, on by default in the realtime step: on the held-out portrait the step is closer to
     the teacher than with the network's own output (measured +1.0 to +1.4 dB at 384 px), and about as flat as the
-    teacher (flat share 0.67-0.69 against 0.64-0.70; the network's own output 0.57-0.58, both with the faces' detail,
-    which takes the face's fine band from the photo in either)."""
+    teacher (flat share 0.67-0.69 against 0.64-0.70). The flatten's own gain in flatness is measured without the
+    faces' detail, which takes the face's fine band from the photo whether flattened or not (0.69-0.71 against the
+    network's own 0.58-0.59)."""
     from studio.quality import flat_share
 
     teacher, step, flat, raw_step = _teacher_and_step(photo, character)
     raw = raw_step(flat=False, outline=True)
     assert psnr(flat, teacher) > psnr(raw, teacher) + 0.3, character
-    assert flat_share(flat) > 0.9 * flat_share(teacher) and flat_share(flat) > flat_share(raw) + 0.07, character
+    assert flat_share(flat) > 0.9 * flat_share(teacher), character
+    flattened, own = raw_step(outline=True, detail=False), raw_step(flat=False, outline=True, detail=False)
+    assert flat_share(flattened) > flat_share(own) + 0.1, character
 
 
 @pytest.mark.parametrize("character", BUILT_IN)
