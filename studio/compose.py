@@ -140,7 +140,6 @@ def map_skin(img: np.ndarray, shaded: np.ndarray, skin: np.ndarray, faces: Seque
     measured on `img`, after its light was corrected: an under-exposed photo's lift is light, not a skin change."""
     if strength <= 0.0 or skin.max() < 0.05:
         return shaded
-    ramp = hex_to_lab(list(character.skin_ramp))
     known = [(i, t) for i, t in enumerate(tones) if t is not None]
     if not known:
         # No face to measure: take the tone of the skin pixels themselves.
@@ -155,8 +154,7 @@ def map_skin(img: np.ndarray, shaded: np.ndarray, skin: np.ndarray, faces: Seque
     L = lab_sh[..., 0]
     # Per-pixel reference tone: the nearest face's measured skin.
     idx = nearest_face_index(img.shape, [faces[i] for i, _ in known])
-    base = np.stack([_own_lightness(ramp_color(ramp, tone_position(t)), t, character.shading.skin_lightness_shift)
-                     for _, t in known]).astype(np.float32)
+    base = np.stack([lit_skin(character, t) for _, t in known]).astype(np.float32)
     ref_L = np.array([t.L for _, t in known], np.float32)[idx]
     base_px = base[idx]
     # Shading relative to the person's own skin median, quantised into tone levels with soft steps. The
@@ -182,6 +180,19 @@ def map_skin(img: np.ndarray, shaded: np.ndarray, skin: np.ndarray, faces: Seque
     out = _add_blush(out, faces, character)
     m = (np.clip(skin, 0, 1) * strength)[..., None]
     return lab_to_rgb(lab_sh * (1 - m) + out * m)
+
+
+def skin_strength(color: float) -> float:
+    """How much of a person's skin `map_skin` recolours at colour factor `color`."""
+    return min(1.0, 0.3 + color)
+
+
+def lit_skin(character: Character, tone: SkinTone) -> np.ndarray:
+    """The L*a*b* colour `map_skin` gives the lit skin of a person of `tone`: the character's skin ramp at the
+    person's place on it, at their own lightness moved at most the character's `skin_lightness_shift` toward the
+    ramp's (`_own_lightness`)."""
+    ramp = hex_to_lab(list(character.skin_ramp))
+    return _own_lightness(ramp_color(ramp, tone_position(tone)), tone, character.shading.skin_lightness_shift)
 
 
 def _rel_quantile(rel: np.ndarray, skin: np.ndarray, near: np.ndarray, q: float) -> float:

@@ -12,6 +12,7 @@ frame).
     .venv/bin/python tools/realtime_fidelity.py --no-flat          # the network's output as it is (no flatten)
     .venv/bin/python tools/realtime_fidelity.py --no-outline       # without the people's outline
     .venv/bin/python tools/realtime_fidelity.py --no-detail        # without the faces' fine detail from the photo
+    .venv/bin/python tools/realtime_fidelity.py --no-skin          # without the skin lifted to the teacher's
 
 For developers (docs/PERFORMANCE.md, "Ink in the realtime path"). The default photos are the test media's
 non-commercial ones, which training.photo_set leaves out of the students' training set: truly held out.
@@ -55,6 +56,8 @@ def main(argv=None) -> int:
                     help="how frames larger than the working size come back from it (realtime.guided)")
     ap.add_argument("--no-detail", action="store_true", help="without the faces' fine detail from the photo "
                     "(realtime.student.face_details)")
+    ap.add_argument("--no-skin", action="store_true", help="without the skin brought to the teacher's lightness "
+                    "(realtime.student.lift_skin)")
     ap.add_argument("--no-outline", action="store_true", help="without the people's outline "
                     "(realtime.student.outline_ink)")
     ap.add_argument("--no-flat", action="store_true", help="the network's own output, not flattened "
@@ -102,7 +105,8 @@ def main(argv=None) -> int:
             strokes = stylize_frame(step.engine, img, faces, geo, warp, fac, ink, **up)
             t1 = time.perf_counter()
             full = stylize_frame(step.engine, img, faces, geo, warp, fac, ink, step.factors["background_line"],
-                                 outline=not args.no_outline, detail=not args.no_detail, **up)
+                                 outline=not args.no_outline, detail=not args.no_detail,
+                                 skin=None if args.no_skin else step.character, **up)
             ms = ((time.perf_counter() - t1) - (t1 - t0)) * 1e3  # what the contours add
             rows.append((name, photo, len(faces), psnr(img, target), psnr(alone, target), psnr(strokes, target),
                          psnr(full, target), ms, ssim(full, target), flat_share(full), flat_share(target)))

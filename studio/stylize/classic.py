@@ -76,7 +76,7 @@ class ClassicTeacher:
         # 3. Person layer: abstraction + palette, skin into the character's ramp, faces painted, hair, eyes.
         person_layer = toon.shade(img, s.person, k=14)
         person_layer = compose.map_skin(img, person_layer, skin, faces, tones, character,
-                                        strength=min(1.0, 0.3 + s.person.color))
+                                        strength=compose.skin_strength(s.person.color))
         # Faces at their own detail level, then the rest of the skin: banded shading that follows the real light
         # (face_paint).
         person_layer = paint_faces(img, person_layer, skin, faces, tones, character, s.person.texture, s.person.color,
