@@ -335,7 +335,7 @@ def lift_skin(y: np.ndarray, small: np.ndarray, faces: Sequence, character, colo
     """
     from studio.color import lab_to_rgb, rgb_to_lab
     from studio.compose import lit_skin, skin_strength
-    from studio.perception.skin import face_skin_samples, skin_tone
+    from studio.perception.skin import skin_tone
 
     wide = [f.scaled(0.5, 0.5) for f in faces if f.has_mesh and f.box.width >= SKIN_MIN_FACE]
     if not wide:
@@ -353,10 +353,10 @@ def lift_skin(y: np.ndarray, small: np.ndarray, faces: Sequence, character, colo
         if tone is None:
             continue
         lab = rgb_to_lab(y2) if lab is None else lab
-        own = face_skin_samples(y2, face, lab)
-        if len(own) < 20:
+        own = skin_tone(y2, face, lab)  # the student's cheeks
+        if own is None:
             continue
-        own = np.median(own, axis=0).astype(np.float32)
+        own = np.float32([own.L, own.a, own.b])
         want = np.array([lit_skin(character, tone)[0], own[1], own[2]], np.float32)
         rgb = lab_to_rgb(np.stack([want, own])[None])[0]
         g = (SKIN_LIFT * skin_strength(color)) * (rgb[0] / np.maximum(rgb[1], 1 / 255) - 1)
@@ -401,7 +401,7 @@ def skin_quiet(small: np.ndarray, faces: Sequence) -> Optional[np.ndarray]:
     (perception.skin_mask, 25-90 ms a frame); the step kept only the face ovals quiet and inked necks, arms and
     chests. On the held-out photos at 512 px: +0.09 dB (classic +0.07, pastel +0.04, noir +0.17)."""
     from studio.color import rgb_to_lab
-    from studio.perception.skin import face_skin_samples
+    from studio.perception.skin import skin_tone
 
     wide = [f for f in faces if f.has_mesh and f.box.width >= QUIET_MIN_FACE]
     if not wide:
@@ -414,10 +414,10 @@ def skin_quiet(small: np.ndarray, faces: Sequence) -> Optional[np.ndarray]:
     out = None
     for face in wide:
         face = face.scaled(sx, sy)
-        own = face_skin_samples(photo, face, lab)
-        if len(own) < 20:
+        own = skin_tone(photo, face, lab)
+        if own is None:
             continue
-        key = skin_key(lab, np.median(own, axis=0), face, QUIET_KEY, SKIN_REACH)
+        key = skin_key(lab, (own.L, own.a, own.b), face, QUIET_KEY, SKIN_REACH)
         out = key if out is None else cv2.max(out, key)
     if out is None or q == 1:
         return out

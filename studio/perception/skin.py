@@ -88,13 +88,13 @@ def face_skin_samples(image: np.ndarray, face: Face, lab: Optional[np.ndarray] =
     return pts[(pts[:, 0] >= lo) & (pts[:, 0] <= hi)]
 
 
-def skin_tone(image: np.ndarray, face: Face) -> Optional[SkinTone]:
+def skin_tone(image: np.ndarray, face: Face, lab: Optional[np.ndarray] = None) -> Optional[SkinTone]:
     """Robust (median) L*a*b* of a face's skin and its ITA angle; None when too little skin is visible.
 
     ITA = atan2(L* - 50, b*) in degrees: > 55 very light, 41..55 light, 28..41 intermediate, 10..28 tan,
     -30..10 brown, < -30 dark. It also depends on the light: a dim photo reads darker.
     """
-    pts = face_skin_samples(image, face)
+    pts = face_skin_samples(image, face, lab)
     if len(pts) < 20:
         return None
     L, a, b = (float(v) for v in np.median(pts, axis=0))

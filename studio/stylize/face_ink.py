@@ -185,5 +185,4 @@ def photo_lines(grey: np.ndarray, lm: np.ndarray, face_width: float) -> np.ndarr
     alpha *= long_enough[labels]
     full = np.zeros((h, w), np.float32)
     full[y0:y1] = alpha
-    alpha = full
-    return cv2.GaussianBlur(alpha.astype(np.float32), (0, 0), 0.6) * 0.8
+    return cv2.GaussianBlur(full, (0, 0), 0.6) * 0.8
