@@ -99,13 +99,16 @@ PERSON_LINES = 0.7  # the alpha of a person's own (PERSON_MIN_LENGTH) contours w
 
 
 def _contours(small: np.ndarray, faces: Sequence, line: float, weight: float,
-              person: Optional[Callable[[], Optional[np.ndarray]]] = None) -> np.ndarray:
-    """`contour_ink` at the ink's size; within the mask `person` gives (None: no one; `person_mask`) the person's
-    own lines, PERSON_MIN_LENGTH long and drawn at PERSON_LINES. `person` is called once the edges are measured
-    (ink_lines' region), so a pool can segment meanwhile."""
+              person: Optional[Callable[[], Optional[np.ndarray]]] = None, own: Optional[float] = None
+              ) -> np.ndarray:
+    """`contour_ink` at the ink's size, `line` the background's line factor; within the mask `person` gives (None:
+    no one; `person_mask`) the person's own lines as the teacher inks its person layer: at the person's line factor
+    `own` (None: `line`), PERSON_MIN_LENGTH long, the faces and skin quiet, and drawn at PERSON_LINES; outside it the
+    background's, as the teacher inks its background layer (ink_lines' region). `person` is called once the edges
+    are measured, so a pool can segment meanwhile."""
     region = None
     if person is not None:  # the silhouette's own edge is the outline's
-        region = (functools.cache(lambda: _eroded(person())), PERSON_MIN_LENGTH)
+        region = (functools.cache(lambda: _eroded(person())), PERSON_MIN_LENGTH, line if own is None else own)
     if not faces:
         alpha = ink_lines(small, line, weight, min_length=BACKGROUND_MIN_LENGTH, sample=4, region=region)
     else:
@@ -218,7 +221,7 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
             layers.append((box, face_ink((rows.stop - rows.start, cols.stop - cols.start), [face.cropped(box)],
                                          line, weight, image=warped[box])))
     if lined:
-        alpha = _contours(small_ink, small_faces, contours, ink[1], mask) if contours > 0 else None
+        alpha = _contours(small_ink, small_faces, contours, ink[1], mask, ink[0]) if contours > 0 else None
         people = mask() if mask is not None else None
         if people is not None:
             edge = outline_ink(small_ink, ink[0], ink[1], people)

@@ -348,11 +348,17 @@ def ink_lines(img: np.ndarray, line: float, weight: float = 1.0, quiet: Optional
     level of noise or a one-pixel shift of the photo moves the ink by a little, never a stroke at once (issue 14;
     tools/teacher_stability.py). `quiet` (mask in [0, 1]) marks regions where only strong edges may draw (skin: no
     wrinkles or pores). `img` is float RGB in [0, 1] or uint8 RGB (the same lines). `sample` > 1 takes the threshold
-    from every sample-th pixel in each direction (the realtime path: the threshold barely moves). `region` = (mask in
-    [0, 1], length): where the mask is 1 the lines are those of `min_length` = length instead, blended between (a
-    person's shorter lines within a background's long ones, in one pass: the realtime step, realtime.student). The
-    mask may be a function giving it (or None: no region), called once the edges are measured: the realtime step
-    segments the person meanwhile.
+    from every sample-th pixel in each direction (the realtime path: the threshold barely moves).
+
+    `region` = (mask in [0, 1], length[, line]): a person within its background, inked in one pass as the teacher
+    inks the two layers apart (the realtime step, realtime.student). Where the mask is 1 the lines are
+    `ink_lines(img, line, weight, quiet, length)`'s (`line` defaults to the call's), to float rounding; where it is
+    0 those of `ink_lines(img, <the call's line>, weight, None, min_length)`: the background's, the quiet left to
+    the person and its threshold ranking the background's own gradients (with the quiet's, the faces and skin that
+    draw no lines pulled the threshold down and the background scribbled; issue 14); blended between. The mask may
+    be a function giving it (or None: no region, the plain call), called once the edges are measured: the realtime
+    step segments the person meanwhile. The ridge the strokes are centred on is the quiet gradients' in both (a
+    slowly varying quiet moves it by a small fraction of a pixel).
     """
     l = float(np.clip(line, 0.0, 1.0))
     h, w = img.shape[:2]
@@ -364,7 +370,8 @@ def ink_lines(img: np.ndarray, line: float, weight: float = 1.0, quiet: Optional
         quiet = _unit(np.asarray(quiet, np.float32))
     halvings = ink_halvings(img.shape)
     if region is not None:
-        region = (_region_mask(region[0], halvings), float(region[1]))
+        region = (_region_mask(region[0], halvings), float(region[1]),
+                  l if len(region) < 3 else float(np.clip(region[2], 0.0, 1.0)))
     if not halvings:
         alpha = _ink(u8, l, weight, quiet, min_length, sample, region)
     else:  # a large frame: the strokes (several px wide here) are placed at half its size (or less), resized back
@@ -393,6 +400,28 @@ def _region_mask(mask, halvings: int) -> Callable[[], Optional[np.ndarray]]:
     return get
 
 
+def _threshold(mag: np.ndarray, line: float, sample: int) -> float:
+    """The gradient magnitude at which an edge is a full line, for line factor `line`: the top share of the
+    gradients (from 1.5 % to 12 % as the factor grows), never under an absolute floor, which keeps soft regions
+    (out-of-focus backgrounds, water, skin) free of scribbles (the gradients of the INK_SIGMA-blurred grey are about
+    0.72 of the unblurred grey's on the shared photos). From every sample-th pixel in each direction."""
+    share = 0.015 + 0.105 * line ** 1.5
+    floor = (150.0 - 90.0 * line) * 0.72
+    return max(floor, float(np.percentile(mag[::sample, ::sample], 100.0 * (1.0 - share))))
+
+
+def _edge_ramps(mag: np.ndarray, high: float, quiet: Optional[np.ndarray]) -> tuple:
+    """(weak, strong, keep): how far each pixel's gradient is a weak and a strong edge against the threshold
+    `high` (Canny's low and high, made soft), and where `quiet` is (None: everywhere kept) how far it is loud enough
+    to draw there."""
+    weak = _ramp(mag, INK_WEAK[0] * high, INK_WEAK[1] * high)
+    strong = _ramp(mag, INK_STRONG[0] * high, INK_STRONG[1] * high)
+    keep = None
+    if quiet is not None:  # on skin only loud edges count
+        keep = cv2.subtract(1.0, cv2.multiply(quiet, cv2.subtract(1.0, _ramp(mag, *(np.array(INK_LOUD) * high)))))
+    return weak, strong, keep
+
+
 def _line_strength(edges: tuple, min_length: float, scale: float) -> np.ndarray:
     """How strongly each edge pixel draws for lines of at least `min_length` (`_ink`'s measure; `edges` = its weak
     and strong edge ramps, the quiet regions' keep (or None), the tent across the lines, and the gradient's
@@ -419,8 +448,9 @@ def ink_halvings(shape: Sequence[int]) -> int:
 
 
 def _ink(u8: np.ndarray, l: float, weight: float, quiet: Optional[np.ndarray], min_length: float,
-         sample: int, region: Optional[tuple[Callable, float]] = None) -> np.ndarray:
-    """ink_lines at the frame's own size (`quiet` already float32 in [0, 1], `region`'s mask a `_region_mask`)."""
+         sample: int, region: Optional[tuple[Callable, float, float]] = None) -> np.ndarray:
+    """ink_lines at the frame's own size (`quiet` already float32 in [0, 1], `region` = (its mask as a
+    `_region_mask`, length, line))."""
     scale = image_scale(u8.shape)
     # The smoother's weights come from the colour guide and it is linear in its source, so smoothing the grey
     # alone gives the grey of the smoothed colour image (to a grey level of rounding) in half the time.
@@ -428,15 +458,12 @@ def _ink(u8: np.ndarray, l: float, weight: float, quiet: Optional[np.ndarray], m
     g = cv2.GaussianBlur(gray.astype(np.float32), (0, 0), INK_SIGMA)
     gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
-    mag = gradient_magnitude(gx, gy)  # not cv2.magnitude: its last bit depends on the buffer's address
+    loud = mag = gradient_magnitude(gx, gy)  # not cv2.magnitude: its last bit depends on the buffer's address
     if quiet is not None:
         mag = cv2.multiply(mag, cv2.addWeighted(quiet, -0.6, quiet, 0.0, 1.0))  # mag * (1 - 0.6 quiet)
-    # The share of pixels with a full line grows with the factor (from 1.5 % to 12 %).
-    share = 0.015 + 0.105 * l ** 1.5
-    # An absolute floor keeps soft regions (out-of-focus backgrounds, water, skin) free of scribbles (the gradients
-    # of the INK_SIGMA-blurred grey are about 0.72 of the unblurred grey's on the shared photos).
-    floor = (150.0 - 90.0 * l) * 0.72
-    high = max(floor, float(np.percentile(mag[::sample, ::sample], 100.0 * (1.0 - share))))
+    # Within a region the person's quiet lines; outside it the background's, where nothing is quiet.
+    split = region is not None and quiet is not None
+    high = _threshold(loud if split else mag, l, sample)
     # The distance (px) to the edge's centre line, the ridge of the gradient magnitude across the edge: the peak of a
     # parabola fitted to log(magnitude) along the gradient (-d/dn / d2/dn2), exact for a Gaussian-shaped ridge, so
     # the line is placed to a fraction of a pixel and moves continuously with the photo.
@@ -457,34 +484,44 @@ def _ink(u8: np.ndarray, l: float, weight: float, quiet: Optional[np.ndarray], m
     # asks for a connected path to a strong pixel; a path flips with a grey level, a blurred measure does not).
     # The same measure drops dots and short dashes: a long line in the window counts 1, a dash a fraction.
     # Backgrounds (long contours only) ask for more coherent lines: no scribbles over foliage, bokeh or a crowd.
-    weak = _ramp(mag, INK_WEAK[0] * high, INK_WEAK[1] * high)
-    strong = _ramp(mag, INK_STRONG[0] * high, INK_STRONG[1] * high)
-    keep = None
-    if quiet is not None:  # on skin only loud edges count
-        keep = cv2.subtract(1.0, cv2.multiply(quiet, cv2.subtract(1.0, _ramp(mag, *(np.array(INK_LOUD) * high)))))
     tent = _unit(cv2.subtract(1.0, dist))  # 1 - distance, whose sum across a line is 1 wherever the line lies
-    edges = (weak, strong, keep, tent, gxx, gyy, gxy)
-    strength = _line_strength(edges, min_length, scale)
+    ridge = (tent, gxx, gyy, gxy)
+    # The background's (or, with no region, the only) lines, measured while a region's mask is made.
+    edges = _edge_ramps(loud, high, None) if split else _edge_ramps(mag, high, quiet)
+    strength = _line_strength(edges + ridge, min_length, scale)
     mask = region[0]() if region is not None else None
-    if mask is not None:
-        inside = _line_strength(edges, region[1], scale)
+    radius = widest = (0.35 + 1.5 * l) * weight * scale
+    fade = 1.0
+    if region is not None and mask is None and split:  # no region after all: the plain call's quiet lines
+        strength = _line_strength(_edge_ramps(mag, _threshold(mag, l, sample), quiet) + ridge, min_length, scale)
+    elif mask is not None:
+        own = region[2]
+        if split or own != l:
+            edges = _edge_ramps(mag, _threshold(mag, own, sample), quiet)
+        inside = _line_strength(edges + ridge, region[1], scale)
         strength = cv2.add(strength, cv2.multiply(cv2.subtract(inside, strength), mask))
+        if own != l:  # the person's stroke width, and its fade under a line factor of 0.3 (ink_lines' fade is l's)
+            radius = cv2.addWeighted(mask, (own - l) * 1.5 * weight * scale, mask, 0.0, radius)
+            widest = max(widest, (0.35 + 1.5 * own) * weight * scale)
+            fade = float(smoothstep(0.0, 0.3, own) / smoothstep(0.0, 0.3, l))
     # Along a line its strength is averaged over INK_EVEN px (weighted by the tent): a contour whose contrast varies
     # is drawn as one stroke, not dashes.
     even = 2 * int(round(INK_EVEN * scale)) + 1
     strength = cv2.divide(box_mean(cv2.multiply(tent, strength), even), cv2.add(box_mean(tent, even), 1e-3))
     centre = cv2.multiply(tent, strength)  # line length per pixel, for the spacing of the lines
-    radius = (0.35 + 1.5 * l) * weight * scale
     # A weaker line is a thinner stroke of the same ink (a pen's pressure), not a grey one: its radius goes with its
     # strength, and only the faintest fade out.
-    r = cv2.max(cv2.multiply(cv2.min(clutter_cap(centre, scale), float(radius)), strength), INK_HAIRLINE)  # per pixel
+    cap = clutter_cap(centre, scale)
+    r = cv2.max(cv2.multiply(cv2.min(cap, radius if isinstance(radius, np.ndarray) else float(radius)), strength),
+                INK_HAIRLINE)  # per pixel
     # Anti-aliased coverage of a stroke of radius r (at most 1 px: the distance is exact near the ridge only), then
     # grown by the rest of the radius.
     near = cv2.min(r, 1.0)
     alpha = cv2.multiply(_unit(cv2.subtract(cv2.add(near, 0.5), dist)), _ramp(strength, *INK_FAINT))
-    alpha = thicken(alpha, cv2.subtract(r, near), int(np.ceil(max(0.0, radius - 1.0))))
+    alpha = thicken(alpha, cv2.subtract(r, near), int(np.ceil(max(0.0, widest - 1.0))))
     # No faint haze: what is under INK_HAZE of alpha (anti-aliasing tails, the faintest lines) is not drawn.
-    return _ramp(alpha, INK_HAZE, 1.0)
+    alpha = _ramp(alpha, INK_HAZE, 1.0)
+    return alpha if fade == 1.0 else cv2.multiply(alpha, cv2.addWeighted(mask, fade - 1.0, mask, 0.0, 1.0))
 
 
 def mask_outline(mask: np.ndarray, line: float, weight: float = 1.0) -> np.ndarray:
