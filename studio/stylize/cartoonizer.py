@@ -490,7 +490,10 @@ def _ink(u8: np.ndarray, l: float, weight: float, quiet: Optional[np.ndarray], m
     edges = _edge_ramps(loud, high, None) if split else _edge_ramps(mag, high, quiet)
     strength = _line_strength(edges + ridge, min_length, scale)
     mask = region[0]() if region is not None else None
-    radius = widest = (0.35 + 1.5 * l) * weight * scale
+    def stroke(line: float) -> float:  # the widest stroke's radius (px) at line factor `line`
+        return (0.35 + 1.5 * line) * weight * scale
+
+    radius = widest = stroke(l)
     fade = 1.0
     if region is not None and mask is None and split:  # no region after all: the plain call's quiet lines
         strength = _line_strength(_edge_ramps(mag, _threshold(mag, l, sample), quiet) + ridge, min_length, scale)
@@ -501,8 +504,8 @@ def _ink(u8: np.ndarray, l: float, weight: float, quiet: Optional[np.ndarray], m
         inside = _line_strength(edges + ridge, region[1], scale)
         strength = cv2.add(strength, cv2.multiply(cv2.subtract(inside, strength), mask))
         if own != l:  # the person's stroke width, and its fade under a line factor of 0.3 (ink_lines' fade is l's)
-            radius = cv2.addWeighted(mask, (own - l) * 1.5 * weight * scale, mask, 0.0, radius)
-            widest = max(widest, (0.35 + 1.5 * own) * weight * scale)
+            radius = cv2.addWeighted(mask, stroke(own) - radius, mask, 0.0, radius)
+            widest = max(widest, stroke(own))
             fade = float(smoothstep(0.0, 0.3, own) / smoothstep(0.0, 0.3, l))
     # Along a line its strength is averaged over INK_EVEN px (weighted by the tent): a contour whose contrast varies
     # is drawn as one stroke, not dashes.
@@ -511,9 +514,7 @@ def _ink(u8: np.ndarray, l: float, weight: float, quiet: Optional[np.ndarray], m
     centre = cv2.multiply(tent, strength)  # line length per pixel, for the spacing of the lines
     # A weaker line is a thinner stroke of the same ink (a pen's pressure), not a grey one: its radius goes with its
     # strength, and only the faintest fade out.
-    cap = clutter_cap(centre, scale)
-    r = cv2.max(cv2.multiply(cv2.min(cap, radius if isinstance(radius, np.ndarray) else float(radius)), strength),
-                INK_HAIRLINE)  # per pixel
+    r = cv2.max(cv2.multiply(cv2.min(clutter_cap(centre, scale), radius), strength), INK_HAIRLINE)  # per pixel
     # Anti-aliased coverage of a stroke of radius r (at most 1 px: the distance is exact near the ridge only), then
     # grown by the rest of the radius.
     near = cv2.min(r, 1.0)
