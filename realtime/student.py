@@ -183,32 +183,39 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
     a group keep their eyes, glasses and smiles. Computed on the photo while the network runs.
 
     With `skin` (the character: studio.characters.Character) each wide enough face's skin in the network's output is
-    brought toward the lightness the teacher gives it (`lift_skin`), within the people's mask where the outline
-    segmented them.
+    brought toward the lightness the teacher gives it (`lift_skin`) and the people's hair is shaded as the teacher
+    shades it (`shade_hair`), within the people's mask where `outline` segmented them (no hair without it).
 
-    With `outline` (and `ink`, and faces in the frame) the people are inked as the teacher inks them apart from the
-    background: their silhouette round their segmentation, and within it shorter contours (`outline_ink`).
+    With `outline` (and faces in the frame) the people are segmented; with `ink` too they are inked as the teacher
+    inks them apart from the background: their silhouette round their segmentation, and within it shorter contours
+    (`outline_ink`).
 
     The ink needs only the warped frame, not the network's output: with a `pool` the people's segmentation (which
-    the contours wait for) and then the engine and the flattening run in its thread meanwhile (onnxruntime,
-    mediapipe and OpenCV release the GIL)."""
+    the contours wait for) and then the engine, the flattening, the skin's lift and the hair's shading run in its
+    thread meanwhile (`_painted`; onnxruntime, mediapipe and OpenCV release the GIL)."""
     if upsample not in UPSAMPLE:
         raise ValueError(f"upsample must be one of {UPSAMPLE}, not {upsample!r}")
     field = warp_field(image.shape, faces, geometry, warp, across=WARP_ACROSS)
     warped = field.apply(image)
     small = to_work_size(warped, work_side) if work_side else warped
     moved = field.move_faces(faces) if warp > 0 and faces else faces
-    silhouette = ink is not None and outline and bool(faces) and ink[0] > 0
+    segment = outline and bool(faces)  # the people's mask: their outline, where their skin is lifted and hair shaded
+    silhouette = segment and ink is not None and ink[0] > 0
     lined = ink is not None and (contours > 0 or silhouette)
-    mask = None  # with `silhouette`, a function giving the people's mask (or None: no one found)
+    mask = None  # with `segment`, a function giving the people's mask (or None: no one found)
     people = None
-    if lined:
+    if lined or segment:
         small_ink, small_faces = ink_frame(warped, moved)
-        if silhouette:  # in the pool before the network: the contours wait for it
+        if segment:  # in the pool before the network: the contours wait for it
             mask = pool.submit(person_mask, small_ink).result if pool is not None else \
                 functools.cache(functools.partial(person_mask, small_ink))
     x = (small.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
-    running = pool.submit(_network, engine, x, factors, small if flat else None) if pool is not None else None
+    work = None  # the faces at the working size, where the skin is lifted and the hair shaded
+    if skin is not None and moved:
+        work = moved if small is warped else \
+            [f.scaled(small.shape[1] / warped.shape[1], small.shape[0] / warped.shape[0]) for f in moved]
+    paint = (engine, x, factors, small, flat, work, skin, mask)
+    running = pool.submit(_painted, *paint) if pool is not None else None
     layers = []  # (where, alpha): the whole frame (None) or a face's box
     if ink is not None and faces and ink[0] > 0:
         line, weight, _ = ink
@@ -232,11 +239,7 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
     if detail and moved:
         block = DETAIL_BLOCKS * engine.down * max(warped.shape[:2]) / max(small.shape[:2])
         details = face_details(warped, moved, float(factors[0, STUDENT_FACTORS.index("texture")]), block)
-    y = running.result() if running is not None else _network(engine, x, factors, small if flat else None)
-    if skin is not None and moved:
-        work = moved if small is warped else \
-            [f.scaled(small.shape[1] / warped.shape[1], small.shape[0] / warped.shape[0]) for f in moved]
-        y = lift_skin(y, small, work, skin, float(factors[0, STUDENT_FACTORS.index("color")]), people)
+    y = running.result() if running is not None else _painted(*paint)
     if small is not warped:  # back to the frame's size
         y = guided_upsample(warped, small, y) if upsample == "guided" else \
             cv2.resize(y, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
@@ -376,6 +379,35 @@ def lift_skin(y: np.ndarray, small: np.ndarray, faces: Sequence, character, colo
     return cv2.convertScaleAbs(cv2.multiply(y.astype(np.float32), np.maximum(gain + 1.0, 0.0)))
 
 
+HAIR_FACE_PX = 80  # px: each head's hair is found with its face at most this wide (the teacher: 160)
+HAIR_COARSE = 2  # the hair's light smoothed, and each head's levels taken, at 1/2 of the working size
+
+
+def shade_hair(y: np.ndarray, small: np.ndarray, faces: Sequence, character, color: float,
+               people: Optional[np.ndarray]) -> np.ndarray:
+    """The student's output `y` (RGB uint8 at the working size, `small` the frame there, `faces` scaled to it) with
+    the people's hair shaded as the teacher shades it (studio.compose.hair_shading: each head's hair at the photo's own
+    lightness through the character's tone and colour mapping, measured here on the student's output; a shadow tone
+    below the head's median light and a highlight band at its brightest), at the teacher's strength for the colour
+    factor. The hair is found as the teacher finds it (studio.perception.hair_mask), within `people` (the people's
+    segmentation at any size; None: no one segmented, and the hair is not guessed). The students blur each head's
+    two tones and band into one and keep the photo's hue too much (red hair stays red where the noir teacher turns
+    it ochre). A copy; `y` where no hair is found."""
+    from studio.compose import hair_shading
+    from studio.perception.hair import hair_mask
+
+    if people is None or not any(f.has_mesh for f in faces):
+        return y
+    h, w = y.shape[:2]
+    person = people if people.shape == (h, w) else cv2.resize(people, (w, h), interpolation=cv2.INTER_LINEAR)
+    hair = hair_mask(small, faces, person, None, HAIR_FACE_PX)
+    if float(hair.max()) < 0.3:
+        return y
+    out, _ = hair_shading(small.astype(np.float32) / 255.0, y.astype(np.float32) / 255.0, hair, character,
+                          min(1.0, 0.3 + color), coarse=HAIR_COARSE, strands=False)
+    return cv2.convertScaleAbs(out, alpha=255.0)
+
+
 def skin_key(lab: np.ndarray, own: np.ndarray, face, sigmas: tuple, reach: float) -> np.ndarray:
     """How much each pixel of `lab` (a frame in L*a*b*, float32) is `face`'s skin, in [0, 1]: a Gaussian in colour
     around `own` (that skin's colour; `sigmas` in L* and in a*b*) times one in space around the face's centre
@@ -425,6 +457,20 @@ def skin_quiet(small: np.ndarray, faces: Sequence) -> Optional[np.ndarray]:
     if out is None or q == 1:
         return out
     return cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _painted(engine, x: np.ndarray, factors: np.ndarray, small: np.ndarray, flat: bool, faces: Optional[Sequence],
+             character, mask: Optional[Callable[[], Optional[np.ndarray]]]) -> np.ndarray:
+    """The network's output at the working size (`_network`), then with `faces` (at that size) and `character` the
+    skin lifted (`lift_skin`) and the hair shaded (`shade_hair`) as the teacher paints them, within the people's mask
+    `mask` gives (None: no one segmented). In the stylizer's thread, while the caller's draws the ink."""
+    y = _network(engine, x, factors, small if flat else None)
+    if faces:
+        color = float(factors[0, STUDENT_FACTORS.index("color")])
+        people = mask() if mask is not None else None
+        y = lift_skin(y, small, faces, character, color, people)
+        y = shade_hair(y, small, faces, character, color, people)
+    return y
 
 
 def _network(engine, x: np.ndarray, factors: np.ndarray, small: Optional[np.ndarray]) -> np.ndarray:
