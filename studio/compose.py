@@ -369,12 +369,9 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
     med, hi, tone = np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros(n, np.float32)
     ab = np.zeros((n, 2), np.float32)
     for i, box in [(0, (slice(None), slice(None)))] + boxes:
-        if coarse > 1:  # every coarse-th pixel, unless that misses a small piece
-            every = tuple(slice(b.start, b.stop, coarse) for b in box)
-            part = sel[every] if i == 0 else (heads[every] == i) & sel[every]
-            if part.any():
-                box = every
         part = sel[box] if i == 0 else (heads[box] == i) & sel[box]
+        if coarse > 1 and part[::coarse, ::coarse].any():  # every coarse-th pixel, unless that misses a small piece
+            box, part = tuple(slice(b.start, b.stop, coarse) for b in box), part[::coarse, ::coarse]
         med[i] = np.median(Lb[box][part])
         hi[i] = np.percentile(Lh[box][part], 90)
         own = float(np.median(src_L[box][part]))
