@@ -99,13 +99,14 @@ PERSON_LINES = 0.7  # the alpha of a person's own (PERSON_MIN_LENGTH) contours w
 
 
 def _contours(small: np.ndarray, faces: Sequence, line: float, weight: float,
-              person: Optional[Callable[[], Optional[np.ndarray]]] = None, own: Optional[float] = None
-              ) -> np.ndarray:
+              person: Optional[Callable[[], Optional[np.ndarray]]] = None, own: Optional[float] = None,
+              hair: Optional[Callable[[], Optional[np.ndarray]]] = None) -> np.ndarray:
     """`contour_ink` at the ink's size, `line` the background's line factor; within the mask `person` gives (None:
     no one; `person_mask`) the person's own lines as the teacher inks its person layer: at the person's line factor
     `own` (None: `line`), PERSON_MIN_LENGTH long, the faces and skin quiet, and drawn at PERSON_LINES; outside it the
-    background's, as the teacher inks its background layer (ink_lines' region). `person` is called once the edges
-    are measured, so a pool can segment meanwhile."""
+    background's, as the teacher inks its background layer (ink_lines' region). The hair is quiet too, at
+    HAIR_QUIET as the teacher keeps it, where `hair` gives its mask (at any size; None: none found). `person` and
+    `hair` are called once the gradients are measured, so a pool can segment and find the hair meanwhile."""
     region = None
     if person is not None:  # the silhouette's own edge is the outline's
         region = (functools.cache(lambda: _eroded(person())), PERSON_MIN_LENGTH, line if own is None else own)
@@ -113,11 +114,26 @@ def _contours(small: np.ndarray, faces: Sequence, line: float, weight: float,
         alpha = ink_lines(small, line, weight, min_length=BACKGROUND_MIN_LENGTH, sample=4, region=region)
     else:
         quiet, skin = face_region(small.shape, faces), skin_quiet(small, faces)
-        alpha = ink_lines(small, line, weight, quiet=quiet if skin is None else cv2.max(quiet, skin),
-                          min_length=BACKGROUND_MIN_LENGTH, sample=4, region=region)
+        quiet = quiet if skin is None else cv2.max(quiet, skin)
+        if hair is not None:
+            quiet = functools.partial(_hair_quiet, quiet, hair)
+        alpha = ink_lines(small, line, weight, quiet=quiet, min_length=BACKGROUND_MIN_LENGTH, sample=4, region=region)
         alpha = cv2.multiply(alpha, cv2.subtract(1.0, face_region(small.shape, faces, shrink=0.88)))
     mask = None if region is None else region[0]()
     return alpha if mask is None else cv2.multiply(alpha, cv2.addWeighted(mask, PERSON_LINES - 1.0, mask, 0, 1))
+
+
+HAIR_QUIET = 0.7  # how quiet the hair is in the person's contours (the teacher's: studio.stylize.classic)
+
+
+def _hair_quiet(quiet: np.ndarray, hair: Callable[[], Optional[np.ndarray]]) -> np.ndarray:
+    """The contours' `quiet` with the hair `hair` gives (None: none) quiet at HAIR_QUIET, at `quiet`'s size."""
+    mask = hair()
+    if mask is None:
+        return quiet
+    h, w = quiet.shape[:2]
+    mask = mask if mask.shape[:2] == (h, w) else cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.max(quiet, cv2.multiply(mask, HAIR_QUIET))
 
 
 def _eroded(mask: Optional[np.ndarray]) -> Optional[np.ndarray]:
@@ -141,7 +157,8 @@ def person_mask(small: np.ndarray) -> Optional[np.ndarray]:
     return mask if float(mask.max()) > 0.5 else None
 
 
-def outline_ink(small: np.ndarray, line: float, weight: float, mask: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
+def outline_ink(small: np.ndarray, line: float, weight: float,
+                mask: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
     """Ink alpha at `small`'s size for the silhouette of the people in it (`person_mask`, or the `mask` given),
     drawn as the teacher draws it (studio.stylize.cartoonizer.mask_outline at OUTLINE_ALPHA, over everything else);
     None where no one is found, as the teacher draws none. The outline is a large part of the look: on the
@@ -214,7 +231,11 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
     if skin is not None and moved:
         work = moved if small is warped else \
             [f.scaled(small.shape[1] / warped.shape[1], small.shape[0] / warped.shape[0]) for f in moved]
-    paint = (engine, x, factors, small, flat, work, skin, mask)
+    hair = None  # with the people's mask and `skin`, a function giving their hair's mask at the working size
+    if mask is not None and work:  # in the pool after the segmentation: the contours keep the hair quiet
+        find = functools.partial(find_hair, small, work, mask)
+        hair = pool.submit(find).result if pool is not None else functools.cache(find)
+    paint = (engine, x, factors, small, flat, work, skin, mask, hair)
     running = pool.submit(_painted, *paint) if pool is not None else None
     layers = []  # (where, alpha): the whole frame (None) or a face's box
     if ink is not None and faces and ink[0] > 0:
@@ -228,7 +249,7 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
             layers.append((box, face_ink((rows.stop - rows.start, cols.stop - cols.start), [face.cropped(box)],
                                          line, weight, image=warped[box])))
     if lined:
-        alpha = _contours(small_ink, small_faces, contours, ink[1], mask, ink[0]) if contours > 0 else None
+        alpha = _contours(small_ink, small_faces, contours, ink[1], mask, ink[0], hair) if contours > 0 else None
         people = mask() if mask is not None else None
         if people is not None:
             edge = outline_ink(small_ink, ink[0], ink[1], people)
@@ -383,25 +404,35 @@ HAIR_FACE_PX = 80  # px: each head's hair is found with its face at most this wi
 HAIR_COARSE = 2  # the hair's light smoothed, and each head's levels taken, at 1/2 of the working size
 
 
-def shade_hair(y: np.ndarray, small: np.ndarray, faces: Sequence, character, color: float,
-               people: Optional[np.ndarray]) -> np.ndarray:
-    """The student's output `y` (RGB uint8 at the working size, `small` the frame there, `faces` scaled to it) with
-    the people's hair shaded as the teacher shades it (studio.compose.hair_shading: each head's hair at the photo's own
-    lightness through the character's tone and colour mapping, measured here on the student's output; a shadow tone
-    below the head's median light and a highlight band at its brightest), at the teacher's strength for the colour
-    factor. The hair is found as the teacher finds it (studio.perception.hair_mask), within `people` (the people's
-    segmentation at any size; None: no one segmented, and the hair is not guessed). The students blur each head's
-    two tones and band into one and keep the photo's hue too much (red hair stays red where the noir teacher turns
-    it ochre). A copy; `y` where no hair is found."""
-    from studio.compose import hair_shading
+def find_hair(small: np.ndarray, faces: Sequence, people: Callable[[], Optional[np.ndarray]]
+              ) -> Optional[np.ndarray]:
+    """The people's hair in `small` (the frame at the working size, `faces` scaled to it) as the teacher finds it
+    (studio.perception.hair_mask, each head analysed with its face at most HAIR_FACE_PX wide), within the people's
+    mask `people` gives (at any size; None: no one segmented, and the hair is not guessed). None where none is
+    found."""
     from studio.perception.hair import hair_mask
 
-    if people is None or not any(f.has_mesh for f in faces):
-        return y
-    h, w = y.shape[:2]
-    person = people if people.shape == (h, w) else cv2.resize(people, (w, h), interpolation=cv2.INTER_LINEAR)
+    mask = people()
+    if mask is None or not any(f.has_mesh for f in faces):
+        return None
+    h, w = small.shape[:2]
+    person = mask if mask.shape == (h, w) else cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
     hair = hair_mask(small, faces, person, None, HAIR_FACE_PX)
-    if float(hair.max()) < 0.3:
+    return hair if float(hair.max()) >= 0.3 else None
+
+
+def shade_hair(y: np.ndarray, small: np.ndarray, character, color: float, hair: Optional[np.ndarray]) -> np.ndarray:
+    """The student's output `y` (RGB uint8 at the working size, `small` the frame there) with the people's hair (its
+    mask `hair`, `find_hair`; None: none) shaded as the teacher shades it (studio.compose.hair_shading: each head's
+    hair at the photo's own lightness through the character's tone and colour mapping, measured here on the
+    student's output; a shadow tone below the head's median light and a highlight band at its brightest), at the
+    teacher's strength for the colour factor. The students blur each head's two tones and band into one and keep
+    the photo's hue too much (red hair stays red where the noir teacher turns it ochre). A copy; `y` without hair.
+    The shading is coarse (HAIR_COARSE: its light smoothed, and each head's levels taken, at half the working
+    size): 66-68 dB from the exact shading."""
+    from studio.compose import hair_shading
+
+    if hair is None:
         return y
     out, _ = hair_shading(small.astype(np.float32) / 255.0, y.astype(np.float32) / 255.0, hair, character,
                           min(1.0, 0.3 + color), coarse=HAIR_COARSE, strands=False)
@@ -460,16 +491,17 @@ def skin_quiet(small: np.ndarray, faces: Sequence) -> Optional[np.ndarray]:
 
 
 def _painted(engine, x: np.ndarray, factors: np.ndarray, small: np.ndarray, flat: bool, faces: Optional[Sequence],
-             character, mask: Optional[Callable[[], Optional[np.ndarray]]]) -> np.ndarray:
+             character, mask: Optional[Callable[[], Optional[np.ndarray]]],
+             hair: Optional[Callable[[], Optional[np.ndarray]]]) -> np.ndarray:
     """The network's output at the working size (`_network`), then with `faces` (at that size) and `character` the
-    skin lifted (`lift_skin`) and the hair shaded (`shade_hair`) as the teacher paints them, within the people's mask
-    `mask` gives (None: no one segmented). In the stylizer's thread, while the caller's draws the ink."""
+    skin lifted (`lift_skin`) within the people's mask `mask` gives (None: no one segmented) and the hair `hair`
+    gives (`find_hair`) shaded (`shade_hair`), as the teacher paints them. In the stylizer's thread, while the
+    caller's draws the ink."""
     y = _network(engine, x, factors, small if flat else None)
     if faces:
         color = float(factors[0, STUDENT_FACTORS.index("color")])
-        people = mask() if mask is not None else None
-        y = lift_skin(y, small, faces, character, color, people)
-        y = shade_hair(y, small, faces, character, color, people)
+        y = lift_skin(y, small, faces, character, color, mask() if mask is not None else None)
+        y = shade_hair(y, small, character, color, hair() if hair is not None else None)
     return y
 
 

@@ -212,6 +212,30 @@ def test_ink_in_a_region_has_that_regions_line_length(load_media, side):
     np.testing.assert_array_equal(ink_lines(u8, 0.6, min_length=120.0, region=(lambda: None, 40.0)), long)
 
 
+@pytest.mark.parametrize("side", [512, 1920])
+def test_a_quiet_given_as_a_function_is_that_quiet(load_media, side):
+    """ink_lines' `quiet` may be a function giving the mask (the realtime step finds the hair while the gradients are
+    measured): the same lines bit for bit as the mask given as it is, the function asked once, and one giving None
+    is no quiet. At 1920 px the mask follows the ink to the half size it is placed at."""
+    img = load_media("portrait_medium_skin_01.jpg")
+    f = side / max(img.shape[:2])
+    u8 = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+    h, w = u8.shape[:2]
+    quiet = np.zeros((h, w), np.float32)
+    quiet[h // 4: 3 * h // 4, w // 4: 3 * w // 4] = 1.0
+    given = ink_lines(u8, 0.6, quiet=quiet)
+    assert np.abs(given - ink_lines(u8, 0.6)).max() > 0.5  # the quiet matters
+    calls = []
+
+    def later():
+        calls.append(1)
+        return quiet
+
+    np.testing.assert_array_equal(ink_lines(u8, 0.6, quiet=later), given)
+    assert calls == [1]
+    np.testing.assert_array_equal(ink_lines(u8, 0.6, quiet=lambda: None), ink_lines(u8, 0.6))
+
+
 def test_ink_is_never_lighter_than_what_it_crosses():
     """A light line colour (pastel's soft brown, L* 35) drawn across black hair was a light halo round the head: on a
     44-px face in a crowd it erased the head's outline (dlib's detector lost the face). ink_over darkens the ink to

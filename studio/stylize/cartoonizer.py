@@ -335,7 +335,7 @@ BACKGROUND_MIN_LENGTH = 120.0  # ... and on a background: only long contours (no
 OUTLINE_ALPHA = 0.9  # the person's silhouette (mask_outline) is inked at this alpha, over everything else
 
 
-def ink_lines(img: np.ndarray, line: float, weight: float = 1.0, quiet: Optional[np.ndarray] = None,
+def ink_lines(img: np.ndarray, line: float, weight: float = 1.0, quiet: Optional[Union[np.ndarray, Callable]] = None,
               min_length: float = PERSON_MIN_LENGTH, sample: int = 1,
               region: Optional[tuple[Union[np.ndarray, Callable], float]] = None) -> np.ndarray:
     """Ink alpha in [0, 1] for contours: more and thicker lines as `line` grows.
@@ -347,8 +347,9 @@ def ink_lines(img: np.ndarray, line: float, weight: float = 1.0, quiet: Optional
     around it (long contours, not hair, foliage or gravel: the coherence window grows with `min_length`), so a grey
     level of noise or a one-pixel shift of the photo moves the ink by a little, never a stroke at once (issue 14;
     tools/teacher_stability.py). `quiet` (mask in [0, 1]) marks regions where only strong edges may draw (skin: no
-    wrinkles or pores). `img` is float RGB in [0, 1] or uint8 RGB (the same lines). `sample` > 1 takes the threshold
-    from every sample-th pixel in each direction (the realtime path: the threshold barely moves).
+    wrinkles or pores); it may be a function giving it, called once the gradients are measured (the realtime step
+    finds the hair meanwhile). `img` is float RGB in [0, 1] or uint8 RGB (the same lines). `sample` > 1 takes the
+    threshold from every sample-th pixel in each direction (the realtime path: the threshold barely moves).
 
     `region` = (mask in [0, 1], length[, line]): a person within its background, inked in one pass as the teacher
     inks the two layers apart (the realtime step, realtime.student). Where the mask is 1 the lines are
@@ -366,9 +367,11 @@ def ink_lines(img: np.ndarray, line: float, weight: float = 1.0, quiet: Optional
         return np.zeros((h, w), np.float32)
     # Lines come from a fixed, smoothed image, so they stay clean whatever the texture factor.
     u8 = img if img.dtype == np.uint8 else to_u8(img)
-    if quiet is not None:
-        quiet = _unit(np.asarray(quiet, np.float32))
     halvings = ink_halvings(img.shape)
+    if callable(quiet):
+        quiet = _region_mask(quiet, halvings)
+    elif quiet is not None:
+        quiet = _unit(np.asarray(quiet, np.float32))
     if region is not None:
         region = (_region_mask(region[0], halvings), float(region[1]),
                   l if len(region) < 3 else float(np.clip(region[2], 0.0, 1.0)))
@@ -378,7 +381,7 @@ def ink_lines(img: np.ndarray, line: float, weight: float = 1.0, quiet: Optional
         small = u8
         for _ in range(halvings):  # Gaussian pyramid steps: each output pixel its own sum, whatever the threads
             small = cv2.pyrDown(small)
-            quiet = None if quiet is None else cv2.pyrDown(quiet)
+            quiet = cv2.pyrDown(quiet) if isinstance(quiet, np.ndarray) else quiet
         alpha = cv2.resize(_ink(small, l, weight, quiet, min_length, sample, region), (w, h),
                            interpolation=cv2.INTER_LINEAR)
     fade = float(smoothstep(0.0, 0.3, l))
@@ -386,8 +389,8 @@ def ink_lines(img: np.ndarray, line: float, weight: float = 1.0, quiet: Optional
 
 
 def _region_mask(mask, halvings: int) -> Callable[[], Optional[np.ndarray]]:
-    """`ink_lines`' region mask (an array, or a function giving one or None) as a function giving it at the size
-    the lines are placed, float32 in [0, 1]."""
+    """`ink_lines`' region or quiet mask (an array, or a function giving one or None) as a function giving it at
+    the size the lines are placed, float32 in [0, 1]."""
     def get() -> Optional[np.ndarray]:
         m = mask() if callable(mask) else mask
         if m is None:
@@ -447,10 +450,10 @@ def ink_halvings(shape: Sequence[int]) -> int:
     return halvings
 
 
-def _ink(u8: np.ndarray, l: float, weight: float, quiet: Optional[np.ndarray], min_length: float,
+def _ink(u8: np.ndarray, l: float, weight: float, quiet: Optional[Union[np.ndarray, Callable]], min_length: float,
          sample: int, region: Optional[tuple[Callable, float, float]] = None) -> np.ndarray:
-    """ink_lines at the frame's own size (`quiet` already float32 in [0, 1], `region` = (its mask as a
-    `_region_mask`, length, line))."""
+    """ink_lines at the frame's own size (`quiet` already float32 in [0, 1] or a `_region_mask`, `region` = (its
+    mask as a `_region_mask`, length, line))."""
     scale = image_scale(u8.shape)
     # The smoother's weights come from the colour guide and it is linear in its source, so smoothing the grey
     # alone gives the grey of the smoothed colour image (to a grey level of rounding) in half the time.
@@ -459,6 +462,7 @@ def _ink(u8: np.ndarray, l: float, weight: float, quiet: Optional[np.ndarray], m
     gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
     loud = mag = gradient_magnitude(gx, gy)  # not cv2.magnitude: its last bit depends on the buffer's address
+    quiet = quiet() if callable(quiet) else quiet
     if quiet is not None:
         mag = cv2.multiply(mag, cv2.addWeighted(quiet, -0.6, quiet, 0.0, 1.0))  # mag * (1 - 0.6 quiet)
     # Within a region the person's quiet lines; outside it the background's, where nothing is quiet.
