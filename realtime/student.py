@@ -200,16 +200,18 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
     a group keep their eyes, glasses and smiles. Computed on the photo while the network runs.
 
     With `skin` (the character: studio.characters.Character) each wide enough face's skin in the network's output is
-    brought toward the lightness the teacher gives it (`lift_skin`) and the people's hair is shaded as the teacher
-    shades it (`shade_hair`), within the people's mask where `outline` segmented them (no hair without it).
+    brought toward the lightness the teacher gives it (`lift_skin`) and the people's hair (`find_hair`) is shaded as
+    the teacher shades it (`shade_hair`) and kept quiet in the contours, within the people's mask where `outline`
+    segmented them (no hair without it).
 
     With `outline` (and faces in the frame) the people are segmented; with `ink` too they are inked as the teacher
     inks them apart from the background: their silhouette round their segmentation, and within it shorter contours
     (`outline_ink`).
 
     The ink needs only the warped frame, not the network's output: with a `pool` the people's segmentation (which
-    the contours wait for) and then the engine, the flattening, the skin's lift and the hair's shading run in its
-    thread meanwhile (`_painted`; onnxruntime, mediapipe and OpenCV release the GIL)."""
+    the contours wait for), the hair's mask (the contours wait for it once their gradients are measured), and then
+    the engine, the flattening, the skin's lift and the hair's shading run in its thread meanwhile (`_painted`;
+    onnxruntime, mediapipe and OpenCV release the GIL)."""
     if upsample not in UPSAMPLE:
         raise ValueError(f"upsample must be one of {UPSAMPLE}, not {upsample!r}")
     field = warp_field(image.shape, faces, geometry, warp, across=WARP_ACROSS)
