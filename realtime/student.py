@@ -27,8 +27,8 @@ from studio.color import hex_to_rgb, image_scale
 from studio.compose import face_region, feather
 from studio.models import STUDENT_FACTORS
 from studio.pipeline import check_image
-from studio.stylize.cartoonizer import (BACKGROUND_MIN_LENGTH, OUTLINE_ALPHA, PERSON_MIN_LENGTH, abstract, ink_halvings,
-                                        ink_lines, ink_over)
+from studio.stylize.cartoonizer import (BACKGROUND_MIN_LENGTH, HAIR_QUIET, OUTLINE_ALPHA, PERSON_MIN_LENGTH, abstract,
+                                        ink_halvings, ink_lines, ink_over)
 from studio.stylize.face_ink import face_box, face_ink
 from studio.stylize.face_paint import FACE_SIZE, FACE_TEXTURE
 from studio.stylize.face_warp import warp_field
@@ -104,8 +104,8 @@ def _contours(small: np.ndarray, faces: Sequence, line: float, weight: float,
     """`contour_ink` at the ink's size, `line` the background's line factor; within the mask `person` gives (None:
     no one; `person_mask`) the person's own lines as the teacher inks its person layer: at the person's line factor
     `own` (None: `line`), PERSON_MIN_LENGTH long, the faces and skin quiet, and drawn at PERSON_LINES; outside it the
-    background's, as the teacher inks its background layer (ink_lines' region). The hair is quiet too, at
-    HAIR_QUIET as the teacher keeps it, where `hair` gives its mask (at any size; None: none found). `person` and
+    background's, as the teacher inks its background layer (ink_lines' region). The hair is quiet too, at the
+    teacher's HAIR_QUIET, where `hair` gives its mask (at any size; None: none found). `person` and
     `hair` are called once the gradients are measured, so a pool can segment and find the hair meanwhile."""
     region = None
     if person is not None:  # the silhouette's own edge is the outline's
@@ -121,9 +121,6 @@ def _contours(small: np.ndarray, faces: Sequence, line: float, weight: float,
         alpha = cv2.multiply(alpha, cv2.subtract(1.0, face_region(small.shape, faces, shrink=0.88)))
     mask = None if region is None else region[0]()
     return alpha if mask is None else cv2.multiply(alpha, cv2.addWeighted(mask, PERSON_LINES - 1.0, mask, 0, 1))
-
-
-HAIR_QUIET = 0.7  # how quiet the hair is in the person's contours (the teacher's: studio.stylize.classic)
 
 
 def _hair_quiet(quiet: np.ndarray, hair: Callable[[], Optional[np.ndarray]]) -> np.ndarray:

@@ -333,6 +333,7 @@ def thicken(thin: np.ndarray, extra: np.ndarray, top: int) -> np.ndarray:
 PERSON_MIN_LENGTH = 40.0  # px at image_scale 1: the shortest contour inked on a person (ink_lines' default) ...
 BACKGROUND_MIN_LENGTH = 120.0  # ... and on a background: only long contours (no gravel, leaves or ripples)
 OUTLINE_ALPHA = 0.9  # the person's silhouette (mask_outline) is inked at this alpha, over everything else
+HAIR_QUIET = 0.7  # how quiet a person's hair is in its contours (ink_lines' quiet): its own strands are drawn instead
 
 
 def ink_lines(img: np.ndarray, line: float, weight: float = 1.0, quiet: Optional[Union[np.ndarray, Callable]] = None,
@@ -494,6 +495,7 @@ def _ink(u8: np.ndarray, l: float, weight: float, quiet: Optional[Union[np.ndarr
     edges = _edge_ramps(loud, high, None) if split else _edge_ramps(mag, high, quiet)
     strength = _line_strength(edges + ridge, min_length, scale)
     mask = region[0]() if region is not None else None
+
     def stroke(line: float) -> float:  # the widest stroke's radius (px) at line factor `line`
         return (0.35 + 1.5 * line) * weight * scale
 

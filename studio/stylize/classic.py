@@ -15,7 +15,8 @@ from ..characters import Character
 from ..color import image_scale, smoothstep
 from ..timing import Laps
 from ..types import Perception
-from .cartoonizer import BACKGROUND_MIN_LENGTH, OUTLINE_ALPHA, Cartoonizer, LayerSettings, ink_over, mask_outline
+from .cartoonizer import (BACKGROUND_MIN_LENGTH, HAIR_QUIET, OUTLINE_ALPHA, Cartoonizer, LayerSettings, ink_over,
+                          mask_outline)
 from .face_ink import face_ink
 from .face_paint import paint_faces, paint_skin
 from .face_warp import warp_field
@@ -98,7 +99,7 @@ class ClassicTeacher:
         # Skin and hair interiors are "quiet": only strong edges ink there (hair gets its own thin strands).
         quiet = np.maximum(skin, compose.face_region(img.shape, faces))
         if perception.hair is not None:
-            quiet = np.maximum(quiet, 0.7 * perception.hair)
+            quiet = np.maximum(quiet, HAIR_QUIET * perception.hair)
         ink_person = toon.lines(img, s.person, quiet=quiet)
         # Inside the face the landmark strokes draw the features: photo edges there (nose ridge,
         # wrinkles, shadows) are not what a webtoon artist inks.
