@@ -14,7 +14,7 @@ from studio.perception.faces import LEFT_EYE, RIGHT_EYE
 from studio.stylize import face_paint
 from studio.stylize.cartoonizer import LayerSettings
 from studio.stylize.classic import ClassicSettings, ClassicTeacher
-from studio.stylize.face_ink import face_ink
+from studio.stylize.face_ink import face_ink, grown
 
 
 def test_bands_are_flat_around_the_skin_and_continuous():
@@ -126,3 +126,26 @@ def test_a_face_cropped_to_its_box_is_drawn_as_in_the_whole_image(portrait):
     assert whole[box].any() and (here.box.x0, here.box.y0) == (face.box.x0 - cols.start, face.box.y0 - rows.start)
     np.testing.assert_allclose(here.keypoints + [cols.start, rows.start], face.keypoints, atol=1e-4)
     assert not np.shares_memory(here.landmarks, face.landmarks)  # new arrays: the face itself is unchanged
+
+
+def test_grown_polygons_are_the_ellipse_dilation_but_for_its_rim():
+    # face_ink grows the face oval, the eyes, lips and brows by up to a twentieth of the face; OpenCV's dilation by an
+    # ellipse cost time that grows with it (42 ms for a 640-px face's oval), `grown` draws the same set.
+    oval = cv2.ellipse2Poly((356, 300), (300, 380), 0, 0, 360, 6).reshape(-1, 1, 2)
+    eye = cv2.ellipse2Poly((200, 150), (60, 20), 10, 0, 360, 20).reshape(-1, 1, 2)
+    lids = [eye, eye + np.int32([40, 8])]  # overlapping: both filled, the overlap too
+    brow = np.int32([[430, 120], [520, 100], [600, 118], [596, 126], [520, 110], [432, 130]]).reshape(-1, 1, 2)
+    for polygons, r in (([oval], 38), (lids + [brow], 16), ([brow], 3), (lids, 1), (lids, 0)):
+        fill = np.zeros((420, 712), np.uint8)
+        for p in polygons:
+            cv2.fillPoly(fill, [p], 1)
+        ours = grown(fill.shape, polygons, r)
+        assert ours.dtype == np.uint8 and ours.shape == fill.shape and not (fill > ours).any()
+        if r == 0:
+            np.testing.assert_array_equal(ours, fill)
+            continue
+        cv = cv2.dilate(fill, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+        rim = cv2.dilate(cv, np.ones((3, 3), np.uint8)) != cv2.erode(cv, np.ones((3, 3), np.uint8))
+        differ = ours != cv
+        assert not (differ & ~rim).any()  # a pixel in or out on the rim, never further
+        assert differ.sum() < 0.3 * rim.sum(), (r, differ.sum(), rim.sum())
