@@ -176,8 +176,9 @@ def photo_lines(grey: np.ndarray, lm: np.ndarray, face_width: float) -> np.ndarr
     shift = np.array([0, y0], np.int32)
     hat = cv2.morphologyEx(band, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     face = grown(band.shape, [np.round(lm[list(FACE_OVAL)]).astype(np.int32).reshape(-1, 1, 2) - shift], r)
-    own = grown(band.shape, [np.round(lm[list(idx)]).astype(np.int32).reshape(-1, 1, 2) - shift  # their own strokes
-                             for idx in (LEFT_EYE, RIGHT_EYE, LIPS_OUTER, LEFT_BROW, RIGHT_BROW)], k // 2)
+    features = [np.round(lm[list(idx)]).astype(np.int32).reshape(-1, 1, 2) - shift
+                for idx in (LEFT_EYE, RIGHT_EYE, LIPS_OUTER, LEFT_BROW, RIGHT_BROW)]
+    own = grown(band.shape, features, k // 2)  # drawn by their own strokes
     face[:top - y0] = 0
     face[bottom - y0:] = 0
     region = (face > 0) & (own == 0)
