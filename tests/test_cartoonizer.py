@@ -125,15 +125,18 @@ def test_the_palette_holds_under_invisible_changes(load_media, classic):
     # measured on AVX-512-VNNI; nothing here depends on int8 or on the CPU's vector width beyond float rounding).
     from tools.teacher_stability import noisy, psnr
 
+    # The marble hall with the background layer's settings (texture 0.85, k = 10): with 12 rounds per temperature its
+    # bright centres had not settled and moved by 4 L* with the noise, 29.7 dB; 43.2 with 20 (_ROUNDS).
     rng_free = []  # nothing random is left: no seed to take, and other random states change nothing
-    for name in ("group_4faces_diverse_skin_01.jpg", "two_people_01.jpg", "group_night_flash_01.jpg"):
+    for name, texture, k in (("group_4faces_diverse_skin_01.jpg", 0.65, 14), ("two_people_01.jpg", 0.65, 14),
+                             ("group_night_flash_01.jpg", 0.65, 14), ("bg_indoor_hall_01.jpg", 0.85, 10)):
         img = load_media(name)
         f = 512 / max(img.shape[:2])
         u8 = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
 
         def shade(x):
-            return colorize(abstract(x.astype(np.float32) / 255.0, 0.65), 0.7, classic.palette_rgb(),
-                            saturation=classic.shading.saturation, k=14)
+            return colorize(abstract(x.astype(np.float32) / 255.0, texture), 0.7, classic.palette_rgb(),
+                            saturation=classic.shading.saturation, k=k)
 
         clean = shade(u8)
         cv2.setRNGSeed(7)

@@ -65,7 +65,12 @@ class PaletteFit:
 _LAB_WEIGHT = np.array([0.6, 1.0, 1.0], np.float32)  # lightness matters less than chroma for region identity
 _BIN = np.array([2.0, 3.0, 3.0], np.float32)  # the histogram's cells (L*, a*, b*): below a visible step
 _ANNEAL = (40.0, 20.0, 10.0)  # the soft k-means' temperatures (weighted Lab units squared), _ROUNDS rounds each
-_ROUNDS = 12
+# 20 rounds each, not 12: at 12 the colder stages had not settled on a busy photo, and where they stopped moved with the
+# input: the marble hall's bright centres moved by 4 L* under one grey level of noise (its background shade 29.7 dB from
+# itself; 43.2 at 16 rounds and on; the whole teacher 32.1 -> 40.5 dB, under a one-pixel shift 30.0 -> 34.9). Run to
+# convergence instead (centres still by 1e-3), two photos got worse (a room 45.5 -> 33.8 dB): near-degenerate centres
+# drift for hundreds of rounds. docs/PERFORMANCE.md, "Teacher against itself".
+_ROUNDS = 20
 
 
 def _histogram(lab: np.ndarray, mask: Optional[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +136,8 @@ def _kmeans_lab(lab: np.ndarray, k: int, mask: Optional[np.ndarray]) -> np.ndarr
     rounds each. With the flatter abstraction of `l0_smooth` a white background held three centres on one colour, and
     at 20 one of them left it or not with the noise (34.4 dB on group_4faces, 34.5 on portrait_dark_skin_02): a
     third, colder stage (10) and 12 rounds each carry such splits through, 41.7-48.4 dB on seven shared photos, for
-    ~12 ms more at 512 px. Nothing here is random, so nothing takes a seed."""
+    ~12 ms more at 512 px; 20 rounds (_ROUNDS) let a busy photo's centres settle. Nothing here is random, so nothing
+    takes a seed."""
     pts, weight = _histogram(lab, mask)
     k = int(max(1, min(k, len(pts))))
     centres = _initial_centres(pts, weight, k)
