@@ -429,12 +429,12 @@ def shade_hair(y: np.ndarray, small: np.ndarray, character, color: float, hair: 
     the photo's hue too much (red hair stays red where the noir teacher turns it ochre). A copy; `y` without hair.
     The shading is coarse (HAIR_COARSE: its light smoothed, and each head's levels taken, at half the working
     size): 66-68 dB from the exact shading."""
-    from studio.compose import hair_shading
+    from studio.compose import hair_shading, hair_strength
 
     if hair is None:
         return y
     out, _ = hair_shading(small.astype(np.float32) / 255.0, y.astype(np.float32) / 255.0, hair, character,
-                          min(1.0, 0.3 + color), coarse=HAIR_COARSE, strands=False)
+                          hair_strength(color), coarse=HAIR_COARSE, strands=False)
     return cv2.convertScaleAbs(out, alpha=255.0)
 
 

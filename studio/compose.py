@@ -187,6 +187,12 @@ def skin_strength(color: float) -> float:
     return min(1.0, 0.3 + color)
 
 
+def hair_strength(color: float) -> float:
+    """How much of a person's hair `hair_shading` paints at colour factor `color` (the teacher's and the realtime
+    step's)."""
+    return min(1.0, 0.3 + color)
+
+
 def lit_skin(character: Character, tone: SkinTone) -> np.ndarray:
     """The L*a*b* colour `map_skin` gives the lit skin of a person of `tone`: the character's skin ramp at the
     person's place on it, at their own lightness moved at most the character's `skin_lightness_shift` toward the

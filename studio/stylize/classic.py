@@ -85,7 +85,7 @@ class ClassicTeacher:
         person_layer = paint_skin(img, person_layer, skin, faces, tones, character, s.person.texture, s.person.color,
                                   image_scale(img.shape))
         person_layer, strands = compose.hair_shading(img, person_layer, perception.hair, character,
-                                                     strength=min(1.0, 0.3 + s.person.color))
+                                                     strength=compose.hair_strength(s.person.color))
         person_layer = compose.eye_accents(person_layer, faces, character, strength=s.person.color)
         person_layer = compose.lip_tint(person_layer, faces, character, strength=s.person.color)
         lap("person")
