@@ -380,7 +380,8 @@ def test_steady_mesh_under_noise_and_shift(cfg, load_media):
 
 def test_steady_person_mask_under_a_shift(load_media):
     # The segmenter averaged over STEADY_PHASES of its grid: the mask of a photo moved by one pixel, moved back,
-    # changes less than with one phase (measured 0.0017 -> 0.0010, 0.0012 -> 0.0006, dancers below).
+    # changes far less than with one phase (measured 0.0015 -> 0.0005, 0.0011 -> 0.0002, dancers 0.0140 -> 0.0032:
+    # 0.24 of it; the earlier four phases along one diagonal of one pixel gave 0.52).
     sys.path.insert(0, str(REPO / "tools"))
     from teacher_stability import shifted
 
@@ -391,7 +392,7 @@ def test_steady_person_mask_under_a_shift(load_media):
         for steady in change:
             m, ms = segment_person(img, steady=steady), segment_person(shifted(img), steady=steady)
             change[steady] += float(np.abs(ms[1:, 1:] - m[:-1, :-1]).mean())
-    assert change[True] < 0.8 * change[False], change
+    assert change[True] < 0.4 * change[False], change
 
 
 def test_backends_that_differ_only_in_steadiness_share_their_models(cfg):

@@ -86,11 +86,13 @@ def _pad_aspect(image: np.ndarray, max_aspect: float) -> tuple[np.ndarray, int, 
     return cv2.copyMakeBorder(image, top, H - h - top, left, W - w - left, cv2.BORDER_CONSTANT, value=0), top, left
 
 
-# Sub-pixel phases of the segmenter's 256-px grid (in its pixels) a steady mask is averaged over: its answer to a
-# one-pixel shift of the photo is as large as to its content, so one phase's silhouette moved by a pixel or two and the
-# outline drawn along it with it (issue 14). Over these four the raw mask's change under a one-pixel shift halved (two
-# people 0.0098 -> 0.0065, dancers 0.0171 -> 0.0088, a dark photo 0.0082 -> 0.0037, mean absolute).
-STEADY_PHASES = ((0.0, 0.0), (0.25, 0.25), (0.5, 0.5), (0.75, 0.75))
+# Phases of the segmenter's 256-px grid (in its pixels) a steady mask is averaged over: its answer to a one-pixel shift
+# of the photo is as large as to its content, so one phase's silhouette moved by a pixel or two and the outline drawn
+# along it with it (issue 14). A photo shifted by one pixel at 512 px moves the segmenter's view by half of its pixel:
+# a set of phases spread over two of its pixels is nearly the same set after the shift (one four-phase diagonal over
+# one pixel halved the raw mask's change; this 4 x 4 grid over two pixels, 16 runs of ~4 ms at 256 px, took the
+# teacher's median under a shift from 33.0 to 34.3 dB over the stability set; docs/PERFORMANCE.md).
+STEADY_PHASES = tuple((x, y) for y in (0.0, 0.5, 1.0, 1.5) for x in (0.0, 0.5, 1.0, 1.5))
 SEGMENTER_SIDE = 256
 
 
@@ -122,8 +124,8 @@ def segment_person(image: np.ndarray, faces: Optional[Sequence[Face]] = None, st
                    refine_side: int = WORK_SIDE) -> Mask:
     """Soft person mask (H, W) float32 in [0, 1]. `faces` (optional) lets people that the whole-image pass
     misses be segmented again on a crop around them. `steady` averages the whole-image pass over STEADY_PHASES
-    (3 more runs, ~15 ms): the studio's choice; a webcam frame keeps one. `refine_side`: the long side the guided
-    refinement runs at (the realtime step's silhouette asks for 320: 12 ms instead of 60 for a 960 px frame, and the
+    (16 runs instead of one, ~60 ms more at 512 px) and refines it twice: the studio's choice; a webcam frame keeps
+    one of each. `refine_side`: the long side the guided refinement runs at (the realtime step's silhouette asks for 320: 12 ms instead of 60 for a 960 px frame, and the
     same outline to 0.01 dB on the held-out portraits; docs/PERFORMANCE.md, "The person's outline")."""
     image = check_image(image)
     h, w = image.shape[:2]
@@ -152,8 +154,15 @@ def segment_person(image: np.ndarray, faces: Optional[Sequence[Face]] = None, st
         sub = _selfie(np.ascontiguousarray(work[cy0:cy1, cx0:cx1]))
         raw[cy0:cy1, cx0:cx1] = np.maximum(raw[cy0:cy1, cx0:cx1], sub)
     # Sharpen the soft low-resolution output, then let the photo's own edges place the boundary.
-    hard = np.clip((raw - 0.5) * 4.0 + 0.5, 0.0, 1.0).astype(np.float32)
-    refined = guided_refine(work, hard, max(2.0, max(wh, ww) / 160), 1e-3, max_side=refine_side)
+    # A steady mask is refined twice: the first pass moves the segmenter's coarse edge onto the photo's, the second (a
+    # smaller eps) holds it there, so the silhouette follows the photo's edges rather than the segmenter's grid (with
+    # the phases, the 0.5 level's median displacement under a one-pixel shift 0.23 -> 0.13 px on the four-person
+    # group; the teacher's median +0.3 dB under a shift). The stream keeps one pass: 2.7 ms at 960 x 540 for 0.02 dB.
+    radius = max(2.0, max(wh, ww) / 160)
+    refined = raw
+    for eps in ((1e-3, 1e-4) if steady else (1e-3,)):
+        hard = np.clip((refined - 0.5) * 4.0 + 0.5, 0.0, 1.0).astype(np.float32)
+        refined = guided_refine(work, hard, radius, eps, max_side=refine_side)
     refined = remove_small_blobs(np.clip((refined - 0.5) * 1.6 + 0.5, 0.0, 1.0), 0.002)
     if k < 1:
         refined = cv2.resize(refined, (w, h), interpolation=cv2.INTER_LINEAR)
