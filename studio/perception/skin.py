@@ -3,10 +3,12 @@
 The face mesh tells where skin surely is (cheeks, nose, chin: the face oval below the brows minus eyes,
 brows and lips). Those pixels give each person's skin colour distribution in CIE L*a*b*: a robust mean and
 covariance of the chroma (a*, b*) and a lightness range. The mask is every pixel of the person whose
-chroma is within a Mahalanobis distance of one of those distributions (the union over faces) and whose
-lightness is plausible, so it follows the same person's skin onto the neck, arms and hands. Each face's
-model is tabulated over the 8-bit Lab cube once, so the photo is looked up once however many faces there
-are. Without a face a conservative generic YCrCb range is used.
+chroma is within a Mahalanobis distance of one of those distributions and whose lightness is plausible, so
+it follows the same person's skin onto the neck, arms and hands. Each face's model is tabulated over the
+8-bit Lab cube and applies within that face's reach (`skin_reach`: its person's body, to a whole body below
+it), not over the whole photo: a small face's broad model marked white shirts and the crowd behind as skin,
+and that face found or lost with a pixel's shift changed the whole mask. Without a face a conservative
+generic YCrCb range is used.
 
     tone = skin_tone(image, face)            # SkinTone(L, a, b, ita) or None
     skin = skin_mask(image, faces, person)   # (H, W) float32 in [0, 1]
@@ -28,6 +30,9 @@ from .person import guided_refine, remove_small_blobs
 
 MAX_FACES_FOR_SKIN = 16  # the largest faces each contribute a colour model
 MAHA_FULL, MAHA_ZERO = 2.2, 3.2  # chroma distance (in standard deviations) where skin weight starts to fall / is 0
+# A face's skin model applies within this many face widths to each side, face heights above and below its centre
+# (a full body below: a dancer's bare feet are 8-9 face heights down), fading out over REACH_SOFT more of each.
+REACH_SIDE, REACH_ABOVE, REACH_BELOW, REACH_SOFT = 4.0, 3.0, 10.0, 0.5
 L_STEP = 4  # lightness bins of the lookup table, in OpenCV 8-bit L units (1.6 L*)
 _L_CENTRES = ((np.arange(0, 256, L_STEP) + (L_STEP - 1) / 2.0) * 100.0 / 255.0).astype(np.float32)
 _AB = np.arange(256, dtype=np.float32) - 128.0
@@ -139,25 +144,48 @@ def _generic_skin(image: np.ndarray) -> np.ndarray:
     return inside.astype(np.float32)
 
 
+def skin_reach(shape: Sequence[int], face: Face) -> Optional[tuple[int, int, int, int, np.ndarray]]:
+    """Where a face's skin model applies: (y0, y1, x0, x1) and a float32 weight over that box, 1 within REACH_SIDE
+    face widths to the side and REACH_ABOVE / REACH_BELOW face heights above / below the face's centre (an ellipse
+    in those units), falling smoothly to 0 over REACH_SOFT more; smooth in the face's box, so a box that moves by a
+    pixel moves the weight by little. None when the box lies outside the image."""
+    h, w = shape[:2]
+    cx, cy = face.box.center
+    fw, fh = max(face.box.width, 1.0), max(face.box.height, 1.0)
+    far = 1.0 + REACH_SOFT
+    x0, x1 = max(0, int(cx - REACH_SIDE * far * fw)), min(w, int(np.ceil(cx + REACH_SIDE * far * fw)) + 1)
+    y0, y1 = max(0, int(cy - REACH_ABOVE * far * fh)), min(h, int(np.ceil(cy + REACH_BELOW * far * fh)) + 1)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    xs = (np.arange(x0, x1, dtype=np.float32) - cx) / (REACH_SIDE * fw)
+    ys = (np.arange(y0, y1, dtype=np.float32) - cy) / fh
+    ys = np.where(ys > 0, ys / REACH_BELOW, ys / REACH_ABOVE)
+    t = np.clip((far - np.sqrt(xs[None, :] ** 2 + ys[:, None] ** 2)) / REACH_SOFT, 0.0, 1.0)
+    return y0, y1, x0, x1, (t * t * (3.0 - 2.0 * t)).astype(np.float32)
+
+
 def skin_mask(image: np.ndarray, faces: Sequence[Face], person: np.ndarray) -> Mask:
-    """Soft skin mask (H, W) in [0, 1] over the whole person, seeded by each face's skin statistics."""
+    """Soft skin mask (H, W) in [0, 1] over the whole person, seeded by each face's skin statistics, each face's
+    within its reach (`skin_reach`)."""
     image = check_image(image)
     h, w = image.shape[:2]
-    lut = None
+    out = idx = None
     for face in sorted(faces, key=lambda f: -f.box.area)[:MAX_FACES_FOR_SKIN]:
         pts = face_skin_samples(image, face)
-        if len(pts) < 30:
+        reach = skin_reach(image.shape, face) if len(pts) >= 30 else None
+        if reach is None:
             continue
-        one = _skin_lut(pts)
-        lut = one if lut is None else np.maximum(lut, one, out=lut)
-    if lut is None:
+        if idx is None:
+            lab8 = cv2.cvtColor(image, cv2.COLOR_RGB2Lab)
+            idx = (lab8[..., 0] // L_STEP).astype(np.uint32) << 16
+            idx |= lab8[..., 1].astype(np.uint32) << 8
+            idx |= lab8[..., 2]
+            out = np.zeros((h, w), np.float32)
+        y0, y1, x0, x1, weight = reach
+        one = _skin_lut(pts).ravel().take(idx[y0:y1, x0:x1]).astype(np.float32) * (weight / 255.0)
+        np.maximum(out[y0:y1, x0:x1], one, out=out[y0:y1, x0:x1])
+    if out is None:
         out = _generic_skin(image)
-    else:
-        lab8 = cv2.cvtColor(image, cv2.COLOR_RGB2Lab)
-        idx = (lab8[..., 0] // L_STEP).astype(np.uint32) << 16
-        idx |= lab8[..., 1].astype(np.uint32) << 8
-        idx |= lab8[..., 2]
-        out = lut.ravel().take(idx).astype(np.float32) * (1.0 / 255.0)
     # The face's own skin region is skin whatever its shading (nose highlights, cheek shadows).
     for face in faces:
         if not face.has_mesh:
