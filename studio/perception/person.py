@@ -125,8 +125,9 @@ def segment_person(image: np.ndarray, faces: Optional[Sequence[Face]] = None, st
     """Soft person mask (H, W) float32 in [0, 1]. `faces` (optional) lets people that the whole-image pass
     misses be segmented again on a crop around them. `steady` averages the whole-image pass over STEADY_PHASES
     (16 runs instead of one, ~60 ms more at 512 px) and refines it twice: the studio's choice; a webcam frame keeps
-    one of each. `refine_side`: the long side the guided refinement runs at (the realtime step's silhouette asks for 320: 12 ms instead of 60 for a 960 px frame, and the
-    same outline to 0.01 dB on the held-out portraits; docs/PERFORMANCE.md, "The person's outline")."""
+    one of each. `refine_side`: the long side the guided refinement runs at (the realtime step's silhouette asks for
+    320: 12 ms instead of 60 for a 960 px frame, and the same outline to 0.01 dB on the held-out portraits;
+    docs/PERFORMANCE.md, "The person's outline")."""
     image = check_image(image)
     h, w = image.shape[:2]
     k = min(1.0, WORK_SIDE / max(h, w))
