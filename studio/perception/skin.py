@@ -1,14 +1,14 @@
 """Skin: face-skin colour statistics, a person's tone, and a skin mask that covers neck, arms and hands.
 
-The face mesh tells where skin surely is (cheeks, nose, chin: the face oval below the brows minus eyes,
-brows and lips). Those pixels give each person's skin colour distribution in CIE L*a*b*: a robust mean and
-covariance of the chroma (a*, b*) and a lightness range. The mask is every pixel of the person whose
-chroma is within a Mahalanobis distance of one of those distributions and whose lightness is plausible, so
-it follows the same person's skin onto the neck, arms and hands. Each face's model is tabulated over the
-8-bit Lab cube and applies within that face's reach (`skin_reach`: its person's body, to a whole body below
-it), not over the whole photo: a small face's broad model marked white shirts and the crowd behind as skin,
-and that face found or lost with a pixel's shift changed the whole mask. Without a face a conservative
-generic YCrCb range is used.
+The face mesh tells where skin surely is (cheeks, nose, chin: the face oval below the brows minus eyes, brows and
+lips). Those pixels give each person's skin colour distribution in CIE L*a*b*: a robust mean and covariance of the
+chroma (a*, b*) and a lightness range. The mask is every pixel of the person whose chroma is within a Mahalanobis
+distance of one of those distributions, nearer it than grey, and whose lightness is plausible, so it follows the
+same person's skin onto the neck, arms and hands (and, where the face is nearly grey, not onto grey clothes). Each
+face's model is tabulated over the 8-bit Lab cube and applies within that face's reach (`skin_reach`: its person's
+body, to a whole body below it), not over the whole photo: a small face's broad model marked white shirts and the
+crowd behind as skin, and that face found or lost with a pixel's shift changed the whole mask. Without a face a
+conservative generic YCrCb range is used.
 
     tone = skin_tone(image, face)            # SkinTone(L, a, b, ita) or None
     skin = skin_mask(image, faces, person)   # (H, W) float32 in [0, 1]
@@ -33,6 +33,8 @@ MAHA_FULL, MAHA_ZERO = 2.2, 3.2  # chroma distance (in standard deviations) wher
 # A face's skin model applies within this many face widths to each side, face heights above and below its centre
 # (a full body below: a dancer's bare feet are 8-9 face heights down), fading out over REACH_SOFT more of each.
 REACH_SIDE, REACH_ABOVE, REACH_BELOW, REACH_SOFT = 4.0, 3.0, 10.0, 0.5
+GREY_SD = 2.0  # a*, b* units: the chroma spread of grey things (and the floor of a face's, chroma_model)
+SKIN_OVER_GREY = 1.0  # skin's chroma is this many standard deviations nearer the face's skin than grey, or more
 L_STEP = 4  # lightness bins of the lookup table, in OpenCV 8-bit L units (1.6 L*)
 _L_CENTRES = ((np.arange(0, 256, L_STEP) + (L_STEP - 1) / 2.0) * 100.0 / 255.0).astype(np.float32)
 _AB = np.arange(256, dtype=np.float32) - 128.0
@@ -128,6 +130,10 @@ def _skin_lut(pts: np.ndarray) -> np.ndarray:
     da, db = (_AB - mu[0])[:, None], (_AB - mu[1])[None, :]
     maha = np.sqrt(np.maximum(inv[0, 0] * da * da + 2 * inv[0, 1] * da * db + inv[1, 1] * db * db, 0))
     chroma = np.clip((MAHA_ZERO - maha) / (MAHA_ZERO - MAHA_FULL), 0.0, 1.0)
+    # Skin is what is more standard deviations from grey (GREY_SD) than from this face's skin: where the face itself
+    # is nearly grey (a black-and-white photo, a desaturated grade), grey shirts, fur and armour are not its skin.
+    grey = np.hypot(_AB[:, None], _AB[None, :]) / GREY_SD
+    chroma *= np.clip((grey - maha) / SKIN_OVER_GREY, 0.0, 1.0)
     lo, hi = np.percentile(pts[:, 0], [5, 99])
     light = np.clip((_L_CENTRES - (lo - 30.0)) / 8.0, 0, 1) * np.clip(((hi + 15.0) - _L_CENTRES) / 8.0, 0, 1)
     lut = np.zeros((len(_L_CENTRES), 256, 256), np.uint8)
