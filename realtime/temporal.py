@@ -89,6 +89,45 @@ def _sample_maps(flow: np.ndarray) -> np.ndarray:
     return flow + _grid(*flow.shape[:2])
 
 
+@functools.lru_cache(maxsize=4)
+def _upsampling_grid(hl: int, wl: int, h: int, w: int) -> tuple:
+    """For a flow field of (hl, wl) brought to (h, w) by a linear resize: the low-resolution grid whose resize is each
+    full-size pixel's own (x, y) (linear interpolation keeps an affine function exactly), and the corrections,
+    (x by column, y by row) over the few columns and rows at the border, where the resize clamps instead.
+    `_upsampled_maps` adds the grid before the resize: one pass over the full-size maps less."""
+    u = (np.arange(wl, dtype=np.float64) + 0.5) * (w / wl) - 0.5
+    v = (np.arange(hl, dtype=np.float64) + 0.5) * (h / hl) - 0.5
+    low = np.dstack(np.meshgrid(u, v)).astype(np.float32)
+    low.flags.writeable = False
+    # The corrections along each axis: the resize of a 1-D ramp against the exact coordinates.
+    cx = np.arange(w, dtype=np.float32) - cv2.resize(low[:1, :, 0], (w, 1), interpolation=cv2.INTER_LINEAR)[0]
+    cy = np.arange(h, dtype=np.float32) - cv2.resize(low[:, :1, 1], (1, h), interpolation=cv2.INTER_LINEAR)[:, 0]
+    bands = []
+    for c, n in ((cx, w), (cy, h)):
+        off = np.flatnonzero(np.abs(c) > 1e-3)  # the border; inside, the differences are float rounding
+        head = int(off[off < n // 2].max()) + 1 if (off < n // 2).any() else 0
+        tail = n - int(off[off >= n // 2].min()) if (off >= n // 2).any() else 0
+        bands.append((head, tail, c))
+    return low, bands
+
+
+def _upsampled_maps(flow: np.ndarray, scale: float, size: tuple[int, int]) -> np.ndarray:
+    """The full-size remap map of a flow computed at `scale` of the frame (in its own pixels): the flow in full-size
+    pixels plus each pixel's own (x, y), resized once from the flow's size."""
+    w, h = size
+    low, ((x0, x1, cx), (y0, y1, cy)) = _upsampling_grid(flow.shape[0], flow.shape[1], h, w)
+    maps = cv2.resize(cv2.scaleAdd(flow, 1.0 / scale, low), (w, h), interpolation=cv2.INTER_LINEAR)
+    if x0:
+        maps[:, :x0, 0] += cx[:x0]
+    if x1:
+        maps[:, w - x1:, 0] += cx[w - x1:]
+    if y0:
+        maps[:y0, :, 1] += cy[:y0, None]
+    if y1:
+        maps[h - y1:, :, 1] += cy[h - y1:, None]
+    return maps
+
+
 def warp_back(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """`image` (the previous frame) carried onto the current frame by `flow` (current → previous, in pixels of
     `image`'s size); outside pixels replicate the border."""
@@ -151,10 +190,12 @@ class TemporalBlender:
             return stylised
         h, w = stylised.shape[:2]
         weight = (self.strength * conf).astype(np.float32)
-        if s < 1.0:  # scaled at the flow's size, then resized: one pass less over the full frame
-            flow = cv2.resize(flow * np.float32(1.0 / s), (w, h), interpolation=cv2.INTER_LINEAR)
+        if s < 1.0:  # scaled at the flow's size, then resized: passes less over the full frame
+            maps = _upsampled_maps(flow, s, (w, h))
             weight = cv2.resize(weight, (w, h), interpolation=cv2.INTER_LINEAR)
-        carried = warp_back(prev_out, flow)
+        else:
+            maps = _sample_maps(flow)
+        carried = cv2.remap(prev_out, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         out = cv2.blendLinear(carried, stylised, weight, 1.0 - weight)
         self._out = out
         return out

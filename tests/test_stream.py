@@ -431,6 +431,22 @@ def test_no_ghost_where_the_flow_cannot_follow():
     assert np.abs(out[:, 60:90].astype(int) - styl(f1)[:, 60:90]).mean() < 1
 
 
+@pytest.mark.parametrize("low, full", [((270, 480), (1080, 1920)), ((180, 320), (720, 1280)), ((121, 215), (484, 858))])
+def test_the_flows_full_size_map_is_the_resized_flow_plus_each_pixels_place(low, full):
+    """The blender adds each pixel's own place to the flow before the resize (one full-size pass less): the same map
+    to float rounding, the frame's border rows and columns (where the resize clamps) included."""
+    import cv2
+
+    from realtime.temporal import _grid, _upsampled_maps
+
+    rng = np.random.default_rng(0)
+    flow = ((rng.random(low + (2,)) - 0.5) * 8).astype(np.float32)
+    s = low[1] / full[1]
+    exact = cv2.resize(flow * np.float32(1.0 / s), full[::-1], interpolation=cv2.INTER_LINEAR) + _grid(*full)
+    maps = _upsampled_maps(flow, s, full[::-1])
+    assert np.abs(maps - exact).max() < 1e-3
+
+
 def test_a_cut_starts_again_from_the_new_frame(load_media):
     a = load_media("portrait_light_skin_asian_01.jpg")[:256, :256]
     b = np.ascontiguousarray(a[::-1, ::-1])
