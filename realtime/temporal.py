@@ -131,7 +131,12 @@ def _upsampled_maps(flow: np.ndarray, scale: float, size: tuple[int, int]) -> np
 def warp_back(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """`image` (the previous frame) carried onto the current frame by `flow` (current → previous, in pixels of
     `image`'s size); outside pixels replicate the border."""
-    return cv2.remap(image, _sample_maps(flow), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return _carried(image, _sample_maps(flow))
+
+
+def _carried(image: np.ndarray, maps: np.ndarray) -> np.ndarray:
+    """`image` read where `maps` (remap's one-map form) points, bilinearly; outside pixels replicate the border."""
+    return cv2.remap(image, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def _inside(flow: np.ndarray) -> np.ndarray:
@@ -195,7 +200,7 @@ class TemporalBlender:
             weight = cv2.resize(weight, (w, h), interpolation=cv2.INTER_LINEAR)
         else:
             maps = _sample_maps(flow)
-        carried = cv2.remap(prev_out, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        carried = _carried(prev_out, maps)
         out = cv2.blendLinear(carried, stylised, weight, 1.0 - weight)
         self._out = out
         return out
