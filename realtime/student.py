@@ -166,7 +166,7 @@ def outline_ink(small: np.ndarray, line: float, weight: float,
     from studio.stylize.cartoonizer import mask_outline
 
     mask = person_mask(small) if mask is None else mask
-    return None if mask is None else cv2.multiply(mask_outline(mask, line, weight), OUTLINE_ALPHA)
+    return None if mask is None else cv2.multiply(mask_outline(mask, line, weight, image=small), OUTLINE_ALPHA)
 
 
 WARP_ACROSS = 80  # points at most across a face's warp spline (studio.stylize.face_warp.warp_field's `across`)

@@ -360,10 +360,12 @@ def test_the_step_inks_the_persons_outline_as_the_teacher_does(photo, load_media
     teacher, step, with_outline, raw_step = _teacher_and_step(photo, character)
     without = raw_step(outline=False)
     assert psnr(with_outline, teacher) > psnr(without, teacher) + OUTLINE_GAIN[character], character
-    # Along the person's edge the step darkens about as many pixels as the teacher is darker there than the step
-    # without the outline (measured 0.20-0.42 against the teacher's 0.25-0.53; none without the outline).
-    person = segment_person(photo) > 0.5
-    border = person & ~cv2.erode(person.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    # Along the person's edge (2 px to each side) the step darkens about as many pixels as the teacher is darker
+    # there than the step without the outline (measured 0.19-0.39 against the teacher's 0.21-0.44; none without the
+    # outline).
+    person = (segment_person(photo) > 0.5).astype(np.uint8)
+    square = np.ones((5, 5), np.uint8)
+    border = (cv2.dilate(person, square) - cv2.erode(person, square)).astype(bool)
     grey = lambda x: x.astype(np.float32).mean(2)[border]  # noqa: E731
     darker, teacher_darker = (grey(with_outline) < grey(without) - 20).mean(), (grey(teacher) < grey(without) - 20).mean()
     assert darker > 0.6 * teacher_darker and teacher_darker > 0.15, (character, darker, teacher_darker)

@@ -537,17 +537,109 @@ def _ink(u8: np.ndarray, l: float, weight: float, quiet: Optional[Union[np.ndarr
     return alpha if fade == 1.0 else cv2.multiply(alpha, cv2.addWeighted(mask, fade - 1.0, mask, 0.0, 1.0))
 
 
-def mask_outline(mask: np.ndarray, line: float, weight: float = 1.0) -> np.ndarray:
-    """Ink along the border of a soft mask (the person's silhouette)."""
+OUTLINE_ACROSS = 2.0  # px at scale 1 (1.5 at least): the photo is compared this far to each side of the silhouette
+OUTLINE_EDGE = (8.0, 24.0)  # grey levels: the photo's change across the silhouette over which its outline inks in
+OUTLINE_UNSURE = 0.5  # ... from this share of its ink, where the photo does not change across it
+
+
+def mask_outline(mask: np.ndarray, line: float, weight: float = 1.0, image: Optional[np.ndarray] = None
+                 ) -> np.ndarray:
+    """Ink along the border of a soft mask (the person's silhouette): a stroke centred on the (smoothed) mask's 0.5
+    level, placed to a fraction of a pixel (`_level_tangents`), so that the outline moves as little as the level does
+    when the photo changes invisibly, not by whole pixels (the noise it flipped was a quarter of the teacher's change
+    on a four-person group: 37.0 -> 38.4 dB).
+
+    With the photo (`image`, RGB) the outline is inked fully only where the photo changes across it (by OUTLINE_EDGE
+    grey levels in any channel, OUTLINE_ACROSS px to each side), and at OUTLINE_UNSURE of it where it does not: there
+    the silhouette is the segmenter's guess (a white coat on a white wall, a band of wall it took for hair), and its
+    guess moves by a pixel or more when the photo moves by one (its 0.5 level moved > 1 px on a tenth of the group's
+    silhouette, where the photo's own edge was 0.8 grey levels per px against 17 where it held). A confident line
+    where the photo shows one, a lighter one where only the segmenter does."""
     l = float(np.clip(line, 0.0, 1.0))
     if l <= 0.0:
         return np.zeros(mask.shape, np.float32)
     scale = image_scale(mask.shape)
-    inside = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), max(1.0, scale)) > 0.5
+    soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), max(1.0, scale))
+    inside = soft > 0.5
     border = inside & ~cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     border = _remove_small(border, int(30 * scale))
-    radius = (0.5 + 1.6 * l) * weight * scale
-    return (stroke_alpha(border, radius) * smoothstep(0.0, 0.3, l)).astype(np.float32)
+    if not border.any():
+        return np.zeros(mask.shape, np.float32)
+    # As much ink as when the stroke was grown from the ring of border pixels (itself a third of a pixel wider: 1.75,
+    # 2.28, 4.47 px of ink per px of a circle's border at 384, 512 and 1024 px, now 1.87, 2.37, 4.30).
+    radius = (0.5 + 1.6 * l) * weight * scale + 0.2
+    by, bx = np.nonzero(border)  # in raster order: distanceTransformWithLabels' labels 1, 2, ...
+    nx, ny, along, sloped = _level_tangents(soft, by, bx)
+    # In the border's box only (the ink reaches radius + 0.5 px beyond it): the distance to the nearest border pixel
+    # and which it is.
+    pad = int(np.ceil(radius)) + 2
+    h, w = mask.shape
+    y0, x0 = max(0, int(by[0]) - pad), max(0, int(bx.min()) - pad)
+    y1, x1 = min(h, int(by[-1]) + pad + 1), min(w, int(bx.max()) + pad + 1)
+    dist, labels = cv2.distanceTransformWithLabels((~border[y0:y1, x0:x1]).astype(np.uint8), cv2.DIST_L2,
+                                                   cv2.DIST_MASK_5, labelType=cv2.DIST_LABEL_PIXEL)
+    # Within the stroke's reach: the distance to the level's tangent at the nearest border pixel. Further out, or
+    # where the mask is flat, the distance to the border pixels' centres (whole-pixel steps; no ink reaches there).
+    qy, qx = np.nonzero(dist <= radius + 1.5)
+    k = labels[qy, qx] - 1
+    tangent = np.abs((qx + x0 - bx[k]) * nx[k] + (qy + y0 - by[k]) * ny[k] - along[k])
+    dist[qy, qx] = np.where(sloped[k], tangent, dist[qy, qx])
+    alpha = np.zeros(mask.shape, np.float32)
+    alpha[y0:y1, x0:x1] = cv2.multiply(_unit(cv2.subtract(float(radius + 0.5), dist)), float(smoothstep(0.0, 0.3, l)))
+    if image is not None:
+        # np.interp's clamps: no change -> OUTLINE_UNSURE, OUTLINE_EDGE[1] and more -> 1
+        change = _change_across(image, bx + along * nx, by + along * ny, nx, ny, max(1.5, OUTLINE_ACROSS * scale))
+        sure = np.interp(change, OUTLINE_EDGE, (OUTLINE_UNSURE, 1.0)).astype(np.float32)
+        sure[~sloped] = 1.0
+        alpha[qy + y0, qx + x0] *= sure[k]
+    return alpha
+
+
+def _level_tangents(soft: np.ndarray, by: np.ndarray, bx: np.ndarray) -> tuple:
+    """At each border pixel p = (bx, by) of `soft`'s 0.5 level (above 0.5, a neighbour at or below): the unit
+    gradient (nx, ny, pointing inward; central differences), where along it the level lies (between -1.5 and 0 px:
+    where the line from p to the point a pixel outward crosses 0.5, so it moves by as much as the level moves) and
+    whether the mask has a slope there at all."""
+    h, w = soft.shape
+    gx = (soft[by, np.minimum(bx + 1, w - 1)] - soft[by, np.maximum(bx - 1, 0)]) * 0.5
+    gy = (soft[np.minimum(by + 1, h - 1), bx] - soft[np.maximum(by - 1, 0), bx]) * 0.5
+    slope = np.hypot(gx, gy)
+    sloped = slope > 1e-3
+    slope = np.where(sloped, slope, 1.0)
+    nx, ny = gx / slope, gy / slope
+    here = soft[by, bx]
+    drop = here - _bilinear(soft, bx - nx, by - ny)  # to the point a pixel outward
+    along = -(here - 0.5) / np.where(drop > 1e-3, drop, slope)
+    return nx, ny, np.clip(along, -1.5, 0.0), sloped
+
+
+def _bilinear(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """img (H, W) or (H, W, C) at the points (x, y), bilinear, clamped to the image; float32."""
+    h, w = img.shape[:2]
+    x = np.clip(x, 0, w - 1.001)
+    y = np.clip(y, 0, h - 1.001)
+    xi, yi = x.astype(np.int32), y.astype(np.int32)
+    fx, fy = x - xi, y - yi
+    if img.ndim == 3:
+        fx, fy = fx[:, None], fy[:, None]
+    top = img[yi, xi] * (1 - fx) + img[yi, xi + 1] * fx
+    bottom = img[yi + 1, xi] * (1 - fx) + img[yi + 1, xi + 1] * fx
+    return (top * (1 - fy) + bottom * fy).astype(np.float32)
+
+
+def _change_across(image: np.ndarray, bx: np.ndarray, by: np.ndarray, nx: np.ndarray, ny: np.ndarray,
+                   reach: float) -> np.ndarray:
+    """How much the photo (RGB, uint8 or float in [0, 1]) changes across a line through the points (bx, by) with
+    normals (nx, ny): the largest channel difference, in grey levels, between its 3 x 3 means `reach` px to each side
+    (bilinear, at those points only)."""
+    u8 = to_u8(image) if image.dtype != np.uint8 else image
+    h, w = u8.shape[:2]
+    x0, y0 = int(max(0, bx.min() - reach - 2)), int(max(0, by.min() - reach - 2))
+    x1, y1 = int(min(w, bx.max() + reach + 3)), int(min(h, by.max() + reach + 3))
+    near = cv2.blur(u8[y0:y1, x0:x1], (3, 3)).astype(np.float32)
+    out = _bilinear(near, bx + reach * nx - x0, by + reach * ny - y0) - \
+        _bilinear(near, bx - reach * nx - x0, by - reach * ny - y0)
+    return np.abs(out).max(axis=1) if out.ndim == 2 else np.abs(out)
 
 
 INK_BELOW = 8.0  # L*: ink is at least this much darker than the darkest fill it crosses (ink_over)

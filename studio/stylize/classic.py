@@ -116,7 +116,7 @@ class ClassicTeacher:
         line_rgb = toon.line_rgb
         out = compose.blend(ink_over(person_layer, ink_person, line_rgb), ink_over(bg_layer, ink_bg, line_rgb), m)
         if has_person:
-            out = ink_over(out, mask_outline(person, s.person.line, character.line_weight) * OUTLINE_ALPHA,
+            out = ink_over(out, mask_outline(person, s.person.line, character.line_weight, image=img) * OUTLINE_ALPHA,
                          line_rgb)
         lap("compose")
         info["timings"] = laps.timings
