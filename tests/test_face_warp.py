@@ -125,3 +125,24 @@ def test_the_spline_keeps_blas_on_the_calling_thread_and_its_field(portrait):
         assert all(i["num_threads"] == 2 for i in threadpool_info()
                    if i["internal_api"] == "openblas" and i.get("threading_layer") == "pthreads")
     assert np.array_equal(one.dx, two.dx) and np.array_equal(one.dy, two.dy)
+
+
+@pytest.mark.parametrize("across", [None, 20])
+def test_the_fields_box_holds_its_displacements_and_warps_the_same(portrait, across):
+    """warp_field's `box` (the faces' neighbourhoods) holds every non-zero displacement, so `apply` and
+    `is_identity` look only there; the frame warped through the box is the frame warped by scanning the field, bit
+    for bit. A field without faces is the identity, and an image comes back as it is."""
+    from studio.stylize.face_warp import WarpField
+
+    img, faces = portrait
+    field = warp_field(img.shape, faces, Geometry(eye_scale=1.4, face_width=0.9, jaw=0.8, chin=1.05), 1.0,
+                       across=across)
+    y0, y1, x0, x1 = field.box
+    outside = np.ones(img.shape[:2], bool)
+    outside[y0:y1, x0:x1] = False
+    assert not field.is_identity and (field.dx[outside] == 0).all() and (field.dy[outside] == 0).all()
+    assert (y1 - y0) * (x1 - x0) < 0.8 * outside.size  # a box, not the frame
+    scanned = WarpField(field.dx, field.dy)
+    np.testing.assert_array_equal(field.apply(img), scanned.apply(img))
+    none = warp_field(img.shape, [], NEUTRAL, 1.0)
+    assert none.is_identity and none.apply(img) is img

@@ -33,27 +33,44 @@ WARP_FACE_PX = (40.0, 64.0)
 
 @dataclass
 class WarpField:
-    """A backward map: output pixel (x, y) samples the input at (x + dx, y + dy). Not to be changed once made."""
+    """A backward map: output pixel (x, y) samples the input at (x + dx, y + dy). Not to be changed once made.
+    `box` (y0, y1, x0, x1), where known, holds every non-zero displacement (warp_field: the faces' neighbourhoods),
+    so a 1080p frame's field is not scanned to find them."""
 
     dx: np.ndarray
     dy: np.ndarray
+    box: Optional[tuple[int, int, int, int]] = None
+
+    def _moved_box(self) -> Optional[tuple[int, int, int, int]]:
+        if self.box is not None:
+            y0, y1, x0, x1 = self.box
+            return self.box if y1 > y0 and x1 > x0 else None
+        moved = (self.dx != 0) | (self.dy != 0)
+        rows = np.flatnonzero(moved.any(axis=1))
+        if rows.size == 0:
+            return None
+        y0, y1 = int(rows[0]), int(rows[-1]) + 1
+        cols = np.flatnonzero(moved[y0:y1].any(axis=0))
+        return y0, y1, int(cols[0]), int(cols[-1]) + 1
 
     @functools.cached_property
     def is_identity(self) -> bool:
         # Asked for every point set moved (landmarks and keypoints of each face): scanning a 1080p field each time
-        # added up on a crowd, so it is scanned once.
-        return not (np.any(self.dx) or np.any(self.dy))
+        # added up on a crowd, so it is scanned once, and only in the box where one is known.
+        box = self._moved_box()
+        if box is None:
+            return True
+        y0, y1, x0, x1 = box
+        return not (np.any(self.dx[y0:y1, x0:x1]) or np.any(self.dy[y0:y1, x0:x1]))
 
     def apply(self, img: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
         """The image warped. Only the box around the non-zero displacements is resampled (faces are small in a
-        1080p frame); the rest is copied, which is what resampling it at zero displacement gives."""
-        moved = (self.dx != 0) | (self.dy != 0)
-        rows = np.flatnonzero(moved.any(axis=1))
-        if rows.size == 0:
+        1080p frame); the rest is copied, which is what resampling it at zero displacement gives (and so does
+        resampling the zero displacements inside the box: the same image, bit for bit, whichever box)."""
+        box = self._moved_box()
+        if box is None:
             return img
-        y0, y1 = int(rows[0]), int(rows[-1]) + 1
-        cols = np.flatnonzero(moved[y0:y1].any(axis=0))
-        x0, x1 = int(cols[0]), int(cols[-1]) + 1
+        y0, y1, x0, x1 = box
         gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
         out = img.copy()
         out[y0:y1, x0:x1] = cv2.remap(img, gx + self.dx[y0:y1, x0:x1], gy + self.dy[y0:y1, x0:x1], interpolation,
@@ -178,8 +195,9 @@ def warp_field(shape: Sequence[int], faces: Sequence[Face], geo: Geometry, stren
     h, w = shape[:2]
     dx = np.zeros((h, w), np.float32)
     dy = np.zeros((h, w), np.float32)
+    box = [h, 0, w, 0]  # y0, y1, x0, x1: where the faces' neighbourhoods are written
     if strength <= 0.0:
-        return WarpField(dx, dy)
+        return WarpField(dx, dy, (0, 0, 0, 0))
     for face in faces:
         lm = face.landmarks
         if not face.has_mesh:
@@ -212,14 +230,14 @@ def warp_field(shape: Sequence[int], faces: Sequence[Face], geo: Geometry, stren
         fade = np.clip(1.0 - (ex * ex + ey * ey), 0.0, 1.0).reshape(len(gy), len(gx)) ** 0.5
         fade = fade * fade * (3 - 2 * fade)
         d *= fade[..., None]
-        if st != step:  # each pixel reads the grid where its points are (a coarse step's half-step offset is px)
-            mx = np.broadcast_to(np.arange(x1 - x0, dtype=np.float32) / st, (y1 - y0, x1 - x0))
-            my = np.broadcast_to((np.arange(y1 - y0, dtype=np.float32) / st)[:, None], (y1 - y0, x1 - x0))
-            full = cv2.remap(d, np.ascontiguousarray(mx), np.ascontiguousarray(my), cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_REPLICATE)
+        if st != step:  # each pixel reads the grid where its points are (a coarse step's half-step offset is px):
+            # pixel (x, y) reads the grid at (x / st, y / st), an affine map (no per-pixel maps to build)
+            full = cv2.warpAffine(d, np.float32([[1.0 / st, 0, 0], [0, 1.0 / st, 0]]), (x1 - x0, y1 - y0),
+                                  flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
         else:  # resize maps grid corners to pixel edges; that half-step offset is below a pixel at step=4
             full = cv2.resize(d, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR) if (len(gx), len(gy)) != (
                 x1 - x0, y1 - y0) else d
         dx[y0:y1, x0:x1] += full[..., 0]
         dy[y0:y1, x0:x1] += full[..., 1]
-    return WarpField(dx, dy)
+        box = [min(box[0], y0), max(box[1], y1), min(box[2], x0), max(box[3], x1)]
+    return WarpField(dx, dy, tuple(box) if box[1] > box[0] else (0, 0, 0, 0))
