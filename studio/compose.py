@@ -26,16 +26,34 @@ SKIN_L_RANGE = (25.0, 75.0)  # measured skin L* mapped onto the ramp, dark end t
 EXPOSURE_SKIN_LIFT = 6.0  # L*: the most the exposure step lifts the measured skin of people in a dim photo
 # Lit skin of any tone reads L* 30-75 (the darkest test portrait, in studio light, 37): under 20 it is in shadow.
 SHADOW_SKIN_L = 20.0
+# Face width (px at the reference size: image_scale's 768-px long side) over which a face's skin comes to count in the
+# photo-wide light decisions (the exposure's limit, backlight, the colour cast). A smaller face's skin sample is a few
+# pixels of eyes, hair or scarf: the stage clip's 16-px face (at 360 px; 36 at the reference) measured L* 2-3 and
+# switched the exposure gain 1.19 <-> 1.12 as it was found or not; the pedestrians' 12-20 px faces (26-43) measured
+# b* -6 to -12 and pulled the whole frame by b* +14 or +22 as they came and went. The singer's own 27-px face (57)
+# and the photos' faces (the blue-lit audience's smallest 60, a crowd's 55) count fully.
+LIGHT_FACE_PX = (40.0, 56.0)
 
 
-def normalize_light(img: np.ndarray, person: np.ndarray, tones: Sequence[Optional[SkinTone]]) -> tuple[np.ndarray, dict]:
-    """Return the corrected image (float RGB) and what was done (for the result's report)."""
+def normalize_light(img: np.ndarray, person: np.ndarray, tones: Sequence[Optional[SkinTone]],
+                    faces: Optional[Sequence[Face]] = None) -> tuple[np.ndarray, dict]:
+    """Return the corrected image (float RGB) and what was done (for the result's report). With the `faces` the tones
+    were measured on, each face's skin counts by its size (LIGHT_FACE_PX): faces too small to measure do not decide
+    the photo's lightness where a larger one does, nor its colour cast, which is corrected as far as the largest face
+    is sure."""
     info: dict = {}
+    weights = [1.0] * len(tones)
+    if faces is not None:
+        scale = image_scale(img.shape)
+        weights = [float(smoothstep(*LIGHT_FACE_PX, f.box.width / scale)) for f in faces]
+    sure = [(t, w) for t, w in zip(tones, weights) if t is not None and w > 0.0]
     # 1. Exposure: an under-exposed photo's brightest pixels sit well below white; scale it back up
     #    (one gain for all channels, bounded), then lift the mid-tones if the photo is still dark.
     top = float(np.percentile(img.max(axis=2), 99.5))
     gain = float(np.clip(0.97 / max(top, 1e-3), 1.0, 4.0))
-    known = [t for t in tones if t is not None]
+    # Lightness from the faces large enough to measure, else from any measured (a street of small faces still tells
+    # lit people from people in shadow); the cast from the large enough ones only (below).
+    known = [t for t, _ in sure] or [t for t in tones if t is not None]
     if known:
         # People keep their own skin lightness: in a dim photo that still has highlights (a flash photo in a dark
         # room, an evening scene) the gain may lift the measured skin by at most EXPOSURE_SKIN_LIFT L* (a gain g on
@@ -70,13 +88,14 @@ def normalize_light(img: np.ndarray, person: np.ndarray, tones: Sequence[Optiona
     lab[..., 0] = L
     # 3. Colour cast: skin of every tone has a hue between orange and yellow; a face whose hue falls outside
     #    that band (blue stage light, green fluorescent) shows the light's colour, which is removed.
-    if known:
-        ab = np.array([[t.a, t.b] for t in known], np.float32).mean(axis=0)
+    if sure:
+        w = np.array([w for _, w in sure], np.float32)
+        ab = (np.array([[t.a, t.b] for t, _ in sure], np.float32) * w[:, None]).sum(axis=0) / w.sum()
         target = skin_chroma_in_band(ab)
         shift = target - ab
         norm = float(np.linalg.norm(shift))
         if norm > 3.0:
-            shift = shift * min(1.0, 25.0 / norm)
+            shift = shift * min(1.0, 25.0 / norm) * float(w.max())
             lab[..., 1:] += shift
             info["cast_shift_ab"] = [round(float(v), 2) for v in shift]
     if not info:  # nothing to correct: skip the Lab round trip

@@ -59,7 +59,7 @@ class ClassicTeacher:
         person, skin, faces, tones = perception.person, perception.skin, perception.faces, perception.skin_tones
         # 1. Lighting: exposure, backlight and colour cast, then re-measure skin under the corrected light.
         if s.normalize_light:
-            img, info["light"] = compose.normalize_light(img, person, tones)
+            img, info["light"] = compose.normalize_light(img, person, tones, faces)
             if tone_fn is not None and info["light"]:  # the light changed: measure the skin again
                 u8 = np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
                 tones = [tone_fn(u8, f) if t is not None else None for f, t in zip(faces, tones)]
