@@ -110,3 +110,18 @@ def l0_smooth(img: np.ndarray, lam: float, kappa: float = 3.0, beta_max: float =
         beta *= kappa
     out = s.transpose(1, 2, 0)
     return np.ascontiguousarray(out) if img.ndim == 3 else np.ascontiguousarray(out[:, :, 0])
+
+
+def bilinear_at(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """img (H, W) or (H, W, C) read at the points (x, y), bilinearly, the points clamped to the image (float64 weights:
+    the result is float64 for a float32 image)."""
+    h, w = img.shape[:2]
+    x = np.clip(x, 0, w - 1.001)
+    y = np.clip(y, 0, h - 1.001)
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    fx, fy = x - x0, y - y0
+    if img.ndim == 3:
+        fx, fy = fx[:, None], fy[:, None]
+    top = img[y0, x0] * (1 - fx) + img[y0, x0 + 1] * fx
+    bottom = img[y0 + 1, x0] * (1 - fx) + img[y0 + 1, x0 + 1] * fx
+    return top * (1 - fy) + bottom * fy

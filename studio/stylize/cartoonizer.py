@@ -24,7 +24,7 @@ import numpy as np
 
 from ..characters import Character
 from ..color import hex_to_rgb, image_scale, lab_to_rgb, rgb_to_lab, smoothstep, to_u8
-from ..imageops import global_smooth, gradient_magnitude, l0_smooth
+from ..imageops import bilinear_at, global_smooth, gradient_magnitude, l0_smooth
 
 
 # --------------------------------------------------------------------------------------------- texture
@@ -256,18 +256,6 @@ def clutter_cap(centerline: np.ndarray, scale: float) -> np.ndarray:
     density = box_mean(small, k)  # line pixels per pixel = 1 / spacing
     cap = cv2.max(cv2.divide(CLUTTER_SPACING, cv2.max(density, 1e-3)), CLUTTER_MIN_RADIUS * scale)
     return cv2.resize(cap, (w, h), interpolation=cv2.INTER_LINEAR)
-
-
-def stroke_alpha(centerline: np.ndarray, radius: float, cap: Optional[np.ndarray] = None) -> np.ndarray:
-    """Anti-aliased ink of the given radius (pixels) around a binary centre line; `cap` (optional, per pixel) lowers
-    the radius where it is smaller (`clutter_cap`)."""
-    if not centerline.any():
-        return np.zeros(centerline.shape, np.float32)
-    dist = cv2.distanceTransform((~centerline).astype(np.uint8), cv2.DIST_L2, 3)
-    if cap is None:
-        return _unit(cv2.subtract(float(radius + 0.5), dist))  # clip(radius + 0.5 - dist, 0, 1)
-    r = cv2.min(cap, float(radius))
-    return _unit(cv2.subtract(cv2.add(r, 0.5), dist))
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -608,23 +596,9 @@ def _level_tangents(soft: np.ndarray, by: np.ndarray, bx: np.ndarray) -> tuple:
     slope = np.where(sloped, slope, 1.0)
     nx, ny = gx / slope, gy / slope
     here = soft[by, bx]
-    drop = here - _bilinear(soft, bx - nx, by - ny)  # to the point a pixel outward
+    drop = here - bilinear_at(soft, bx - nx, by - ny).astype(np.float32)  # to the point a pixel outward
     along = -(here - 0.5) / np.where(drop > 1e-3, drop, slope)
     return nx, ny, np.clip(along, -1.5, 0.0), sloped
-
-
-def _bilinear(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """img (H, W) or (H, W, C) at the points (x, y), bilinear, clamped to the image; float32."""
-    h, w = img.shape[:2]
-    x = np.clip(x, 0, w - 1.001)
-    y = np.clip(y, 0, h - 1.001)
-    xi, yi = x.astype(np.int32), y.astype(np.int32)
-    fx, fy = x - xi, y - yi
-    if img.ndim == 3:
-        fx, fy = fx[:, None], fy[:, None]
-    top = img[yi, xi] * (1 - fx) + img[yi, xi + 1] * fx
-    bottom = img[yi + 1, xi] * (1 - fx) + img[yi + 1, xi + 1] * fx
-    return (top * (1 - fy) + bottom * fy).astype(np.float32)
 
 
 def _change_across(image: np.ndarray, bx: np.ndarray, by: np.ndarray, nx: np.ndarray, ny: np.ndarray,
@@ -632,13 +606,13 @@ def _change_across(image: np.ndarray, bx: np.ndarray, by: np.ndarray, nx: np.nda
     """How much the photo (RGB, uint8 or float in [0, 1]) changes across a line through the points (bx, by) with
     normals (nx, ny): the largest channel difference, in grey levels, between its 3 x 3 means `reach` px to each side
     (bilinear, at those points only)."""
-    u8 = to_u8(image) if image.dtype != np.uint8 else image
-    h, w = u8.shape[:2]
+    h, w = image.shape[:2]
     x0, y0 = int(max(0, bx.min() - reach - 2)), int(max(0, by.min() - reach - 2))
     x1, y1 = int(min(w, bx.max() + reach + 3)), int(min(h, by.max() + reach + 3))
-    near = cv2.blur(u8[y0:y1, x0:x1], (3, 3)).astype(np.float32)
-    out = _bilinear(near, bx + reach * nx - x0, by + reach * ny - y0) - \
-        _bilinear(near, bx - reach * nx - x0, by - reach * ny - y0)
+    crop = image[y0:y1, x0:x1]
+    near = cv2.blur(crop if crop.dtype == np.uint8 else to_u8(crop), (3, 3)).astype(np.float32)
+    out = bilinear_at(near, bx + reach * nx - x0, by + reach * ny - y0).astype(np.float32) - \
+        bilinear_at(near, bx - reach * nx - x0, by - reach * ny - y0).astype(np.float32)
     return np.abs(out).max(axis=1) if out.ndim == 2 else np.abs(out)
 
 

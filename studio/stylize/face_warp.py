@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from ..characters import Geometry
+from ..imageops import bilinear_at
 from ..perception.faces import FACE_OVAL, LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE
 from ..types import Box, Face
 
@@ -84,7 +85,7 @@ class WarpField:
         p = pts.astype(np.float32)
         x = p.copy()
         for _ in range(iterations):
-            d = np.stack([_sample(self.dx, x), _sample(self.dy, x)], axis=1)
+            d = np.stack([bilinear_at(self.dx, x[:, 0], x[:, 1]), bilinear_at(self.dy, x[:, 0], x[:, 1])], axis=1)
             x = p - d
         return x
 
@@ -107,17 +108,6 @@ class WarpField:
                 box = Box(box.x0 + float(d0[0]), box.y0 + float(d0[1]), box.x1 + float(d1[0]), box.y1 + float(d1[1]))
             out.append(replace(f, landmarks=lm, keypoints=kp, box=box))
         return out
-
-
-def _sample(field: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    h, w = field.shape
-    x = np.clip(pts[:, 0], 0, w - 1.001)
-    y = np.clip(pts[:, 1], 0, h - 1.001)
-    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
-    fx, fy = x - x0, y - y0
-    a = field[y0, x0] * (1 - fx) + field[y0, x0 + 1] * fx
-    b = field[y0 + 1, x0] * (1 - fx) + field[y0 + 1, x0 + 1] * fx
-    return a * (1 - fy) + b * fy
 
 
 def face_targets(lm: np.ndarray, geo: Geometry, strength: float) -> tuple[np.ndarray, np.ndarray]:
