@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from .characters import Character
-from .color import hex_to_rgb, image_scale, lab_to_rgb, rgb_to_lab, smoothstep
+from .color import hex_to_rgb, image_scale, lab_to_rgb, rgb_to_lab, smoothstep, to_u8
 from .perception.faces import FACE_OVAL, LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_EYE
 from .types import Box, Face, SkinTone
 
@@ -263,34 +263,62 @@ def _add_blush(lab: np.ndarray, faces: Sequence[Face], character: Character) -> 
     return lab * (1 - weight) + blush * weight
 
 
+def _clip_box(x0: float, y0: float, x1: float, y1: float, shape: Sequence[int]) -> Optional[tuple[slice, slice]]:
+    """The whole pixels (rows, cols) around a feature's extent (x0, y0)-(x1, y1) plus 2 px, within the image; None
+    where nothing of it is."""
+    h, w = shape[:2]
+    c0, r0 = max(0, int(np.floor(x0)) - 2), max(0, int(np.floor(y0)) - 2)
+    c1, r1 = min(w, int(np.ceil(x1)) + 3), min(h, int(np.ceil(y1)) + 3)
+    return (slice(r0, r1), slice(c0, c1)) if r1 > r0 and c1 > c0 else None
+
+
+def _quarter(points: np.ndarray, box: tuple[slice, slice]) -> np.ndarray:
+    """Points in the 1/4-px fixed point cv2's drawing takes (shift=2), in the crop `box`: rounded in the whole
+    image's coordinates, then moved by whole pixels (drawn the same, pixel for pixel, as in the whole image)."""
+    rows, cols = box
+    return np.round(points * 4).astype(np.int32) - np.array([4 * cols.start, 4 * rows.start], np.int32)
+
+
 def eye_accents(img: np.ndarray, faces: Sequence[Face], character: Character, strength: float) -> np.ndarray:
-    """Webtoon eyes: the iris filled with the character's eye colour and a catch-light."""
+    """Webtoon eyes: the iris filled with the character's eye colour and a catch-light. `img`: float RGB in [0, 1],
+    or uint8 (the realtime step's frame; each iris is worked in float and rounded back). A copy; each iris is
+    painted in its own box (what lies outside it is unchanged whatever the image's size: the same pixels as painting
+    the whole image)."""
     if strength <= 0.0:
         return img
     out = img.copy()
-    eye = hex_to_rgb(character.eye_color)[0]
+    eye = (hex_to_rgb(character.eye_color)[0] * 0.8).reshape(1, 1, 3)
     for face in faces:
         lm = face.landmarks
         if not face.has_irises or face.box.width < 60:
             continue
         for c_idx, ring in ((468, range(469, 473)), (473, range(474, 478))):
-            c = lm[c_idx]
-            r = float(np.mean(np.linalg.norm(lm[list(ring)] - c, axis=1)))
+            r = float(np.mean(np.linalg.norm(lm[list(ring)] - lm[c_idx], axis=1)))
+            c = lm[c_idx, :2]
             if r < 2.0:
                 continue
-            h, w = img.shape[:2]
-            mask = np.zeros((h, w), np.float32)
-            cv2.circle(mask, (int(round(c[0] * 4)), int(round(c[1] * 4))), int(round(r * 4)), 1.0, -1,
-                       cv2.LINE_AA, shift=2)
+            # The iris's box, wide enough for its eye's opening too (a polygon clipped by the box is drawn
+            # differently inside it).
+            lids = lm[list(LEFT_EYE if c_idx == 473 else RIGHT_EYE), :2]
+            box = _clip_box(min(c[0] - r, lids[:, 0].min()), min(c[1] - r, lids[:, 1].min()),
+                            max(c[0] + r, lids[:, 0].max()), max(c[1] + r, lids[:, 1].max()), img.shape)
+            if box is None:
+                continue
+            shape = (box[0].stop - box[0].start, box[1].stop - box[1].start)
+            mask = np.zeros(shape, np.float32)
+            cv2.circle(mask, tuple(int(v) for v in _quarter(c, box)), int(round(r * 4)), 1.0, -1, cv2.LINE_AA,
+                       shift=2)
             # Only inside the eye opening: the lids clip the iris.
-            mask *= _eye_opening(img.shape, lm, c_idx)
+            mask *= _eye_opening(shape, lm, c_idx, box)
             m = (mask * 0.85 * strength)[..., None]
-            out = out * (1 - m) + (eye * 0.8).reshape(1, 1, 3) * m
-            hl = np.zeros((h, w), np.float32)
-            cv2.circle(hl, (int(round((c[0] + 0.35 * r) * 4)), int(round((c[1] - 0.35 * r) * 4))),
+            part = out[box] if out.dtype != np.uint8 else out[box].astype(np.float32) / np.float32(255.0)
+            part = part * (1 - m) + eye * m
+            hl = np.zeros(shape, np.float32)
+            cv2.circle(hl, tuple(int(v) for v in _quarter(np.array([c[0] + 0.35 * r, c[1] - 0.35 * r]), box)),
                        int(max(1, round(r * 0.28 * 4))), 1.0, -1, cv2.LINE_AA, shift=2)
             hl *= mask > 0
-            out = out * (1 - hl[..., None] * strength) + hl[..., None] * strength
+            part = part * (1 - hl[..., None] * strength) + hl[..., None] * strength
+            out[box] = part if out.dtype != np.uint8 else to_u8(part)
     return out
 
 
@@ -433,34 +461,45 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
 
 
 def lip_tint(img: np.ndarray, faces: Sequence[Face], character: Character, strength: float) -> np.ndarray:
-    """Lips in the character's blush hue (a photo's lips quantise to a dull brown otherwise)."""
+    """Lips in the character's blush hue (a photo's lips quantise to a dull brown otherwise). `img`: float RGB in
+    [0, 1], or uint8 (the realtime step's frame). A copy; the lips are tinted in their own box, the rest unchanged."""
     if strength <= 0.0:
         return img
     tint = hex_to_lab(character.blush_color)
-    h, w = img.shape[:2]
-    mask = np.zeros((h, w), np.float32)
+    out = img.copy()
     for face in faces:
         lm = face.landmarks
         if not face.has_mesh or face.box.width < 40:
             continue
-        cv2.fillPoly(mask, [np.round(lm[list(LIPS_OUTER)] * 4).astype(np.int32)], 1.0, cv2.LINE_AA, shift=2)
-        cv2.fillPoly(mask, [np.round(lm[list(LIPS_INNER)] * 4).astype(np.int32)], 0.0, cv2.LINE_AA, shift=2)
-    if not mask.any():
-        return img
-    lab = rgb_to_lab(img)
-    target = lab.copy()
-    # Keep the lips' own light and shade; take the hue and chroma of the character's blush, a little deeper.
-    target[..., 0] = lab[..., 0] * 0.9
-    target[..., 1:] = tint[1:] * 1.1
-    m = (mask * 0.7 * strength)[..., None]
-    return lab_to_rgb(lab * (1 - m) + target * m)
+        lips = lm[list(LIPS_OUTER), :2]
+        box = _clip_box(*lips.min(axis=0), *lips.max(axis=0), img.shape)
+        if box is None:
+            continue
+        mask = np.zeros((box[0].stop - box[0].start, box[1].stop - box[1].start), np.float32)
+        cv2.fillPoly(mask, [_quarter(lips, box)], 1.0, cv2.LINE_AA, shift=2)
+        cv2.fillPoly(mask, [_quarter(lm[list(LIPS_INNER), :2], box)], 0.0, cv2.LINE_AA, shift=2)
+        if not mask.any():
+            continue
+        lab = rgb_to_lab(out[box] if out.dtype != np.uint8 else out[box].astype(np.float32) / np.float32(255.0))
+        target = lab.copy()
+        # Keep the lips' own light and shade; take the hue and chroma of the character's blush, a little deeper.
+        target[..., 0] = lab[..., 0] * 0.9
+        target[..., 1:] = tint[1:] * 1.1
+        m = (mask * 0.7 * strength)[..., None]
+        part = lab_to_rgb(lab * (1 - m) + target * m)
+        part = part if out.dtype != np.uint8 else to_u8(part)
+        out[box] = np.where(m > 0, part, out[box])  # the box's other pixels as they were, not round-tripped
+    return out
 
 
-def _eye_opening(shape: Sequence[int], lm: np.ndarray, iris_center: int) -> np.ndarray:
+def _eye_opening(shape: Sequence[int], lm: np.ndarray, iris_center: int,
+                 box: Optional[tuple[slice, slice]] = None) -> np.ndarray:
+    """The eye's opening (its lids' contour, filled and anti-aliased) on an image of `shape`, or on the crop `box`
+    of the image (`shape` then the crop's)."""
     contour = LEFT_EYE if iris_center == 473 else RIGHT_EYE
     m = np.zeros(shape[:2], np.float32)
-    pts = np.round(lm[list(contour)] * 4).astype(np.int32).reshape(-1, 1, 2)
-    cv2.fillPoly(m, [pts], 1.0, cv2.LINE_AA, shift=2)
+    box = box or (slice(0, shape[0]), slice(0, shape[1]))
+    cv2.fillPoly(m, [_quarter(lm[list(contour), :2], box).reshape(-1, 1, 2)], 1.0, cv2.LINE_AA, shift=2)
     return m
 
 

@@ -207,3 +207,37 @@ def test_black_hair_has_a_band_of_light_not_grey_patches(load_media, character):
     L = rgb_to_lab(Stylizer()(img, StylizeParams(character=character, warp=0.0)).image)[..., 0][hair]
     assert hair.sum() > 5000
     assert float(np.mean(L > np.median(L) + 12.0)) < 0.09  # measured 0.066 / 0.062 (before: 0.137 / 0.098)
+
+
+def test_eyes_and_lips_are_painted_in_their_own_boxes(load_media):
+    """eye_accents and lip_tint paint each iris and each mouth in its own box: the same pixels as on the whole image
+    (the iris's box holds its eye's opening, whose polygon a box would otherwise clip and draw differently), on a
+    crop of it with the faces moved into it (the realtime step paints only its faces' eyes-and-lips boxes), and in
+    uint8 as in float rounded; outside the lips nothing moves (a whole-image L*a*b* round trip used to move the
+    person layer by up to 0.9 grey levels)."""
+    from studio.color import to_u8
+    from studio.perception.faces import get_face_backend
+
+    img = cv2.resize(load_media("portrait_glasses_beard_brown_skin_01.jpg"), None, fx=0.5, fy=0.5,
+                     interpolation=cv2.INTER_AREA)
+    cfg = load_config()
+    faces = get_face_backend(cfg.perception.face_backend, cfg.perception).detect(img)
+    assert faces and faces[0].has_irises and faces[0].box.width > 60
+    x = img.astype(np.float32) / 255.0
+    pastel = load_character("pastel", cfg)
+    eyes, lips = compose.eye_accents(x, faces, pastel, 0.9), compose.lip_tint(x, faces, pastel, 0.9)
+    moved = np.abs(eyes - x).max(axis=-1) > 0
+    assert 0 < moved.mean() < 0.01  # two irises
+    tinted = np.abs(lips - x).max(axis=-1) > 0
+    assert 0 < tinted.mean() < 0.01  # the lips
+    ys, xs = np.nonzero(tinted | moved)
+    whole = (slice(max(0, ys.min() - 40), ys.max() + 40), slice(max(0, xs.min() - 40), xs.max() + 40))
+    crop = [f.cropped(whole) for f in faces]
+    np.testing.assert_array_equal(compose.eye_accents(x[whole], crop, pastel, 0.9), eyes[whole])
+    np.testing.assert_allclose(compose.lip_tint(x[whole], crop, pastel, 0.9), lips[whole], atol=1e-6)
+    np.testing.assert_array_equal(lips[~tinted], x[~tinted])
+    assert np.abs(lips - x).max() > 0.05  # and the lips themselves are tinted
+    u8 = compose.lip_tint(compose.eye_accents(img.copy(), faces, pastel, 0.9), faces, pastel, 0.9)
+    assert u8.dtype == np.uint8
+    ref = to_u8(compose.lip_tint(eyes, faces, pastel, 0.9))
+    assert np.abs(u8.astype(int) - ref).max() <= 1
