@@ -200,7 +200,8 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
     With `skin` (the character: studio.characters.Character) each wide enough face's skin in the network's output is
     brought toward the lightness the teacher gives it (`lift_skin`) and the people's hair (`find_hair`) is shaded as
     the teacher shades it (`shade_hair`) and kept quiet in the contours, within the people's mask where `outline`
-    segmented them (no hair without it).
+    segmented them (no hair without it); and each face's irises and lips are painted at full size as the teacher
+    paints them (`face_accents`), after the faces' detail.
 
     With `outline` (and faces in the frame) the people are segmented; with `ink` too they are inked as the teacher
     inks them apart from the background: their silhouette round their segmentation, and within it shorter contours
