@@ -24,7 +24,7 @@ import numpy as np
 
 from studio.characters import load_character, resolve_factors
 from studio.color import hex_to_rgb, image_scale
-from studio.compose import eye_accents, face_region, feather, lip_tint
+from studio.compose import eye_accents, face_region, feather, feature_box, lip_tint
 from studio.models import STUDENT_FACTORS
 from studio.perception.faces import LEFT_EYE, LIPS_OUTER, RIGHT_EYE
 from studio.pipeline import check_image
@@ -298,11 +298,8 @@ def face_accents(y: np.ndarray, faces: Sequence, character, color: float) -> np.
                 c = face.landmarks[centre, :2]
                 r = float(np.abs(face.landmarks[centre + 1:centre + 5, :2] - c).max()) * 1.5 + 1.0
                 pts = np.concatenate([pts, [c - r, c + r]])
-        x0, y0 = np.floor(pts.min(axis=0)).astype(int) - 4
-        x1, y1 = np.ceil(pts.max(axis=0)).astype(int) + 5
-        h, w = y.shape[:2]
-        box = (slice(max(0, y0), min(h, y1)), slice(max(0, x0), min(w, x1)))
-        if box[0].stop <= box[0].start or box[1].stop <= box[1].start:
+        box = feature_box(*pts.min(axis=0), *pts.max(axis=0), y.shape)  # holds the boxes the two paint in
+        if box is None:
             continue
         crop = [face.cropped(box)]
         y[box] = lip_tint(eye_accents(y[box], crop, character, color), crop, character, color)

@@ -263,9 +263,9 @@ def _add_blush(lab: np.ndarray, faces: Sequence[Face], character: Character) -> 
     return lab * (1 - weight) + blush * weight
 
 
-def _clip_box(x0: float, y0: float, x1: float, y1: float, shape: Sequence[int]) -> Optional[tuple[slice, slice]]:
+def feature_box(x0: float, y0: float, x1: float, y1: float, shape: Sequence[int]) -> Optional[tuple[slice, slice]]:
     """The whole pixels (rows, cols) around a feature's extent (x0, y0)-(x1, y1) plus 2 px, within the image; None
-    where nothing of it is."""
+    where nothing of it is: where eye_accents and lip_tint paint (and the realtime step crops a face's features)."""
     h, w = shape[:2]
     c0, r0 = max(0, int(np.floor(x0)) - 2), max(0, int(np.floor(y0)) - 2)
     c1, r1 = min(w, int(np.ceil(x1)) + 3), min(h, int(np.ceil(y1)) + 3)
@@ -300,7 +300,7 @@ def eye_accents(img: np.ndarray, faces: Sequence[Face], character: Character, st
             # The iris's box, wide enough for its eye's opening too (a polygon clipped by the box is drawn
             # differently inside it).
             lids = lm[list(LEFT_EYE if c_idx == 473 else RIGHT_EYE), :2]
-            box = _clip_box(min(c[0] - r, lids[:, 0].min()), min(c[1] - r, lids[:, 1].min()),
+            box = feature_box(min(c[0] - r, lids[:, 0].min()), min(c[1] - r, lids[:, 1].min()),
                             max(c[0] + r, lids[:, 0].max()), max(c[1] + r, lids[:, 1].max()), img.shape)
             if box is None:
                 continue
@@ -472,7 +472,7 @@ def lip_tint(img: np.ndarray, faces: Sequence[Face], character: Character, stren
         if not face.has_mesh or face.box.width < 40:
             continue
         lips = lm[list(LIPS_OUTER), :2]
-        box = _clip_box(*lips.min(axis=0), *lips.max(axis=0), img.shape)
+        box = feature_box(*lips.min(axis=0), *lips.max(axis=0), img.shape)
         if box is None:
             continue
         mask = np.zeros((box[0].stop - box[0].start, box[1].stop - box[1].start), np.float32)
@@ -480,7 +480,7 @@ def lip_tint(img: np.ndarray, faces: Sequence[Face], character: Character, stren
         cv2.fillPoly(mask, [_quarter(lm[list(LIPS_INNER), :2], box)], 0.0, cv2.LINE_AA, shift=2)
         if not mask.any():
             continue
-        lab = rgb_to_lab(out[box] if out.dtype != np.uint8 else out[box].astype(np.float32) / np.float32(255.0))
+        lab = rgb_to_lab(out[box])  # uint8 or float
         target = lab.copy()
         # Keep the lips' own light and shade; take the hue and chroma of the character's blush, a little deeper.
         target[..., 0] = lab[..., 0] * 0.9
