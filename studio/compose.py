@@ -326,10 +326,11 @@ HAIR_LIFT = 12.0  # L*: hair is lifted at most this far above the photo's (a cha
 
 
 def _tone_curve(src_L: np.ndarray, out_L: np.ndarray, exclude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The layer's lightness as a function of the photo's: (photo L* at bin centres, mean layer L* there), from every
-    other pixel outside `exclude` (bins of 5 L* with at least 50 pixels). How the character maps tones."""
-    keep = ~exclude[::2, ::2]
-    src, out = src_L[::2, ::2][keep], out_L[::2, ::2][keep]
+    """The layer's lightness as a function of the photo's: (photo L* at bin centres, mean layer L* there), from the
+    pixels outside `exclude` (bins of 5 L* with at least 50 pixels). How the character maps tones. The callers pass
+    every other pixel each way."""
+    keep = ~exclude
+    src, out = src_L[keep], out_L[keep]
     bins = np.clip((src / 5.0).astype(np.int32), 0, 20)
     n = np.bincount(bins, minlength=21)
     mean = np.bincount(bins, weights=out, minlength=21) / np.maximum(n, 1)
@@ -339,12 +340,12 @@ def _tone_curve(src_L: np.ndarray, out_L: np.ndarray, exclude: np.ndarray) -> tu
 
 
 def _chroma_map(src_lab: np.ndarray, out_lab: np.ndarray, exclude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(gain, offset) per chroma channel (a*, b*) with layer ≈ gain · photo + offset, fitted by least squares on every
-    other pixel outside `exclude`: the character's saturation and tint."""
-    keep = ~exclude[::2, ::2]
+    """(gain, offset) per chroma channel (a*, b*) with layer ≈ gain · photo + offset, fitted by least squares on the
+    pixels outside `exclude` (the callers pass every other pixel each way): the character's saturation and tint."""
+    keep = ~exclude
     gain, offset = np.ones(2, np.float32), np.zeros(2, np.float32)
     for c in (1, 2):
-        x, y = src_lab[::2, ::2, c][keep], out_lab[::2, ::2, c][keep]
+        x, y = src_lab[..., c][keep], out_lab[..., c][keep]
         if len(x) < 100 or float(x.var()) < 1e-3:
             continue
         g = float(np.clip(((x - x.mean()) * (y - y.mean())).mean() / x.var(), 0.0, 2.0))
@@ -389,6 +390,8 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
     `coarse` > 1 (the realtime step: realtime.student.shade_hair) smooths the hair's light at 1/coarse of the size and
     takes each head's levels from every coarse-th pixel each way: the same shapes (they come from light smoothed over
     6 to 9 px at 512 px) for a fraction of the time. `strands=False` leaves the strands out (their alpha is zeros).
+    The hair is painted in its own box (`_hair_box`; the tone and colour maps are measured on the whole layer): the
+    same pixels as over the whole image, and the layer outside it unchanged (two people: 59 -> 22 ms at 768 px).
     """
     if hair is None or strength <= 0.0 or hair.max() < 0.3:
         return shaded, np.zeros(img.shape[:2], np.float32)
@@ -397,12 +400,19 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
     sel = m > 0.5
     if sel.sum() < 200:
         return shaded, np.zeros(img.shape[:2], np.float32)
-    lab = rgb_to_lab(shaded)
-    src_lab = rgb_to_lab(img)
+    # How the character maps the photo's tones and colours: measured on every other pixel of the rest of the layer.
+    src2, lab2 = rgb_to_lab(img[::2, ::2]), rgb_to_lab(shaded[::2, ::2])
+    rest = m[::2, ::2] > 0.05
+    centres, curve = _tone_curve(src2[..., 0], lab2[..., 0], rest)
+    gain, offset = _chroma_map(src2, lab2, rest)
     sigma = 3.0 * scale
+    # The rest is painted in the hair's box, grown by what its blurs and dilations read: the same pixels as over the
+    # whole image, and the layer outside left as it is (not round-tripped through L*a*b*).
+    crop = _hair_box(m, sigma, coarse)
+    whole, img, m, sel = shaded, img[crop], m[crop], sel[crop]
+    lab = rgb_to_lab(shaded[crop])
+    src_lab = rgb_to_lab(img)
     src_L = src_lab[..., 0]
-    centres, curve = _tone_curve(src_lab[..., 0], lab[..., 0], m > 0.05)
-    gain, offset = _chroma_map(src_lab, lab, m > 0.05)
 
     def smoothed(s: float) -> np.ndarray:  # the hair's own light, blurred within the hair
         if coarse == 1:
@@ -440,9 +450,11 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
     base[..., 0] = base[..., 0] + band * HAIR_BAND_LIFT
     base[..., 1:] = (lab[..., 1:] + ab) * (1.0 + 0.2 * band[..., None])
     w = (m * strength)[..., None]
-    out = lab_to_rgb(lab * (1 - w) + base * w)
+    out = whole.astype(np.float32)  # a copy
+    out[crop] = lab_to_rgb(lab * (1 - w) + base * w)
+    alpha = np.zeros(whole.shape[:2], np.float32)
     if not strands:
-        return out, np.zeros(img.shape[:2], np.float32)
+        return out, alpha
     # Strands: thin edges of the unsmoothed hair that are long and thin.
     gray = cv2.GaussianBlur(src_L, (0, 0), 0.8 * scale)
     gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
@@ -456,8 +468,22 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
     keep = (long_side >= 24 * scale) & (stats[:, cv2.CC_STAT_AREA] <= 2.0 * long_side)
     keep[0] = False
     thin = keep[labels]
-    alpha = cv2.GaussianBlur(thin.astype(np.float32), (0, 0), 0.5 * scale) * 0.45 * strength
-    return out, np.clip(alpha, 0, 1).astype(np.float32)
+    alpha[crop] = np.clip(cv2.GaussianBlur(thin.astype(np.float32), (0, 0), 0.5 * scale) * 0.45 * strength, 0, 1)
+    return out, alpha
+
+
+def _hair_box(m: np.ndarray, sigma: float, coarse: int) -> tuple[slice, slice]:
+    """`hair_shading`'s box: where the hair mask `m` is above 0, grown by the reach of its widest blur (4 sigma of
+    its 3-sigma smoothing) and a few pixels for its dilations and resizes, on the `coarse` grid (its corner and, but
+    at the image's edge, its size: resized by 1/coarse it is the whole image's resize there)."""
+    grow = int(np.ceil(12.0 * sigma)) + 4
+    box = []
+    for axis, n in ((1, m.shape[0]), (0, m.shape[1])):
+        on = np.flatnonzero(m.any(axis=axis))
+        a = max(0, on[0] - grow) // coarse * coarse
+        b = a + -(-(on[-1] + 1 + grow - a) // coarse) * coarse
+        box.append(slice(a, min(n, b)))
+    return tuple(box)
 
 
 def lip_tint(img: np.ndarray, faces: Sequence[Face], character: Character, strength: float) -> np.ndarray:

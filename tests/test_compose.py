@@ -195,6 +195,29 @@ def test_each_head_keeps_its_own_hair_lightness(load_media, photo):
     assert all(b[1] > a[1] for a, b in zip(found, found[1:]) if b[0] - a[0] > 10.0)
 
 
+@pytest.mark.parametrize("coarse", [1, 2])
+def test_hair_is_shaded_in_its_own_box(load_media, monkeypatch, coarse):
+    """hair_shading paints in the hair's box, grown by what its blurs and dilations read (two people: 5 % of the
+    photo is hair): where the hair is, the same pixels as when it works over the whole image, the strands the
+    same, and outside the box the layer as it was (over the whole image it went through L*a*b* and back: up to 0.8
+    of a grey level off)."""
+    img = load_media("two_people_01.jpg")
+    img = cv2.resize(img, (768, 768 * img.shape[0] // img.shape[1] // 2 * 2), interpolation=cv2.INTER_AREA)
+    hair = perceive(img, load_config().perception).hair
+    photo, layer = img.astype(np.float32) / 255.0, cv2.GaussianBlur(img, (0, 0), 2.0).astype(np.float32) / 255.0
+    noir = load_character("noir", load_config())
+    out, strands = compose.hair_shading(photo, layer, hair, noir, 0.9, coarse=coarse)
+    box = compose._hair_box(np.clip(hair, 0, 1), 3.0, coarse)
+    outside = np.ones(hair.shape, bool)
+    outside[box] = False
+    assert 0.3 < outside.mean() < 0.9  # measured 0.69
+    assert np.array_equal(out[outside], layer[outside])
+    monkeypatch.setattr(compose, "_hair_box", lambda m, sigma, coarse: (slice(None), slice(None)))
+    whole, whole_strands = compose.hair_shading(photo, layer, hair, noir, 0.9, coarse=coarse)
+    assert np.array_equal(out[hair > 0], whole[hair > 0]) and np.array_equal(strands, whole_strands)
+    assert np.abs(out - layer)[hair > 0.5].max() > 0.1  # the hair was painted
+
+
 @pytest.mark.parametrize("character", ["classic", "noir"])
 def test_black_hair_has_a_band_of_light_not_grey_patches(load_media, character):
     """Pichai's black, salt-and-pepper hair was painted with a camouflage of light grey patches: the highlight was cut
