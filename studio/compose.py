@@ -409,7 +409,7 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
     # The rest is painted in the hair's box, grown by what its blurs and dilations read: the same pixels as over the
     # whole image, and the layer outside left as it is (not round-tripped through L*a*b*).
     crop = _hair_box(m, sigma, coarse)
-    whole, img, m, sel = shaded, img[crop], m[crop], sel[crop]
+    img, m, sel = img[crop], m[crop], sel[crop]
     lab = rgb_to_lab(shaded[crop])
     src_lab = rgb_to_lab(img)
     src_L = src_lab[..., 0]
@@ -450,9 +450,9 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
     base[..., 0] = base[..., 0] + band * HAIR_BAND_LIFT
     base[..., 1:] = (lab[..., 1:] + ab) * (1.0 + 0.2 * band[..., None])
     w = (m * strength)[..., None]
-    out = whole.astype(np.float32)  # a copy
+    out = shaded.astype(np.float32)  # a copy
     out[crop] = lab_to_rgb(lab * (1 - w) + base * w)
-    alpha = np.zeros(whole.shape[:2], np.float32)
+    alpha = np.zeros(shaded.shape[:2], np.float32)
     if not strands:
         return out, alpha
     # Strands: thin edges of the unsmoothed hair that are long and thin.
