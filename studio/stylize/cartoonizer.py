@@ -424,19 +424,28 @@ def _edge_ramps(mag: np.ndarray, high: float, quiet: Optional[np.ndarray]) -> tu
     return weak, strong, keep
 
 
-def _line_strength(edges: tuple, min_length: float, scale: float) -> np.ndarray:
+def _picky(min_length: float) -> float:
+    """How much lines of at least `min_length` are a background's, in [0, 1]: 0 for a person's (PERSON_MIN_LENGTH),
+    1 for a background's (BACKGROUND_MIN_LENGTH). Backgrounds ask for more coherent lines, drawn only in focus."""
+    return float(np.clip((min_length - PERSON_MIN_LENGTH) / (BACKGROUND_MIN_LENGTH - PERSON_MIN_LENGTH), 0.0, 1.0))
+
+
+def _line_strength(edges: tuple, min_length: float, scale: float, sharp: Optional[np.ndarray] = None) -> np.ndarray:
     """How strongly each edge pixel draws for lines of at least `min_length` (`_ink`'s measure; `edges` = its weak
     and strong edge ramps, the quiet regions' keep (or None), the tent across the lines, and the gradient's
-    products): the ramps times the coherence of the gradients around it, and the strong line length along it."""
+    products): the ramps times the coherence of the gradients around it, and the strong line length along it; with
+    `sharp` (`_sharpness`), faded where the edge is out of focus as far as the lines are a background's
+    (`_in_focus`)."""
     weak, strong, keep, tent, gxx, gyy, gxy = edges
-    picky = float(np.clip((min_length - 40.0) / 80.0, 0.0, 1.0))
+    picky = _picky(min_length)
     coh = _ramp(coherence(gxx, gyy, gxy, 0.05 * min_length * scale), *(np.array(INK_COHERENCE) + picky * INK_PICKY))
     weak, strong = cv2.multiply(weak, coh), cv2.multiply(strong, coh)
     if keep is not None:
         weak, strong = cv2.multiply(weak, keep), cv2.multiply(strong, keep)
     sigma = INK_RUN * min_length * scale
     run = _wide_blur(cv2.multiply(tent, strong), sigma)  # strong line length in the window
-    return cv2.multiply(weak, _ramp(run, *(np.array(INK_SHORT) / (np.sqrt(2 * np.pi) * sigma))))
+    strength = cv2.multiply(weak, _ramp(run, *(np.array(INK_SHORT) / (np.sqrt(2 * np.pi) * sigma))))
+    return strength if sharp is None else _in_focus(strength, sharp, picky, scale)
 
 
 def _sharpness(grey: np.ndarray) -> np.ndarray:
@@ -471,13 +480,11 @@ def _blur_ratio(b: float) -> float:
     return (b * b + s2 * s2) / (b * b + s1 * s1)
 
 
-def _in_focus(strength: np.ndarray, sharp: np.ndarray, min_length: float, scale: float) -> np.ndarray:
-    """A background's line `strength` faded where its edge is out of focus (`sharp`, `_sharpness`; between the blurs
-    INK_DEFOCUS; `_ink` then evens the strength along each line, so a line fades as a whole): a webtoon paints a
-    defocused background soft, and the contours of bokeh foliage were scribbles (noir on the medium-skin portrait).
-    As picky as `_line_strength` is for `min_length`: a person's lines (PERSON_MIN_LENGTH) are never faded, a
-    background's (BACKGROUND_MIN_LENGTH) fully."""
-    picky = float(np.clip((min_length - 40.0) / 80.0, 0.0, 1.0))
+def _in_focus(strength: np.ndarray, sharp: np.ndarray, picky: float, scale: float) -> np.ndarray:
+    """A line `strength` faded where its edge is out of focus (`sharp`, `_sharpness`; between the blurs INK_DEFOCUS;
+    `_ink` then evens the strength along each line, so a line fades as a whole), as far as the lines are a
+    background's (`picky`, `_picky`): a webtoon paints a defocused background soft, and the contours of bokeh foliage
+    were scribbles (noir on the medium-skin portrait). A person's lines are never faded."""
     if picky <= 0.0:
         return strength
     soft = _ramp(sharp, _blur_ratio(INK_DEFOCUS[1] * scale), _blur_ratio(INK_DEFOCUS[0] * scale))  # 0: blurred
@@ -537,10 +544,8 @@ def _ink(u8: np.ndarray, l: float, weight: float, quiet: Optional[Union[np.ndarr
     ridge = (tent, gxx, gyy, gxy)
     # The background's (or, with no region, the only) lines, measured while a region's mask is made.
     edges = _edge_ramps(loud, high, None) if split else _edge_ramps(mag, high, quiet)
-    sharp = _sharpness(grey) if min_length > 40.0 else None  # the background's lines fade where it is blurred
-    strength = _line_strength(edges + ridge, min_length, scale)
-    if sharp is not None:
-        strength = _in_focus(strength, sharp, min_length, scale)
+    sharp = _sharpness(grey) if _picky(min_length) > 0.0 else None  # a background's lines fade where it is blurred
+    strength = _line_strength(edges + ridge, min_length, scale, sharp)
     mask = region[0]() if region is not None else None
 
     def stroke(line: float) -> float:  # the widest stroke's radius (px) at line factor `line`
@@ -549,14 +554,13 @@ def _ink(u8: np.ndarray, l: float, weight: float, quiet: Optional[Union[np.ndarr
     radius = widest = stroke(l)
     fade = 1.0
     if region is not None and mask is None and split:  # no region after all: the plain call's quiet lines
-        strength = _line_strength(_edge_ramps(mag, _threshold(mag, l, sample), quiet) + ridge, min_length, scale)
-        if sharp is not None:
-            strength = _in_focus(strength, sharp, min_length, scale)
+        strength = _line_strength(_edge_ramps(mag, _threshold(mag, l, sample), quiet) + ridge, min_length, scale,
+                                  sharp)
     elif mask is not None:
         own = region[2]
         if split or own != l:
             edges = _edge_ramps(mag, _threshold(mag, own, sample), quiet)
-        inside = _line_strength(edges + ridge, region[1], scale)
+        inside = _line_strength(edges + ridge, region[1], scale)  # the person's: never faded for focus
         strength = cv2.add(strength, cv2.multiply(cv2.subtract(inside, strength), mask))
         if own != l:  # the person's stroke width, and its fade under a line factor of 0.3 (ink_lines' fade is l's)
             radius = cv2.addWeighted(mask, stroke(own) - radius, mask, 0.0, radius)
