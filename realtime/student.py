@@ -24,9 +24,8 @@ import numpy as np
 
 from studio.characters import load_character, resolve_factors
 from studio.color import hex_to_rgb, image_scale
-from studio.compose import eye_accents, face_region, feather, feature_box, lip_tint
+from studio.compose import accents_box, eye_accents, face_region, feather, lip_tint
 from studio.models import STUDENT_FACTORS
-from studio.perception.faces import LEFT_EYE, LIPS_OUTER, RIGHT_EYE
 from studio.pipeline import check_image
 from studio.stylize.cartoonizer import (BACKGROUND_MIN_LENGTH, HAIR_QUIET, OUTLINE_ALPHA, PERSON_MIN_LENGTH, abstract,
                                         ink_halvings, ink_lines, ink_over)
@@ -277,9 +276,6 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
     return y
 
 
-ACCENT_FEATURES = LEFT_EYE + RIGHT_EYE + LIPS_OUTER  # the landmarks whose box face_accents works in
-
-
 def face_accents(y: np.ndarray, faces: Sequence, character, color: float) -> np.ndarray:
     """The frame `y` (RGB uint8, at its own size; `faces` there) with each face's irises in the character's eye colour
     with a catch-light, and its lips in the character's blush, as the teacher paints them on its person layer at the
@@ -290,15 +286,7 @@ def face_accents(y: np.ndarray, faces: Sequence, character, color: float) -> np.
     if color <= 0.0:
         return y
     for face in faces:
-        if not face.has_mesh or face.box.width < 40:  # lip_tint's smallest face (eye_accents' is 60 px)
-            continue
-        pts = face.landmarks[list(ACCENT_FEATURES), :2]
-        if face.has_irises:  # an iris may reach past the lids' contour (its disc is clipped by them in its box)
-            for centre in (468, 473):
-                c = face.landmarks[centre, :2]
-                r = float(np.abs(face.landmarks[centre + 1:centre + 5, :2] - c).max()) * 1.5 + 1.0
-                pts = np.concatenate([pts, [c - r, c + r]])
-        box = feature_box(*pts.min(axis=0), *pts.max(axis=0), y.shape)  # holds the boxes the two paint in
+        box = accents_box(face, y.shape)  # holds the boxes the two paint in
         if box is None:
             continue
         crop = [face.cropped(box)]

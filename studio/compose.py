@@ -279,6 +279,49 @@ def _quarter(points: np.ndarray, box: tuple[slice, slice]) -> np.ndarray:
     return np.round(points * 4).astype(np.int32) - np.array([4 * cols.start, 4 * rows.start], np.int32)
 
 
+EYE_MIN_FACE = 60  # px: a narrower face's irises are not painted (eye_accents)
+LIP_MIN_FACE = 40  # px: a narrower face's lips are not tinted (lip_tint)
+
+
+def _irises(face: Face) -> list[tuple[int, np.ndarray, float, tuple]]:
+    """The irises eye_accents paints on `face`: (centre landmark, centre, radius, extent (x0, y0, x1, y1) its box
+    must hold: the iris and its eye's opening, since a polygon clipped by the box is drawn differently inside it)."""
+    lm = face.landmarks
+    if not face.has_irises or face.box.width < EYE_MIN_FACE:
+        return []
+    found = []
+    for c_idx, ring in ((468, range(469, 473)), (473, range(474, 478))):
+        r = float(np.mean(np.linalg.norm(lm[list(ring)] - lm[c_idx], axis=1)))
+        c = lm[c_idx, :2]
+        if r < 2.0:
+            continue
+        lids = lm[list(LEFT_EYE if c_idx == 473 else RIGHT_EYE), :2]
+        found.append((c_idx, c, r, (min(c[0] - r, lids[:, 0].min()), min(c[1] - r, lids[:, 1].min()),
+                                    max(c[0] + r, lids[:, 0].max()), max(c[1] + r, lids[:, 1].max()))))
+    return found
+
+
+def _lips(face: Face) -> Optional[np.ndarray]:
+    """The lips' outer contour lip_tint tints on `face` (x, y), or None where it tints none."""
+    if not face.has_mesh or face.box.width < LIP_MIN_FACE:
+        return None
+    return face.landmarks[list(LIPS_OUTER), :2]
+
+
+def accents_box(face: Face, shape: Sequence[int]) -> Optional[tuple[slice, slice]]:
+    """The box that holds every box eye_accents and lip_tint paint `face` in (the union of feature_boxes is the
+    feature_box of their extents' union), or None where they paint none of it: painting a crop of it gives the same
+    pixels as painting the whole image (the realtime step's face_accents)."""
+    extents = [extent for *_, extent in _irises(face)]
+    lips = _lips(face)
+    if lips is not None:
+        extents.append((*lips.min(axis=0), *lips.max(axis=0)))
+    if not extents:
+        return None
+    e = np.array(extents, np.float64)
+    return feature_box(e[:, 0].min(), e[:, 1].min(), e[:, 2].max(), e[:, 3].max(), shape)
+
+
 def eye_accents(img: np.ndarray, faces: Sequence[Face], character: Character, strength: float) -> np.ndarray:
     """Webtoon eyes: the iris filled with the character's eye colour and a catch-light. `img`: float RGB in [0, 1],
     or uint8 (the realtime step's frame; each iris is worked in float and rounded back). A copy; each iris is
@@ -290,18 +333,8 @@ def eye_accents(img: np.ndarray, faces: Sequence[Face], character: Character, st
     eye = (hex_to_rgb(character.eye_color)[0] * 0.8).reshape(1, 1, 3)
     for face in faces:
         lm = face.landmarks
-        if not face.has_irises or face.box.width < 60:
-            continue
-        for c_idx, ring in ((468, range(469, 473)), (473, range(474, 478))):
-            r = float(np.mean(np.linalg.norm(lm[list(ring)] - lm[c_idx], axis=1)))
-            c = lm[c_idx, :2]
-            if r < 2.0:
-                continue
-            # The iris's box, wide enough for its eye's opening too (a polygon clipped by the box is drawn
-            # differently inside it).
-            lids = lm[list(LEFT_EYE if c_idx == 473 else RIGHT_EYE), :2]
-            box = feature_box(min(c[0] - r, lids[:, 0].min()), min(c[1] - r, lids[:, 1].min()),
-                            max(c[0] + r, lids[:, 0].max()), max(c[1] + r, lids[:, 1].max()), img.shape)
+        for c_idx, c, r, extent in _irises(face):
+            box = feature_box(*extent, img.shape)
             if box is None:
                 continue
             shape = (box[0].stop - box[0].start, box[1].stop - box[1].start)
@@ -494,16 +527,15 @@ def lip_tint(img: np.ndarray, faces: Sequence[Face], character: Character, stren
     tint = hex_to_lab(character.blush_color)
     out = img.copy()
     for face in faces:
-        lm = face.landmarks
-        if not face.has_mesh or face.box.width < 40:
+        lips = _lips(face)
+        if lips is None:
             continue
-        lips = lm[list(LIPS_OUTER), :2]
         box = feature_box(*lips.min(axis=0), *lips.max(axis=0), img.shape)
         if box is None:
             continue
         mask = np.zeros((box[0].stop - box[0].start, box[1].stop - box[1].start), np.float32)
         cv2.fillPoly(mask, [_quarter(lips, box)], 1.0, cv2.LINE_AA, shift=2)
-        cv2.fillPoly(mask, [_quarter(lm[list(LIPS_INNER), :2], box)], 0.0, cv2.LINE_AA, shift=2)
+        cv2.fillPoly(mask, [_quarter(face.landmarks[list(LIPS_INNER), :2], box)], 0.0, cv2.LINE_AA, shift=2)
         if not mask.any():
             continue
         lab = rgb_to_lab(out[box])  # uint8 or float
