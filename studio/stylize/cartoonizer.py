@@ -699,7 +699,7 @@ def _photo_across(image: np.ndarray, bx: np.ndarray, by: np.ndarray, nx: np.ndar
     direction = across / np.maximum(np.linalg.norm(across, axis=1, keepdims=True), 1e-3)
     rise = np.maximum(np.diff(np.einsum('psc,pc->ps', profile, direction), axis=1), 0.0)
     centres = (steps[1:] + steps[:-1]) * 0.5
-    edge = (rise @ centres) / np.maximum(rise.sum(1), 1e-3)
+    edge = (rise * centres).sum(1) / np.maximum(rise.sum(1), 1e-3)
     return change, np.abs(across).max(axis=1), edge.astype(np.float32)
 
 
@@ -710,9 +710,9 @@ def _even_along(by: np.ndarray, bx: np.ndarray, values: np.ndarray, length: int)
         return values
     y0, x0 = int(by.min()), int(bx.min())
     shape = (int(by.max()) - y0 + 1, int(bx.max()) - x0 + 1)
-    both = np.zeros(shape + (2,), np.float32)  # the values' sum and the pixels' count
+    both = np.zeros(shape + (2,), np.float32)  # the values and a count of the pixels that hold one
     both[by - y0, bx - x0] = np.stack([values, np.ones_like(values)], axis=1)
-    both = cv2.blur(both, (length, length), borderType=cv2.BORDER_CONSTANT)[by - y0, bx - x0]
+    both = box_mean(both, length)[by - y0, bx - x0]  # (not cv2.blur: its float sums vary with OpenCV's threads)
     return both[:, 0] / both[:, 1]
 
 
