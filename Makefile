@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-cpu
 
-.PHONY: setup browser run test bench setup-gpu clean
+.PHONY: setup browser run test test-avx2 bench setup-gpu clean
 
 $(STAMP): requirements.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ run: setup
 
 test: setup $(TEST_STAMP) browser
 	$(BIN)/python -m pytest -q tests $(ARGS)
+
+# The tests whose outcome depends on the CPU class (int8 kernels, OpenCV's dispatch, thread splits) on an emulated
+# AVX2-only CPU, the class this machine may not be (tools/emulated_cpu.sh; QEMU from the package registry; slow).
+AVX2_TESTS := tests/test_students.py tests/test_imageops.py tests/test_stream.py tests/test_realtime.py
+test-avx2: setup $(TEST_STAMP)
+	tools/emulated_cpu.sh EPYC-Rome -- $(BIN)/python -m pytest -q -p no:cacheprovider $(AVX2_TESTS) \
+		-k "int8 or engine or thread or pipelined" $(ARGS)
 
 bench: setup
 	$(BIN)/python -m studio.bench $(ARGS)

@@ -107,17 +107,29 @@ def parity(model, onnx_path: Path, sizes, atol: float) -> dict:
 
 def cpu_class() -> str:
     """The x86 feature level that decides how onnxruntime's int8 kernels add up (they differ in saturation):
-    avx512_vnni, avx512f, avx2 (from /proc/cpuinfo), else the machine name (arm64, ...)."""
+    avx512_vnni, avx512f, avx2, else the machine name (arm64, ...). Asked of CPUID as numpy's dispatch saw it (what
+    onnxruntime sees too, also on an emulated CPU: tools/emulated_cpu.sh), else read from /proc/cpuinfo."""
     import platform
 
     try:
-        flags = set()
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    except OSError:
-        flags = set()
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+    except ImportError:
+        try:
+            from numpy.core._multiarray_umath import __cpu_features__ as features
+        except ImportError:
+            features = None
+    if features is not None:
+        flags = {name for name, key in (("avx512_vnni", "AVX512VNNI"), ("avx512f", "AVX512F"), ("avx2", "AVX2"))
+                 if features.get(key)}
+    else:
+        try:
+            flags = set()
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+        except OSError:
+            flags = set()
     return next((f for f in ("avx512_vnni", "avx512f", "avx2") if f in flags), platform.machine() or "unknown")
 
 
