@@ -4,13 +4,16 @@
 #
 #     tools/emulated_cpu.sh [CPU_MODEL] -- COMMAND [ARGS...]
 #     tools/emulated_cpu.sh EPYC-Rome -- .venv/bin/python -m pytest -q tests/test_students.py -k int8
-#     make test-avx2                 # the CPU-sensitive tests on an AVX2-only CPU
+#     make test-avx2                 # the int8 tests on an AVX2-only CPU
 #
 # CPU_MODEL: EPYC-Rome (AVX2, no AVX-512: the slow CI machines' class; the default) or another of
 # `qemu-x86_64 -cpu help`; QEMU 7.2 emulates no AVX-512 (its AVX-512 models run as AVX2 ones). Why: int8 kernels
 # add up differently per class (AVX2's VPMADDUBSW saturates its pair sums, VNNI does not), and OpenCV dispatches
 # other kernels; a test tolerance must hold on both kinds of CI machine, and this checks it on the one this machine
 # is not. Emulation is ~30-50x slower: run chosen tests, not the suite. Timings under emulation mean nothing.
+# QEMU 7.2 crashes in some of OpenCV's AVX2 kernels (cvtColor RGB -> HSV: "uncaught target signal 11"); with
+# OPENCV_CPU_DISABLE=AVX2 OpenCV takes its older kernels, which a real AVX2 machine would not, so OpenCV's own
+# numbers are not checked this way.
 #
 # QEMU comes from Debian's package registry without installing it: `apt-get download` of qemu-user and the two
 # libraries it needs (Debian 12's names), unpacked into $TOONLAB_QEMU_DIR (default ~/.cache/toonlab-qemu).
