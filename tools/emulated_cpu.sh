@@ -29,8 +29,11 @@ qemu=$dir/root/usr/bin/qemu-x86_64
 if [ ! -x "$qemu" ]; then
     command -v apt-get >/dev/null || { echo "error: needs apt-get (Debian) to fetch qemu-user" >&2; exit 1; }
     mkdir -p "$dir/debs"
-    (cd "$dir/debs" && apt-get download -q qemu-user libcapstone4 liburing2 2>&1 | grep -v '^W: ' >&2) || {
-        echo "error: apt-get download qemu-user libcapstone4 liburing2 failed (no package registry?)" >&2; exit 1; }
+    # apt-get's own status decides (its "W:" lines about running unsandboxed as root are left out of the log).
+    if ! (cd "$dir/debs" && apt-get download -q qemu-user libcapstone4 liburing2 >"$dir/download.log" 2>&1); then
+        grep -v '^W: ' "$dir/download.log" >&2 || true
+        echo "error: apt-get download qemu-user libcapstone4 liburing2 failed (no package registry?)" >&2; exit 1
+    fi
     for deb in "$dir"/debs/*.deb; do dpkg-deb -x "$deb" "$dir/root"; done
 fi
 # The libraries are QEMU's; the emulated program gets the caller's LD_LIBRARY_PATH (or none) back.
