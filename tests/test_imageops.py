@@ -4,7 +4,7 @@ import threading
 import cv2
 import numpy as np
 
-from studio.imageops import global_smooth, gradient_magnitude, l0_smooth
+from studio.imageops import disc_morphology, global_smooth, gradient_magnitude, l0_smooth
 
 
 def at_offset(a: np.ndarray, offset: int) -> np.ndarray:
@@ -99,3 +99,17 @@ def test_l0_smooth_flattens_stays_in_range_and_moves_with_the_photo(load_media):
     out = l0_smooth(noisy, 0.02)
     assert out.shape == step.shape and np.abs(out - step).mean() < 0.01
     assert out[:, 4:28].std() < 0.005 and out[:, 36:60].std() < 0.005 and noisy[:, 4:28].std() > 0.02
+
+
+def test_disc_morphology_is_opencvs_with_the_ellipse_bit_for_bit(load_media):
+    grey = cv2.cvtColor(load_media("portrait_glasses_beard_brown_skin_01.jpg"), cv2.COLOR_RGB2GRAY)
+    rng = np.random.default_rng(3)
+    crops = [grey[100:560, 80:900], grey[:40, :25], grey[:4, :90], rng.integers(0, 256, (300, 3), dtype=np.uint8),
+             rng.integers(0, 256, (1, 1), dtype=np.uint8)]
+    for k in (9, 15, 16, 21, 35, 51):  # under DISC_STAIRCASE_FROM, even and odd
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+        for crop in crops:
+            crop = np.ascontiguousarray(crop)
+            for op in (cv2.MORPH_DILATE, cv2.MORPH_ERODE, cv2.MORPH_CLOSE, cv2.MORPH_BLACKHAT):
+                assert np.array_equal(disc_morphology(crop, k, op), cv2.morphologyEx(crop, op, disc)), (k, crop.shape,
+                                                                                                      op)

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from ..color import smoothstep, to_u8
+from ..imageops import disc_morphology
 from ..perception.faces import (FACE_OVAL, LEFT_BROW, LEFT_EYE, LIPS_INNER, LIPS_OUTER, NOSE_BOTTOM, RIGHT_BROW,
                                 RIGHT_EYE)
 from ..types import Face
@@ -174,7 +175,7 @@ def photo_lines(grey: np.ndarray, lm: np.ndarray, face_width: float) -> np.ndarr
     y0, y1 = max(0, top - max(r, k) - 1), min(h, bottom + max(r, k) + 1)
     band = grey[y0:y1]
     shift = np.array([0, y0], np.int32)
-    hat = cv2.morphologyEx(band, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    hat = disc_morphology(band, k, cv2.MORPH_BLACKHAT)
     face = grown(band.shape, [np.round(lm[list(FACE_OVAL)]).astype(np.int32).reshape(-1, 1, 2) - shift], r)
     features = [np.round(lm[list(idx)]).astype(np.int32).reshape(-1, 1, 2) - shift
                 for idx in (LEFT_EYE, RIGHT_EYE, LIPS_OUTER, LEFT_BROW, RIGHT_BROW)]
