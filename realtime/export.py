@@ -111,26 +111,29 @@ def cpu_class() -> str:
     onnxruntime sees too, also on an emulated CPU: tools/emulated_cpu.sh), else read from /proc/cpuinfo."""
     import platform
 
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__ as features
-    except ImportError:
-        try:
-            from numpy.core._multiarray_umath import __cpu_features__ as features
-        except ImportError:
-            features = None
-    if features is not None:
-        flags = {name for name, key in (("avx512_vnni", "AVX512VNNI"), ("avx512f", "AVX512F"), ("avx2", "AVX2"))
-                 if features.get(key)}
-    else:
-        try:
-            flags = set()
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    break
-        except OSError:
-            flags = set()
+    flags = _cpu_flags()
     return next((f for f in ("avx512_vnni", "avx512f", "avx2") if f in flags), platform.machine() or "unknown")
+
+
+def _cpu_flags() -> set:
+    """The CPU's feature flags (/proc/cpuinfo's names) as numpy's dispatch asked CPUID (numpy 2's module, then 1's),
+    else /proc/cpuinfo's (which qemu-user passes through from the host), else none."""
+    import importlib
+
+    for module in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):
+        try:
+            features = importlib.import_module(module).__cpu_features__
+        except (ImportError, AttributeError):
+            continue
+        return {name for name, key in (("avx512_vnni", "AVX512VNNI"), ("avx512f", "AVX512F"), ("avx2", "AVX2"))
+                if features.get(key)}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
 
 
 def int8_parity(student_dir: str | Path) -> Optional[dict]:

@@ -135,8 +135,7 @@ DISC_STAIRCASE_FROM = 15  # px: from this diameter on, `disc_morphology` takes t
 def disc_morphology(img: np.ndarray, k: int, op: int) -> np.ndarray:
     """cv2.morphologyEx(img, op, MORPH_ELLIPSE (k, k)) for op MORPH_DILATE, MORPH_ERODE, MORPH_CLOSE or
     MORPH_BLACKHAT (uint8, one channel, OpenCV's default border), bit for bit, in a third of the time for a large
-    odd k.
-    OpenCV visits every point of a non-rectangular kernel (a 35-px disc: 960 per pixel); the disc is the union of a
+    odd k. OpenCV visits every point of a non-rectangular kernel (a 35-px disc: 960 per pixel); the disc is the union of a
     staircase of centred rectangles (each row's span, as far up and down as the rows are that wide) and a dilation
     by a union is the maximum of the dilations (an erosion the minimum), each rectangle separable and the row passes
     grown one from the last: a 35-px black hat over a 1080p close-up's eye band 10 -> 3.5 ms."""

@@ -270,3 +270,24 @@ def test_auto_prefers_the_gpu_where_torch_sees_one(monkeypatch):
     monkeypatch.setattr(engines, "_cuda_visible", lambda: False)
     if not any("CUDA" in p for p in pytest.importorskip("onnxruntime").get_available_providers()):
         assert engines.auto_order("auto")[0] == "onnxruntime-int8"
+
+
+def test_cpu_class_falls_back_to_proc_cpuinfo_as_the_same_class(monkeypatch):
+    """Without numpy's CPUID answer (another numpy layout) the class is read from /proc/cpuinfo, natively the same."""
+    import importlib
+    from pathlib import Path
+
+    from realtime.export import cpu_class
+
+    if not Path("/proc/cpuinfo").is_file():
+        pytest.skip("no /proc/cpuinfo here")
+    asked = cpu_class()
+    real = importlib.import_module
+
+    def without_cpuid(name, *args, **kwargs):
+        if name.endswith("._multiarray_umath"):
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib, "import_module", without_cpuid)
+    assert cpu_class() == asked

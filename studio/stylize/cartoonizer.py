@@ -263,11 +263,8 @@ def _unit(x: np.ndarray, inplace: bool = False) -> np.ndarray:
     cv2.max with a scalar 0.6, these two a third of that); with `inplace` (`x` a temporary of the caller's) into `x`
     itself. Each new buffer cost more than the pass that fills it: a ramp's three passes over 960 x 540 px 0.44 ->
     0.25 ms with the thresholds in place (the ink's ramps and clips: ~40 a 1080p frame)."""
-    y = x if inplace else cv2.threshold(x, 1.0, 1.0, cv2.THRESH_TRUNC)[1]
-    if inplace:
-        cv2.threshold(y, 1.0, 1.0, cv2.THRESH_TRUNC, dst=y)
-    cv2.threshold(y, 0.0, 0.0, cv2.THRESH_TOZERO, dst=y)
-    return y
+    y = cv2.threshold(x, 1.0, 1.0, cv2.THRESH_TRUNC, dst=x if inplace else None)[1]
+    return cv2.threshold(y, 0.0, 0.0, cv2.THRESH_TOZERO, dst=y)[1]
 
 
 INK_WORK_SCALE = 1.34  # image_scale at most at which the ink is placed (1024 px; 720p and 1080p at half size)
