@@ -508,8 +508,8 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
         # The layer's own chroma moved so that its median is the photo's through the character's colour map.
         ab[i] = np.median(src_lab[box][part][:, 1:], axis=0) * gain + offset - np.median(lab[box][part][:, 1:], axis=0)
     med, hi, tone, da, db = _by_head(heads, med, hi, tone, ab[:, 0], ab[:, 1])
-    # Two tones: shadow below the head's median, base above; then the highlight band. The hair's L*a*b* (`base`)
-    # blended over the layer's by the mask times `strength`, channel by channel in OpenCV passes (numpy's
+    # Two tones: shadow below the head's median, base above; then the highlight band. The hair's L* (`base_L`) and
+    # chroma blended over the layer's by the mask times `strength`, channel by channel in OpenCV passes (numpy's
     # expressions over the three channels took 9 of a close-up's 23 ms in the realtime step).
     contrast = 8.0 * character.shading.contrast
     band = cv2.multiply(_highlight_band(Lh, hi, sel, scale), float(character.shading.hair_highlight))
