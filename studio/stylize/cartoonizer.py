@@ -294,9 +294,12 @@ def _ramp(x: np.ndarray, e0: float, e1: float) -> np.ndarray:
 
 def _wide_blur(x: np.ndarray, sigma: float, q: int = 4) -> np.ndarray:
     """A Gaussian blur of a wide sigma, at 1/q of the resolution (area-averaged down, linearly back up): the same
-    smooth field to a few percent, in a fraction of the time."""
+    smooth field to a few percent, in a fraction of the time. q is halved until the sigma spans two of its pixels
+    (a person's line length at 960 x 540, sigma 6, at half size: 5 -> ~1 ms); at full size under 2 px."""
     h, w = x.shape
-    if sigma < 2.0 * q:
+    while q > 1 and sigma < 2.0 * q:  # at least two of its pixels to the sigma
+        q //= 2
+    if q == 1:
         return cv2.GaussianBlur(x, (0, 0), sigma)
     small = shrink_by(x, q)
     return cv2.resize(cv2.GaussianBlur(small, (0, 0), sigma / q), (w, h), interpolation=cv2.INTER_LINEAR)
