@@ -17,6 +17,7 @@ import numpy as np
 
 from .characters import Character
 from .color import hex_to_rgb, image_scale, lab_to_rgb, rgb_to_lab, smoothstep, to_u8
+from .imageops import clip_unit
 from .perception.faces import FACE_OVAL, LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_EYE
 from .types import Box, Face, SkinTone
 
@@ -396,16 +397,16 @@ def _per_head(sel: np.ndarray, spread: int) -> tuple[np.ndarray, list]:
 
 
 def _by_head(heads: np.ndarray, *values: np.ndarray) -> tuple:
-    """Each value array (one row per label) at the pixels of the label image `heads`: `value[heads]`, by table
-    lookups (cv2.LUT) where the labels fit a byte (a close-up's hair, four maps: 2.0 -> 0.8 ms)."""
+    """Each float32 value array (one value per label) at the pixels of the label image `heads`: `value[heads]`, by
+    table lookups (cv2.LUT) where the labels fit a byte (a close-up's hair, four maps: 2.0 -> 0.8 ms)."""
     if max(len(v) for v in values) > 256:
         return tuple(v[heads] for v in values)
     labels = heads.astype(np.uint8)
     out = []
     for v in values:
-        table = np.zeros((256, 1, *v.shape[1:]), np.float32)
-        table[:len(v), 0] = v
-        out.append(cv2.LUT(labels if v.ndim == 1 else cv2.merge([labels] * v.shape[1]), table))
+        table = np.zeros(256, np.float32)
+        table[:len(v)] = v
+        out.append(cv2.LUT(labels, table))
     return tuple(out)
 
 
@@ -416,8 +417,7 @@ def _step_over(x: np.ndarray, ref: np.ndarray, lo: float, hi: float) -> np.ndarr
     """smoothstep(ref + lo, ref + hi, x) for float32 arrays (`ref` per pixel), in OpenCV passes."""
     k = 1.0 / (hi - lo)
     d = cv2.subtract(x, ref)
-    t = cv2.addWeighted(d, k, d, 0.0, -lo * k, dst=d)
-    t = cv2.threshold(cv2.threshold(t, 1.0, 1.0, cv2.THRESH_TRUNC, dst=t)[1], 0.0, 0.0, cv2.THRESH_TOZERO, dst=t)[1]
+    t = clip_unit(cv2.addWeighted(d, k, d, 0.0, -lo * k, dst=d), inplace=True)
     return cv2.multiply(cv2.multiply(t, t), cv2.addWeighted(t, -2.0, t, 0.0, 3.0))
 
 

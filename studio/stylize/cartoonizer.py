@@ -24,7 +24,7 @@ import numpy as np
 
 from ..characters import Character
 from ..color import hex_to_rgb, image_scale, lab_to_rgb, rgb_to_lab, smoothstep, to_u8
-from ..imageops import bilinear_at, global_smooth, gradient_magnitude, l0_smooth
+from ..imageops import bilinear_at, clip_unit, global_smooth, gradient_magnitude, l0_smooth
 
 
 # --------------------------------------------------------------------------------------------- texture
@@ -258,15 +258,6 @@ def clutter_cap(centerline: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(cap, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def _unit(x: np.ndarray, inplace: bool = False) -> np.ndarray:
-    """A float32 array clipped to [0, 1] by OpenCV thresholds (numpy's clip took 3 ms on a 1080p frame, cv2.min and
-    cv2.max with a scalar 0.6, these two a third of that); with `inplace` (`x` a temporary of the caller's) into `x`
-    itself. Each new buffer cost more than the pass that fills it: a ramp's three passes over 960 x 540 px 0.44 ->
-    0.25 ms with the thresholds in place (the ink's ramps and clips: ~40 a 1080p frame)."""
-    y = cv2.threshold(x, 1.0, 1.0, cv2.THRESH_TRUNC, dst=x if inplace else None)[1]
-    return cv2.threshold(y, 0.0, 0.0, cv2.THRESH_TOZERO, dst=y)[1]
-
-
 INK_WORK_SCALE = 1.34  # image_scale at most at which the ink is placed (1024 px; 720p and 1080p at half size)
 INK_SIGMA = 1.0  # px: the Gaussian on the smoothed grey before its derivatives (the line's position is sub-pixel)
 INK_WEAK = (0.3, 0.45)  # an edge is weak between these shares of the threshold gradient (Canny's low: 0.45)
@@ -289,7 +280,7 @@ _SQUARE = np.ones((3, 3), np.uint8)
 def _ramp(x: np.ndarray, e0: float, e1: float) -> np.ndarray:
     """0 below e0, 1 above e1, linear between, for a float32 array, in OpenCV calls."""
     k = 1.0 / max(e1 - e0, 1e-6)
-    return _unit(cv2.addWeighted(x, k, x, 0.0, -e0 * k), inplace=True)
+    return clip_unit(cv2.addWeighted(x, k, x, 0.0, -e0 * k), inplace=True)
 
 
 def _wide_blur(x: np.ndarray, sigma: float, q: int = 4) -> np.ndarray:
@@ -326,7 +317,7 @@ def thicken(thin: np.ndarray, extra: np.ndarray, top: int) -> np.ndarray:
     out, prev = thin, thin
     for k in range(1, top + 1):
         cur = cv2.dilate(prev, _CROSS if k % 2 else _SQUARE)
-        share = _unit(cv2.subtract(extra, float(k - 1)), inplace=True)  # 0 up to radius k - 1, 1 from radius k
+        share = clip_unit(cv2.subtract(extra, float(k - 1)), inplace=True)  # 0 up to radius k - 1, 1 from radius k
         out = cv2.add(out, cv2.multiply(share, cv2.subtract(cur, prev)))
         prev = cur
     return out
@@ -376,7 +367,7 @@ def ink_lines(img: np.ndarray, line: float, weight: float = 1.0, quiet: Optional
     if callable(quiet):
         quiet = _region_mask(quiet, halvings)
     elif quiet is not None:
-        quiet = _unit(np.asarray(quiet, np.float32))
+        quiet = clip_unit(np.asarray(quiet, np.float32))
     if region is not None:
         region = (_region_mask(region[0], halvings), float(region[1]),
                   l if len(region) < 3 else float(np.clip(region[2], 0.0, 1.0)))
@@ -400,7 +391,7 @@ def _region_mask(mask, halvings: int) -> Callable[[], Optional[np.ndarray]]:
         m = mask() if callable(mask) else mask
         if m is None:
             return None
-        m = _unit(np.asarray(m, np.float32))
+        m = clip_unit(np.asarray(m, np.float32))
         for _ in range(halvings):
             m = cv2.pyrDown(m)
         return m
@@ -547,7 +538,7 @@ def _ink(u8: np.ndarray, l: float, weight: float, quiet: Optional[Union[np.ndarr
     # The same measure drops dots and short dashes: a long line in the window counts 1, a dash a fraction.
     # Backgrounds (long contours only) ask for more coherent lines: no scribbles over foliage, bokeh or a crowd.
     # 1 - distance, whose sum across a line is 1 wherever the line lies
-    tent = _unit(cv2.subtract(1.0, dist), inplace=True)
+    tent = clip_unit(cv2.subtract(1.0, dist), inplace=True)
     ridge = (tent, gxx, gyy, gxy)
     # The background's (or, with no region, the only) lines, measured while a region's mask is made.
     edges = _edge_ramps(loud, high, None) if split else _edge_ramps(mag, high, quiet)
@@ -584,7 +575,7 @@ def _ink(u8: np.ndarray, l: float, weight: float, quiet: Optional[Union[np.ndarr
     # Anti-aliased coverage of a stroke of radius r (at most 1 px: the distance is exact near the ridge only), then
     # grown by the rest of the radius.
     near = cv2.min(r, 1.0)
-    alpha = cv2.multiply(_unit(cv2.subtract(cv2.add(near, 0.5), dist), inplace=True), _ramp(strength, *INK_FAINT))
+    alpha = cv2.multiply(clip_unit(cv2.subtract(cv2.add(near, 0.5), dist), inplace=True), _ramp(strength, *INK_FAINT))
     alpha = thicken(alpha, cv2.subtract(r, near), int(np.ceil(max(0.0, widest - 1.0))))
     # No faint haze: what is under INK_HAZE of alpha (anti-aliasing tails, the faintest lines) is not drawn.
     alpha = _ramp(alpha, INK_HAZE, 1.0)
@@ -657,7 +648,7 @@ def mask_outline(mask: np.ndarray, line: float, weight: float = 1.0, image: Opti
     tangent = np.abs((qx + x0 - bx[k]) * nx[k] + (qy + y0 - by[k]) * ny[k] - along[k])
     dist[qy, qx] = np.where(sloped[k], tangent, dist[qy, qx])
     alpha = np.zeros(mask.shape, np.float32)
-    alpha[y0:y1, x0:x1] = cv2.multiply(_unit(cv2.subtract(float(radius + 0.5), dist), inplace=True),
+    alpha[y0:y1, x0:x1] = cv2.multiply(clip_unit(cv2.subtract(float(radius + 0.5), dist), inplace=True),
                                         float(smoothstep(0.0, 0.3, l)))
     if sure is not None:
         alpha[qy + y0, qx + x0] *= sure[k]
