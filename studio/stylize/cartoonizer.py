@@ -345,7 +345,7 @@ def ink_lines(img: np.ndarray, line: float, weight: float = 1.0, quiet: Optional
     finds the hair meanwhile). `img` is float RGB in [0, 1] or uint8 RGB (the same lines). `sample` > 1 takes the
     threshold from every sample-th pixel in each direction (the realtime path: the threshold barely moves). A
     background's lines (a `min_length` over PERSON_MIN_LENGTH, fully at BACKGROUND_MIN_LENGTH) fade where the photo's
-    edge is out of focus (`_sharpness`, `_in_focus`): bokeh is painted soft, not scribbled.
+    edge is out of focus (`_sharpness`, `_focus`): bokeh is painted soft, not scribbled.
 
     `region` = (mask in [0, 1], length[, line]): a person within its background, inked in one pass as the teacher
     inks the two layers apart (the realtime step, realtime.student). Where the mask is 1 the lines are
@@ -430,19 +430,22 @@ def _picky(min_length: float) -> float:
 def _line_strength(edges: tuple, min_length: float, scale: float, sharp: Optional[np.ndarray] = None) -> np.ndarray:
     """How strongly each edge pixel draws for lines of at least `min_length` (`_ink`'s measure; `edges` = its weak
     and strong edge ramps, the quiet regions' keep (or None), the tent across the lines, and the gradient's
-    products): the ramps times the coherence of the gradients around it, and the strong line length along it; with
-    `sharp` (`_sharpness`), faded where the edge is out of focus as far as the lines are a background's
-    (`_in_focus`)."""
+    products): the ramps times the coherence of the gradients around it, and the strong line length along it. With
+    `sharp` (`_sharpness`) the ramps are faded where the edge is out of focus as far as the lines are a background's
+    (`_focus`) before the length is measured, so a line is drawn where enough of it is in focus: faded after, the
+    few pixels of a blurred edge that measure sharp were drawn as specks (noir on the medium-skin portrait's bokeh)."""
     weak, strong, keep, tent, gxx, gyy, gxy = edges
     picky = _picky(min_length)
     coh = _ramp(coherence(gxx, gyy, gxy, 0.05 * min_length * scale), *(np.array(INK_COHERENCE) + picky * INK_PICKY))
     weak, strong = cv2.multiply(weak, coh), cv2.multiply(strong, coh)
     if keep is not None:
         weak, strong = cv2.multiply(weak, keep), cv2.multiply(strong, keep)
+    focus = _focus(sharp, picky, scale) if sharp is not None else None
+    if focus is not None:  # before the lines' length is felt: a blurred edge's few pixels that measure sharp (thin
+        weak, strong = cv2.multiply(weak, focus), cv2.multiply(strong, focus)  # twigs in bokeh) are no line alone
     sigma = INK_RUN * min_length * scale
     run = _wide_blur(cv2.multiply(tent, strong), sigma)  # strong line length in the window
-    strength = cv2.multiply(weak, _ramp(run, *(np.array(INK_SHORT) / (np.sqrt(2 * np.pi) * sigma))))
-    return strength if sharp is None else _in_focus(strength, sharp, picky, scale)
+    return cv2.multiply(weak, _ramp(run, *(np.array(INK_SHORT) / (np.sqrt(2 * np.pi) * sigma))))
 
 
 def _sharpness(grey: np.ndarray) -> np.ndarray:
@@ -477,15 +480,15 @@ def _blur_ratio(b: float) -> float:
     return (b * b + s2 * s2) / (b * b + s1 * s1)
 
 
-def _in_focus(strength: np.ndarray, sharp: np.ndarray, picky: float, scale: float) -> np.ndarray:
-    """A line `strength` faded where its edge is out of focus (`sharp`, `_sharpness`; between the blurs INK_DEFOCUS;
-    `_ink` then evens the strength along each line, so a line fades as a whole), as far as the lines are a
-    background's (`picky`, `_picky`): a webtoon paints a defocused background soft, and the contours of bokeh foliage
-    were scribbles (noir on the medium-skin portrait). A person's lines are never faded."""
+def _focus(sharp: np.ndarray, picky: float, scale: float) -> Optional[np.ndarray]:
+    """How far each edge is in focus (`sharp`, `_sharpness`; 0 past the blur INK_DEFOCUS[1], 1 under INK_DEFOCUS[0])
+    as far as the lines are a background's (`picky`, `_picky`): a factor in [1 - picky, 1], or None for a person's
+    lines, which are never faded. A webtoon paints a defocused background soft: the contours of bokeh foliage were
+    scribbles (noir on the medium-skin portrait)."""
     if picky <= 0.0:
-        return strength
+        return None
     soft = _ramp(sharp, _blur_ratio(INK_DEFOCUS[1] * scale), _blur_ratio(INK_DEFOCUS[0] * scale))  # 0: blurred
-    return cv2.multiply(strength, cv2.addWeighted(soft, picky, soft, 0.0, 1.0 - picky))
+    return cv2.addWeighted(soft, picky, soft, 0.0, 1.0 - picky)
 
 
 def ink_halvings(shape: Sequence[int]) -> int:
