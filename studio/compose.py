@@ -516,11 +516,11 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
     lit = _step_over(Lb, med, -6.0, -2.0)  # 1 - the shadow
     base_L = cv2.scaleAdd(band, HAIR_BAND_LIFT, cv2.addWeighted(tone, 1.0, lit, contrast, -contrast))
     w = cv2.multiply(m, float(strength))
-    gain = cv2.addWeighted(band, 0.2, band, 0.0, 1.0)
+    vivid = cv2.addWeighted(band, 0.2, band, 0.0, 1.0)  # the band's chroma a fifth stronger
     L, a, b = cv2.split(lab)
     out = shaded.astype(np.float32)  # a copy
-    out[crop] = lab_to_rgb(cv2.merge([_toward(L, base_L, w), _toward(a, cv2.multiply(cv2.add(a, da), gain), w),
-                                      _toward(b, cv2.multiply(cv2.add(b, db), gain), w)]))
+    out[crop] = lab_to_rgb(cv2.merge([_toward(L, base_L, w), _toward(a, cv2.multiply(cv2.add(a, da), vivid), w),
+                                      _toward(b, cv2.multiply(cv2.add(b, db), vivid), w)]))
     alpha = np.zeros(shaded.shape[:2], np.float32)
     if not strands:
         return out, alpha

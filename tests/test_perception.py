@@ -356,10 +356,10 @@ def test_a_crowd_face_too_small_for_the_finest_tile_is_found(faces_backend, load
     assert max(fc.box.iou(her) for fc in faces_backend.detect(img)) > 0.5
 
 
-def _at_512(img):
+def _fitted(img, side: int = 512):  # the photo fitted to `side` px
     import cv2
 
-    k = 512 / max(img.shape[:2])
+    k = side / max(img.shape[:2])
     return cv2.resize(img, (round(img.shape[1] * k), round(img.shape[0] * k)), interpolation=cv2.INTER_AREA)
 
 
@@ -368,21 +368,17 @@ def test_the_audiences_faces_stay_found_under_a_shift(faces_backend, load_media)
     which changes by 10-20 % under a pixel's shift (89 -> 98 px against the 96 px cut at 512 px), the audience's
     tiles went and their border face with them (5 -> 4 faces at 512 px, 8 -> 4 at 1024). Each face's size is now its
     boxes' score-weighted mean (84.2 / 85.2 px)."""
-    import cv2
-
     sys.path.insert(0, str(REPO / "tools"))
     from teacher_stability import shifted
 
     from studio.perception.faces import _largest_face
 
     full = load_media("profile_faces_audience_blue_light_01.jpg")
-    for side in (512, 1024):
-        k = side / max(full.shape[:2])
-        img = cv2.resize(full, (round(full.shape[1] * k), round(full.shape[0] * k)), interpolation=cv2.INTER_AREA)
+    for side in (1024, 512):
+        img = _fitted(full, side)
         a, b = faces_backend._detect_boxes(img), faces_backend._detect_boxes(shifted(img))
         assert len(a) == len(b) >= 5, (side, len(a), len(b))
-    img = _at_512(full)
-    sizes = []
+    sizes = []  # at 512 px
     for x in (img, shifted(img)):
         raw = faces_backend._run_detector(faces_backend._full, x, 0, 0) + \
             faces_backend._run_detector(faces_backend._short, x, 0, 0)
@@ -397,7 +393,7 @@ def test_steady_mesh_under_noise_and_shift(cfg, load_media):
     sys.path.insert(0, str(REPO / "tools"))
     from teacher_stability import noisy, shifted
 
-    img = _at_512(load_media("portrait_glasses_beard_brown_skin_01.jpg"))
+    img = _fitted(load_media("portrait_glasses_beard_brown_skin_01.jpg"))
     backend = get_face_backend("mediapipe", replace(cfg, steady=True))
     (a,), (b,), (c,) = backend.detect(img), backend.detect(noisy(img)), backend.detect(shifted(img))
     assert a.box.width > 200
@@ -417,7 +413,7 @@ def test_small_faces_meshes_are_steady_too(cfg, load_media):
         backend = get_face_backend("mediapipe", replace(cfg, steady=steady))
         moved[steady] = []
         for name in ("group_night_flash_01.jpg", "group_7faces_elderly_indoor_01.jpg"):
-            img = _at_512(load_media(name))
+            img = _fitted(load_media(name))
             after = backend.detect(noisy(img))
             for a in backend.detect(img):
                 if a.landmarks is None or a.box.width >= 42:
@@ -438,7 +434,7 @@ def test_steady_person_mask_under_a_shift(load_media):
     change = {True: 0.0, False: 0.0}
     for name in ("portrait_glasses_beard_brown_skin_01.jpg", "portrait_light_skin_asian_01.jpg",
                  "fullbody_two_dancers_01.jpg"):
-        img = _at_512(load_media(name))
+        img = _fitted(load_media(name))
         for steady in change:
             m, ms = segment_person(img, steady=steady), segment_person(shifted(img), steady=steady)
             change[steady] += float(np.abs(ms[1:, 1:] - m[:-1, :-1]).mean())
@@ -462,7 +458,7 @@ def test_a_faces_skin_model_applies_near_its_person(load_media, cfg):
     # reach: without that face the mask changes by 0.09, and beyond its reach by no more than the refinement's leak.
     from studio.perception.skin import skin_reach
 
-    img = _at_512(load_media("profile_faces_audience_blue_light_01.jpg"))
+    img = _fitted(load_media("profile_faces_audience_blue_light_01.jpg"))
     p = perceive(img, replace(cfg, steady=True))
     assert len(p.faces) >= 5
     small = min(p.faces, key=lambda f: f.box.area)

@@ -136,7 +136,10 @@ class QuietSolution:
         return result
 
 
-def nms(faces: list[Face], iou: float = 0.35) -> list[Face]:
+NMS_IOU = 0.35  # boxes overlapping more than this are one face (`nms`, `_largest_face`)
+
+
+def nms(faces: list[Face], iou: float = NMS_IOU) -> list[Face]:
     """Keep the best-scoring face among overlapping ones; also drops a box mostly inside a kept one."""
     kept: list[Face] = []
     for f in sorted(faces, key=lambda f: f.score, reverse=True):
@@ -159,7 +162,7 @@ def _largest_face(found: list[Face]) -> float:
     audience's border face and the group's came and went with them."""
     sides = []
     for k in nms(found):
-        near = [f for f in found if f.box.iou(k.box) > 0.35] or [k]
+        near = [f for f in found if f.box.iou(k.box) > NMS_IOU] or [k]
         weights = np.array([f.score for f in near])
         sides.append(float(np.dot(weights, [min(f.box.width, f.box.height) for f in near]) / weights.sum()))
     return max(sides, default=0.0)
