@@ -208,9 +208,11 @@ def _disc(side: int = 200, radius: float = 60.0) -> np.ndarray:
 
 
 def test_the_silhouette_is_inked_lighter_where_the_photo_shows_no_edge():
-    """With the photo, the outline is full where the photo changes across the silhouette and OUTLINE_UNSURE of it
-    where the photo is the same on both sides (there the segmenter guessed, and its guess moved by a pixel or more
-    under a one-pixel shift: the teacher on the four-person group 28.0 -> 31.1 dB)."""
+    """With the photo, the outline is full where the photo changes across the silhouette, OUTLINE_UNSURE of it where
+    the photo changes only a little further out (there the segmenter guessed, and its guess moved by a pixel or more
+    under a one-pixel shift: the teacher on the four-person group 28.0 -> 31.1 dB), and none where the photo is flat
+    all round the level (a band of white wall the segmenter took for hair: a grey line across the wall; the group
+    32.0 -> 34.4 dB)."""
     from studio.stylize.cartoonizer import OUTLINE_UNSURE
 
     mask = _disc()
@@ -218,13 +220,18 @@ def test_the_silhouette_is_inked_lighter_where_the_photo_shows_no_edge():
     seen = np.repeat((200 - 140 * mask).round().astype(np.uint8)[..., None], 3, axis=2)  # dark person, light wall
     # where the photo's edge is the mask's level, the outline stays where it was (it moves by a few hundredths)
     np.testing.assert_allclose(mask_outline(mask, 0.8, image=seen), plain, atol=0.05)
-    guessed = mask_outline(mask, 0.8, image=np.full((200, 200, 3), 200, np.uint8))  # a white coat on a white wall
-    np.testing.assert_allclose(guessed, plain * OUTLINE_UNSURE, atol=1e-6)
+    assert mask_outline(mask, 0.8, image=np.full((200, 200, 3), 200, np.uint8)).max() == 0.0  # white on white
     half = seen.copy()
-    half[:, :100] = 200  # the photo shows the left half of the person's edge only
+    half[:, :100] = 200  # the photo shows the right half of the person's edge only
     alpha = mask_outline(mask, 0.8, image=half)
-    assert alpha[:, :90].max() == pytest.approx(OUTLINE_UNSURE * plain.max(), abs=1e-6)
-    assert alpha[:, 110:].max() == pytest.approx(plain.max(), abs=0.05)
+    assert alpha[:, :85].max() == 0.0
+    assert alpha[:, 115:].max() == pytest.approx(plain.max(), abs=0.05)
+    # the person's edge 3 px beyond the level (the photo changes within OUTLINE_SNAP px, not across OUTLINE_ACROSS):
+    # drawn there (`test_the_silhouette_moves_onto_the_photos_own_edge`), unsure
+    wider = _disc(radius=63.0)
+    out = np.repeat((200 - 140 * wider).round().astype(np.uint8)[..., None], 3, axis=2)
+    assert mask_outline(mask, 0.8, image=out).sum() == pytest.approx(
+        OUTLINE_UNSURE * mask_outline(wider, 0.8).sum(), rel=0.1)
 
 
 def test_the_silhouette_moves_onto_the_photos_own_edge():
@@ -233,17 +240,19 @@ def test_the_silhouette_moves_onto_the_photos_own_edge():
     photo's edge did by one: the teacher's worst under a shift 31.1 -> 32.0 dB, the dancers 33.8 -> 35.0). A
     straight level at x = 250.3 (at image scale 1) with the photo's edge 1.8 px inside it or 1.7 px outside: the ink
     is centred on the photo's edge (measured: within 0.01 px) and as much as without the photo; with the photo's edge
-    6 px away, on the level, at OUTLINE_UNSURE of the ink."""
-    from studio.stylize.cartoonizer import OUTLINE_UNSURE
+    6 px away, out of reach: none (the photo flat all round the level)."""
 
     h, w = 160, 768
     cols = np.arange(w, dtype=np.float32)
     mask = np.tile(np.clip(250.3 - cols + 0.5, 0.0, 1.0), (h, 1)).astype(np.float32)
     plain = mask_outline(mask, 0.6)[10:-10]
-    for photo_edge, drawn_at, share in ((248.5, 248.5, 1.0), (252.0, 252.0, 1.0), (256.3, 250.3, OUTLINE_UNSURE)):
+    for photo_edge, drawn_at, share in ((248.5, 248.5, 1.0), (252.0, 252.0, 1.0), (256.3, None, 0.0)):
         step = np.tile(np.clip(photo_edge - cols + 0.5, 0.0, 1.0), (h, 1))
         photo = np.repeat((200 - 140 * step).round().astype(np.uint8)[..., None], 3, axis=2)
         alpha = mask_outline(mask, 0.6, image=photo)[10:-10]
+        if drawn_at is None:
+            assert alpha.max() == 0.0
+            continue
         centre = float((alpha * cols).sum() / alpha.sum())
         assert abs(centre - drawn_at) < 0.1, (photo_edge, centre)
         assert alpha.sum() == pytest.approx(plain.sum() * share, rel=0.02), photo_edge
@@ -254,7 +263,8 @@ def test_the_teacher_holds_on_the_four_person_group(load_media):
     classic teacher against itself under one grey level of noise and under a one-pixel shift. The silhouette was
     most of the change: drawn from whole border pixels and at full ink where the segmenter's guess moved, it gave
     37.0 / 28.0 dB; on the level to a fraction of a pixel and lighter where the photo shows no edge, 40.4 / 31.1;
-    on the photo's own edge where it has one, 40.4 / 32.0."""
+    on the photo's own edge where it has one, 40.4 / 32.0; and none where the photo is flat all round it (a grey line
+    across the white wall), 41.3 / 34.4."""
     from studio.color import shrink
     from studio.config import load_config
     from tools.teacher_stability import back, crop, full_teacher, noisy, psnr, shifted
@@ -263,7 +273,7 @@ def test_the_teacher_holds_on_the_four_person_group(load_media):
     photo = shrink(load_media("group_4faces_diverse_skin_01.jpg"), 512)[0]
     clean = teacher(photo)
     under_noise, under_shift = psnr(clean, teacher(noisy(photo))), psnr(crop(clean), back(teacher(shifted(photo))))
-    assert under_noise >= 39.0 and under_shift >= 30.0, (under_noise, under_shift)
+    assert under_noise >= 39.5 and under_shift >= 32.5, (under_noise, under_shift)
 
 
 @pytest.mark.parametrize("side", [512, 1920])

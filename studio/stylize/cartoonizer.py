@@ -588,6 +588,8 @@ def _ink(u8: np.ndarray, l: float, weight: float, quiet: Optional[Union[np.ndarr
 OUTLINE_ACROSS = 2.0  # px at scale 1 (1.5 at least): the photo is compared this far to each side of the silhouette
 OUTLINE_EDGE = (8.0, 24.0)  # grey levels: the photo's change across the silhouette over which its outline inks in
 OUTLINE_UNSURE = 0.5  # ... from this share of its ink, where the photo does not change across it
+OUTLINE_FLAT = (4.0, 12.0)  # grey levels: ... the photo's change over OUTLINE_SNAP px, under which that share fades
+OUTLINE_FLAT_EVEN = 6.0  # px at scale 1: ... evened along the border over this distance (13 x 13 box)
 OUTLINE_SNAP = 4.0  # px at scale 1: the outline moves onto the photo's own edge within this reach of the mask's level
 OUTLINE_SNAP_EVEN = 2.0  # px at scale 1: ... by as much as the border's pixels within this distance say (5 x 5 box)
 
@@ -604,11 +606,13 @@ def mask_outline(mask: np.ndarray, line: float, weight: float = 1.0, image: Opti
     the silhouette is the segmenter's guess (a white coat on a white wall, a band of wall it took for hair), and its
     guess moves by a pixel or more when the photo moves by one (its 0.5 level moved > 1 px on a tenth of the group's
     silhouette, where the photo's own edge was 0.8 grey levels per px against 17 where it held). A confident line
-    where the photo shows one, a lighter one where only the segmenter does. And where the photo shows an edge within
-    OUTLINE_SNAP px of the level, the line is drawn on that edge (as far as the photo's change over that reach says
-    it is one, evened over OUTLINE_SNAP_EVEN px of the border): there the level still moved by a pixel where the
-    photo moved by one, the photo's edge moves with it (teacher's worst under a shift 31.1 -> 32.0 dB, the dancers
-    33.8 -> 35.0; the realtime step 27.04 -> 27.12 dB from its teacher)."""
+    where the photo shows one, a lighter one where only the segmenter does, and none where the photo is flat within
+    OUTLINE_SNAP px too (by OUTLINE_FLAT, evened along the border): a grey line across the group's white wall, whose
+    place moved with the segmenter's guess (teacher under a shift there 32.0 -> 34.4 dB). And where the photo shows
+    an edge within OUTLINE_SNAP px of the level, the line is drawn on that edge (as far as the photo's change over
+    that reach says it is one, evened over OUTLINE_SNAP_EVEN px of the border): there the level still moved by a
+    pixel where the photo moved by one, the photo's edge moves with it (teacher's worst under a shift 31.1 -> 32.0
+    dB, the dancers 33.8 -> 35.0; the realtime step 27.04 -> 27.12 dB from its teacher)."""
     l = float(np.clip(line, 0.0, 1.0))
     if l <= 0.0:
         return np.zeros(mask.shape, np.float32)
@@ -626,10 +630,15 @@ def mask_outline(mask: np.ndarray, line: float, weight: float = 1.0, image: Opti
     nx, ny, along, sloped = _level_tangents(soft, by, bx)
     sure = None
     if image is not None:
-        # np.interp's clamps: no change -> OUTLINE_UNSURE, OUTLINE_EDGE[1] and more -> 1
+        # No change across the level -> OUTLINE_UNSURE, OUTLINE_EDGE[1] and more -> 1 (np.interp clamps) ...
         change, wide, edge = _photo_across(image, bx + along * nx, by + along * ny, nx, ny,
                                            max(1.5, OUTLINE_ACROSS * scale), max(3.0, OUTLINE_SNAP * scale))
-        sure = np.interp(change, OUTLINE_EDGE, (OUTLINE_UNSURE, 1.0)).astype(np.float32)
+        # ... and where the photo is flat over the wider reach too (a band of wall the segmenter took for hair, a
+        # white coat on a white wall), none: nothing there says where a line would be. Evened along the border, so
+        # the guess fades in and out over a stretch, not in dashes.
+        flat = np.interp(wide, OUTLINE_FLAT, (0.0, 1.0)).astype(np.float32)
+        floor = OUTLINE_UNSURE * _even_along(by, bx, flat, 2 * int(round(OUTLINE_FLAT_EVEN * scale)) + 1)
+        sure = (floor + (1.0 - floor) * np.interp(change, OUTLINE_EDGE, (0.0, 1.0))).astype(np.float32)
         sure[~sloped] = 1.0
         # Onto the photo's own edge where it has one (the level moved by a pixel or more where the photo did by one):
         # as far as the photo's change over the wider reach says it is there, evened along the border.
