@@ -387,10 +387,20 @@ def _chroma_map(src_lab: np.ndarray, out_lab: np.ndarray, exclude: np.ndarray) -
     return gain, offset
 
 
-def _per_head(sel: np.ndarray, spread: int) -> tuple[np.ndarray, list]:
-    """(label image, [(label, slices of its box), ...]): each connected piece of hair its own label from 1, reaching
-    `spread` pixels past its edge (the soft rim of the mask); 0 elsewhere."""
-    n, cc, stats, _ = cv2.connectedComponentsWithStats(sel.astype(np.uint8), connectivity=8)
+HAIR_JOIN = 3.0  # px at scale 1: pieces of hair this close to each other are one head's (hair_shading's levels)
+
+
+def _per_head(sel: np.ndarray, spread: int, join: int = 0) -> tuple[np.ndarray, list]:
+    """(label image, [(label, slices of its box), ...]): each head's hair its own label from 1, reaching `spread`
+    pixels past its edge (the soft rim of the mask); 0 elsewhere. A head's hair is the pieces of `sel` within 2 `join`
+    px of each other: a lock the mask cut off by a few pixels took its own levels, and the rim round it (a square,
+    the dilation's) its own tone, a box of another brown in the hair that came and went with a grey level of noise."""
+    if join > 0:
+        near = cv2.dilate(sel.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * join + 1,) * 2))
+        n, cc, stats, _ = cv2.connectedComponentsWithStats(near, connectivity=8)
+        cc[~sel] = 0
+    else:
+        n, cc, stats, _ = cv2.connectedComponentsWithStats(sel.astype(np.uint8), connectivity=8)
     grown = cv2.dilate(cc.astype(np.float32), np.ones((2 * spread + 1, 2 * spread + 1), np.uint8)).astype(np.int32)
     boxes = [(i, (slice(y, y + h), slice(x, x + w))) for i, (x, y, w, h) in enumerate(stats[1:, :4], 1)]
     return np.where(cc > 0, cc, grown), boxes
@@ -492,7 +502,7 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
     # Shadow and highlight shapes come from the hair's light smoothed at 3 and 2 sigma: at 1 sigma curls made a dapple
     # of small dark blots, and salt-and-pepper hair a camouflage of light patches.
     Lb, Lh = smoothed(3 * sigma), smoothed(2 * sigma)
-    heads, boxes = _per_head(sel, int(round(3 * sigma)))
+    heads, boxes = _per_head(sel, int(round(3 * sigma)), int(round(HAIR_JOIN * scale)))
     # Per head; [0] is the whole hair, for rim pixels no head reaches.
     n = len(boxes) + 1
     med, hi, tone = np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros(n, np.float32)
