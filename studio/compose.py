@@ -395,12 +395,9 @@ def _per_head(sel: np.ndarray, spread: int, join: int = 0) -> tuple[np.ndarray, 
     pixels past its edge (the soft rim of the mask); 0 elsewhere. A head's hair is the pieces of `sel` within 2 `join`
     px of each other: a lock the mask cut off by a few pixels took its own levels, and the rim round it (a square,
     the dilation's) its own tone, a box of another brown in the hair that came and went with a grey level of noise."""
-    if join > 0:
-        near = cv2.dilate(sel.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * join + 1,) * 2))
-        n, cc, stats, _ = cv2.connectedComponentsWithStats(near, connectivity=8)
-        cc[~sel] = 0
-    else:
-        n, cc, stats, _ = cv2.connectedComponentsWithStats(sel.astype(np.uint8), connectivity=8)
+    near = cv2.dilate(sel.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * join + 1,) * 2))
+    n, cc, stats, _ = cv2.connectedComponentsWithStats(near, connectivity=8)  # join 0: a 1 x 1 dilation, the pieces
+    cc[~sel] = 0
     grown = cv2.dilate(cc.astype(np.float32), np.ones((2 * spread + 1, 2 * spread + 1), np.uint8)).astype(np.int32)
     boxes = [(i, (slice(y, y + h), slice(x, x + w))) for i, (x, y, w, h) in enumerate(stats[1:, :4], 1)]
     return np.where(cc > 0, cc, grown), boxes
