@@ -100,12 +100,12 @@ PERSON_LINES = 0.7  # the alpha of a person's own (PERSON_MIN_LENGTH) contours w
 
 def _contours(small: np.ndarray, faces: Sequence, line: float, weight: float,
               person: Optional[Callable[[], Optional[np.ndarray]]] = None, own: Optional[float] = None,
-              hair: Optional[Callable[[], Optional[np.ndarray]]] = None) -> np.ndarray:
+              hair: Optional[Callable[[], Optional[tuple[np.ndarray, np.ndarray]]]] = None) -> np.ndarray:
     """`contour_ink` at the ink's size, `line` the background's line factor; within the mask `person` gives (None:
     no one; `person_mask`) the person's own lines as the teacher inks its person layer: at the person's line factor
     `own` (None: `line`), PERSON_MIN_LENGTH long, the faces and skin quiet, and drawn at PERSON_LINES; outside it the
     background's, as the teacher inks its background layer (ink_lines' region). The hair is quiet too, at the
-    teacher's HAIR_QUIET, where `hair` gives its mask (at any size; None: none found). `person` and
+    teacher's HAIR_QUIET, where `hair` gives it (`find_hair`: its mask at any size; None: none found). `person` and
     `hair` are called once the gradients are measured, so a pool can segment and find the hair meanwhile."""
     region = None
     if person is not None:  # the silhouette's own edge is the outline's
@@ -123,11 +123,13 @@ def _contours(small: np.ndarray, faces: Sequence, line: float, weight: float,
     return alpha if mask is None else cv2.multiply(alpha, cv2.addWeighted(mask, PERSON_LINES - 1.0, mask, 0, 1))
 
 
-def _hair_quiet(quiet: np.ndarray, hair: Callable[[], Optional[np.ndarray]]) -> np.ndarray:
-    """The contours' `quiet` with the hair `hair` gives (None: none) quiet at HAIR_QUIET, at `quiet`'s size."""
-    mask = hair()
-    if mask is None:
+def _hair_quiet(quiet: np.ndarray, hair: Callable[[], Optional[tuple[np.ndarray, np.ndarray]]]) -> np.ndarray:
+    """The contours' `quiet` with the hair `hair` gives (`find_hair`; None: none) quiet at HAIR_QUIET, at `quiet`'s
+    size."""
+    found = hair()
+    if found is None:
         return quiet
+    mask = found[0]
     h, w = quiet.shape[:2]
     mask = mask if mask.shape[:2] == (h, w) else cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
     return cv2.max(quiet, cv2.multiply(mask, HAIR_QUIET))
@@ -439,26 +441,27 @@ HAIR_COARSE = 2  # the hair's light smoothed, and each head's levels taken, at 1
 
 
 def find_hair(small: np.ndarray, faces: Sequence, people: Callable[[], Optional[np.ndarray]]
-              ) -> Optional[np.ndarray]:
+              ) -> Optional[tuple[np.ndarray, np.ndarray]]:
     """The people's hair in `small` (the frame at the working size, `faces` scaled to it) as the teacher finds it
-    (studio.perception.hair_mask, each head analysed with its face at most HAIR_FACE_PX wide), within the people's
-    mask `people` gives (at any size; None: no one segmented, and the hair is not guessed). None where none is
-    found."""
-    from studio.perception.hair import hair_mask
+    (studio.perception.hair_and_heads, each head analysed with its face at most HAIR_FACE_PX wide): (its mask, whose
+    hair each pixel is), within the people's mask `people` gives (at any size; None: no one segmented, and the hair
+    is not guessed). None where none is found."""
+    from studio.perception.hair import hair_and_heads
 
     mask = people()
     if mask is None or not any(f.has_mesh for f in faces):
         return None
     h, w = small.shape[:2]
     person = mask if mask.shape == (h, w) else cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
-    hair = hair_mask(small, faces, person, None, HAIR_FACE_PX)
-    return hair if float(hair.max()) >= 0.3 else None
+    hair, heads = hair_and_heads(small, faces, person, None, HAIR_FACE_PX)
+    return (hair, heads) if float(hair.max()) >= 0.3 else None
 
 
-def shade_hair(y: np.ndarray, small: np.ndarray, character, color: float, hair: Optional[np.ndarray]) -> np.ndarray:
+def shade_hair(y: np.ndarray, small: np.ndarray, character, color: float,
+               hair: Optional[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """The student's output `y` (RGB uint8 at the working size, `small` the frame there) with the people's hair (its
-    mask `hair`, `find_hair`; None: none) shaded as the teacher shades it (studio.compose.hair_shading: each head's
-    hair at the photo's own lightness through the character's tone and colour mapping, measured here on the
+    mask and heads `hair`, `find_hair`; None: none) shaded as the teacher shades it (studio.compose.hair_shading: each
+    head's hair at the photo's own lightness through the character's tone and colour mapping, measured here on the
     student's output; a shadow tone below the head's median light and a highlight band at its brightest), at the
     teacher's strength for the colour factor. The students blur each head's two tones and band into one and keep
     the photo's hue too much (red hair stays red where the noir teacher turns it ochre). A copy; `y` without hair.
@@ -468,8 +471,9 @@ def shade_hair(y: np.ndarray, small: np.ndarray, character, color: float, hair: 
 
     if hair is None:
         return y
-    out, _ = hair_shading(small.astype(np.float32) / 255.0, y.astype(np.float32) / 255.0, hair, character,
-                          hair_strength(color), coarse=HAIR_COARSE, strands=False)
+    mask, heads = hair
+    out, _ = hair_shading(small.astype(np.float32) / 255.0, y.astype(np.float32) / 255.0, mask, character,
+                          hair_strength(color), coarse=HAIR_COARSE, strands=False, heads=heads)
     return cv2.convertScaleAbs(out, alpha=255.0)
 
 
@@ -526,7 +530,7 @@ def skin_quiet(small: np.ndarray, faces: Sequence) -> Optional[np.ndarray]:
 
 def _painted(engine, x: np.ndarray, factors: np.ndarray, small: np.ndarray, flat: bool, faces: Optional[Sequence],
              character, mask: Optional[Callable[[], Optional[np.ndarray]]],
-             hair: Optional[Callable[[], Optional[np.ndarray]]]) -> np.ndarray:
+             hair: Optional[Callable[[], Optional[tuple[np.ndarray, np.ndarray]]]]) -> np.ndarray:
     """The network's output at the working size (`_network`), then with `faces` (at that size) and `character` the
     skin lifted (`lift_skin`) within the people's mask `mask` gives (None: no one segmented) and the hair `hair`
     gives (`find_hair`) shaded (`shade_hair`), as the teacher paints them. In the stylizer's thread, while the

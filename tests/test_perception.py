@@ -264,6 +264,26 @@ def test_crowd_hair_stays_on_the_head(perceived):
     assert p.hair[crown].mean() > 0.6 and p.hair[beside].mean() < 0.2 and p.hair[shoulder].mean() < 0.2
 
 
+def test_no_face_is_anothers_hair(perceived):
+    """The night group: the blonde's head region reaches the face above hers, whose chin and jaw have her hair's
+    colour (a blonde's colour is a skin's): 15 % of that face was her hair. No face's mesh is anyone's hair (each
+    face under 4 %: the mask's blur at the edge; measured 1.5-3.2 %), and each face's own hair is labelled its
+    head's: hair_heads holds 1 + the face's index."""
+    img, p = perceived("group_night_flash_01.jpg")
+    import cv2
+    assert p.hair_heads is not None and p.hair_heads.shape == img.shape[:2] and p.hair_heads.dtype == np.uint16
+    for i, f in enumerate(p.faces):
+        hull = np.zeros(img.shape[:2], np.uint8)
+        cv2.fillConvexPoly(hull, cv2.convexHull(np.round(f.landmarks[:468, :2]).astype(np.int32)), 1)
+        assert p.hair[hull > 0].mean() < 0.04, i
+        top = f.landmarks[list(FACE_OVAL)][:, 1].min()
+        cx = int(f.landmarks[list(FACE_OVAL)][:, 0].mean())
+        above = p.hair_heads[max(0, int(top - 0.15 * f.box.height)):int(top), cx - 3:cx + 4]
+        hair_above = p.hair[max(0, int(top - 0.15 * f.box.height)):int(top), cx - 3:cx + 4] > 0.5
+        if hair_above.mean() > 0.5:
+            assert (above[hair_above] == i + 1).mean() > 0.8, i
+
+
 def test_no_hair_on_bald_heads(perceived):
     # A collage of mostly bald men (measured 0.6 % of the photo, 1.3 % before crowds' hair was kept on the skull;
     # 13 % on the red-haired portrait).

@@ -518,8 +518,9 @@ def test_shade_hair_is_the_teachers_shading_where_the_hair_is(load_media):
     y = cv2.GaussianBlur(photo, (0, 0), 2.0)  # a student's output stands in: the photo without its fine detail
     assert find_hair(photo, seen.faces, lambda: None) is None
     assert shade_hair(y, photo, noir, 0.6, None) is y
-    hair = find_hair(photo, seen.faces, lambda: seen.person)
-    out = shade_hair(y, photo, noir, 0.6, hair)
+    found = find_hair(photo, seen.faces, lambda: seen.person)
+    out = shade_hair(y, photo, noir, 0.6, found)
+    hair = found[0]
     away = cv2.erode((hair < 0.01).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     assert np.abs(out.astype(int) - y)[away].max() <= 1
     assert (np.abs(out.astype(int) - y).max(-1) > 3)[hair > 0.5].mean() > 0.5
@@ -544,9 +545,10 @@ def test_the_contours_keep_hair_quiet_as_the_teacher_does(load_media, name):
     faces = step_faces(photo)
     small, at_ink = ink_frame(photo, faces)
     people = person_mask(small)
-    hair = find_hair(photo, faces, lambda: people)
-    assert people is not None and hair is not None
-    loud, quiet = (_contours(small, at_ink, 0.6, 1.0, lambda: people, 0.6, h) for h in (None, lambda: hair))
+    found = find_hair(photo, faces, lambda: people)
+    assert people is not None and found is not None
+    loud, quiet = (_contours(small, at_ink, 0.6, 1.0, lambda: people, 0.6, h) for h in (None, lambda: found))
+    hair = found[0]
     within = cv2.resize(hair, small.shape[1::-1]) > 0.5
     assert quiet[within].mean() < 0.8 * loud[within].mean()
     outside = cv2.dilate((people > 0.01).astype(np.uint8), np.ones((9, 9), np.uint8)) == 0

@@ -71,7 +71,8 @@ def moved_perception(per):
 
     pose = None if per.pose is None else per.pose + np.array([1.0, 1.0, 0.0], np.float32)
     return replace(per, faces=[move(f) for f in per.faces], person=shifted(per.person), skin=shifted(per.skin),
-                   hair=None if per.hair is None else shifted(per.hair), pose=pose)
+                   hair=None if per.hair is None else shifted(per.hair),
+                   hair_heads=None if per.hair_heads is None else shifted(per.hair_heads), pose=pose)
 
 
 def full_teacher(cfg, character: str):

@@ -17,7 +17,7 @@ from ..config import PerceptionConfig
 from ..timing import Laps
 from ..types import Perception
 from .faces import FACE_BACKENDS, FaceBackend, FaceModelMissing, check_image, get_face_backend
-from .hair import hair_mask
+from .hair import hair_and_heads, hair_mask
 from .person import estimate_pose, segment_person
 from .skin import face_skin_samples, skin_mask, skin_tone
 from .tracking import CharacterAssignments, FaceTracker, Track
@@ -30,10 +30,11 @@ __all__ = ["perceive", "scale_perception", "FACE_BACKENDS", "FaceBackend", "Face
 def scale_perception(p: Perception, kx: float, ky: float, shape: tuple[int, int]) -> Perception:
     """The same perception for the image resized by (kx, ky) to `shape` (h, w): boxes, points and masks."""
     h, w = shape
-    rs = lambda m: None if m is None else cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)  # noqa: E731
+    rs = lambda m, how=cv2.INTER_LINEAR: None if m is None else cv2.resize(m, (w, h), interpolation=how)  # noqa: E731
     faces = [f.scaled(kx, ky) for f in p.faces]
     pose = None if p.pose is None else p.pose * np.array([kx, ky, 1.0], np.float32)
-    return replace(p, faces=faces, person=rs(p.person), skin=rs(p.skin), hair=rs(p.hair), pose=pose)
+    return replace(p, faces=faces, person=rs(p.person), skin=rs(p.skin), hair=rs(p.hair),
+                   hair_heads=rs(p.hair_heads, cv2.INTER_NEAREST), pose=pose)
 
 
 def perceive(image: np.ndarray, cfg: PerceptionConfig, pose: Optional[bool] = None) -> Perception:
@@ -56,7 +57,7 @@ def perceive(image: np.ndarray, cfg: PerceptionConfig, pose: Optional[bool] = No
     tones = [skin_tone(image, f) for f in faces]
     lap("skin")
     # 5. Hair, which is then taken out of the skin (red and blond hair can have a skin-like colour).
-    hair = hair_mask(image, faces, person, skin)
+    hair, heads = hair_and_heads(image, faces, person, skin)
     skin = skin * (1.0 - hair)
     lap("hair")
     # 6. Pose, when asked.
@@ -64,5 +65,5 @@ def perceive(image: np.ndarray, cfg: PerceptionConfig, pose: Optional[bool] = No
     if cfg.pose if pose is None else pose:
         body = estimate_pose(image)
         lap("pose")
-    return Perception(faces=faces, person=person, skin=skin, skin_tones=tones, pose=body, hair=hair,
+    return Perception(faces=faces, person=person, skin=skin, skin_tones=tones, pose=body, hair=hair, hair_heads=heads,
                       timings=laps.timings)

@@ -3,6 +3,7 @@ around each face whose colour is closer to the hair just above the forehead than
 when that band is the face's own skin by colour or smoothness: a bald or shaved head).
 
     hair = hair_mask(image_rgb_uint8, faces, person, skin)     # soft (H, W) float32 in [0, 1]
+    hair, heads = hair_and_heads(image_rgb_uint8, faces, person, skin)   # and whose: uint16 labels 1 + face index
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ HAIR_FACE_PX = 160  # each head is analysed with its face at most this wide, the
 HAIRLINE_RUN = 0.03  # of the face's height: how far up hair must go on from a hairline above the forehead
 CROWD_FACES = 10  # a photo with this many faces is a crowd: each head's hair is looked for on its skull only
 SHORT_HAIR = 0.25  # and how far at most before the person ends (longer: the background the person mask runs into)
+HEAD_OWN = 0.25  # a face's hair estimate from which a pixel can be its head's
 
 
 def _face_skin_in(shape, face: Face, roi: tuple[int, int, int, int], size: Optional[tuple[int, int]]
@@ -225,20 +227,53 @@ def hair_mask(image: np.ndarray, faces: Sequence[Face], person: np.ndarray, skin
     decided against each face's own skin colour here, and the caller removes hair from the skin mask
     (`perceive` does). Each face is handled inside its own head region, so many small faces cost little; a head is
     analysed with its face at most `face_px` wide (the realtime step takes half the teacher's width: the mask moves
-    by under 0.7 % of a pixel's weight on average, for about half the time).
+    by under 0.7 % of a pixel's weight on average, for about half the time). `hair_and_heads` also says whose.
     """
+    return hair_and_heads(image, faces, person, skin, face_px)[0]
+
+
+def hair_and_heads(image: np.ndarray, faces: Sequence[Face], person: np.ndarray, skin: Optional[np.ndarray],
+                   face_px: float = HAIR_FACE_PX) -> tuple[Mask, np.ndarray]:
+    """(`hair_mask`, heads): whose hair each pixel is, as a uint16 label image: 1 + the index in `faces` of the face
+    whose own estimate reaches it (at least HEAD_OWN) and whose head region (`_head_region`) is the nearest, in that
+    region's size; the mask's reach past the estimates (its closing and blur) takes the nearest label; 0: none.
+    The hair's shading (studio.compose.hair_shading) shades each head's pieces on their own: in a dark scene the
+    heads' masks join through the black round them, and a night group's blonde was painted at her dark-haired
+    neighbours' lightness. Where two heads' estimates overlap the nearer head is the owner, not the higher estimate:
+    a crowd's estimates are equal there up to a grey level of noise, and the boundary came and went with it."""
     image = check_image(image)
     h, w = image.shape[:2]
     out = np.zeros((h, w), np.float32)
-    for face in faces:
+    heads = np.zeros((h, w), np.uint16)
+    nearest = np.full((h, w), np.inf, np.float32)
+    # No face is hair, nor another's: a blonde's colour is a skin's, and her head's region took the chin of the
+    # face above hers.
+    meshed = [f for f in faces if f.has_mesh]
+    face_areas = np.zeros((h, w), np.float32)
+    for face in meshed if len(meshed) > 1 else ():
+        cv2.fillConvexPoly(face_areas, cv2.convexHull(np.round(face.landmarks[:468, :2]).astype(np.int32)), 1.0)
+    for i, face in enumerate(faces, 1):
         if not face.has_mesh or face.box.width < 20:
             continue
-        found = _head_hair(image, face, person, _crowded(face, faces), face_px)
-        if found is not None:
-            y0, x0, m = found
-            np.maximum(out[y0:y0 + m.shape[0], x0:x0 + m.shape[1]], m, out=out[y0:y0 + m.shape[0], x0:x0 + m.shape[1]])
+        crowded = _crowded(face, faces)
+        found = _head_hair(image, face, person, crowded, face_px)
+        if found is None:
+            continue
+        y0, x0, m = found
+        box = (slice(y0, y0 + m.shape[0]), slice(x0, x0 + m.shape[1]))
+        if len(meshed) > 1:
+            m = m * (1.0 - face_areas[box])
+        ex, ey, ax, ay, _, _ = _head_region(face, crowded)
+        ys = ((np.arange(y0, y0 + m.shape[0], dtype=np.float32) - ey) / ay) ** 2
+        xs = ((np.arange(x0, x0 + m.shape[1], dtype=np.float32) - ex) / ax) ** 2
+        far = ys[:, None] + xs[None, :]
+        own = (m >= HEAD_OWN) & (far < nearest[box])
+        heads[box][own] = i
+        nearest[box][own] = far[own]
+        np.maximum(out[box], m, out=out[box])
     if out.max() == 0:
-        return out
+        return out, heads
     out = cv2.morphologyEx(out, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     out = remove_small_blobs(cv2.GaussianBlur(out, (0, 0), 1.5), 0.0005)
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
+    heads = np.where(heads > 0, heads, cv2.dilate(heads, np.ones((11, 11), np.uint8)))
+    return np.clip(out, 0.0, 1.0).astype(np.float32), heads

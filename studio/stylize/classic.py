@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
+import cv2
 import numpy as np
 
 from .. import compose
@@ -70,8 +71,9 @@ class ClassicTeacher:
             img = field.apply(img)
             person, skin = field.apply(person), field.apply(skin)
             hair = field.apply(perception.hair) if perception.hair is not None else None
+            heads = None if perception.hair_heads is None else field.apply(perception.hair_heads, cv2.INTER_NEAREST)
             faces = field.move_faces(faces)
-            perception = replace(perception, faces=faces, person=person, skin=skin, hair=hair)
+            perception = replace(perception, faces=faces, person=person, skin=skin, hair=hair, hair_heads=heads)
         lap("warp")
         toon = Cartoonizer(character)
         # 3. Person layer: abstraction + palette, skin into the character's ramp, faces painted, hair, eyes.
@@ -85,7 +87,8 @@ class ClassicTeacher:
         person_layer = paint_skin(img, person_layer, skin, faces, tones, character, s.person.texture, s.person.color,
                                   image_scale(img.shape))
         person_layer, strands = compose.hair_shading(img, person_layer, perception.hair, character,
-                                                     strength=compose.hair_strength(s.person.color))
+                                                     strength=compose.hair_strength(s.person.color),
+                                                     heads=perception.hair_heads)
         person_layer = compose.eye_accents(person_layer, faces, character, strength=s.person.color)
         person_layer = compose.lip_tint(person_layer, faces, character, strength=s.person.color)
         lap("person")
