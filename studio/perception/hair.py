@@ -22,6 +22,7 @@ HAIR_FACE_PX = 160  # each head is analysed with its face at most this wide, the
 HAIRLINE_RUN = 0.03  # of the face's height: how far up hair must go on from a hairline above the forehead
 CROWD_FACES = 10  # a photo with this many faces is a crowd: each head's hair is looked for on its skull only
 SHORT_HAIR = 0.25  # and how far at most before the person ends (longer: the background the person mask runs into)
+HAIR_BAND = (0.30, 0.06)  # of the face's height above the face oval's top: the band the hair's colour is sampled in
 HEAD_OWN = 0.25  # a face's hair estimate from which a pixel can be its head's
 
 
@@ -185,7 +186,7 @@ def _head_hair(image: np.ndarray, face: Face, person: np.ndarray, crowded: bool 
                            skin_mu)
         return None if bare else sample
 
-    sample = hair_sample(max(0, int(top - 0.30 * fhs)), max(0, int(top - 0.06 * fhs)))
+    sample = hair_sample(max(0, int(top - HAIR_BAND[0] * fhs)), max(0, int(top - HAIR_BAND[1] * fhs)))
     line = None
     if sample is None:
         # Forehead, or a bald head? Above a high forehead, the hair may start further up than the band looks.
