@@ -246,13 +246,17 @@ def hair_and_heads(image: np.ndarray, faces: Sequence[Face], person: np.ndarray,
     h, w = image.shape[:2]
     out = np.zeros((h, w), np.float32)
     heads = np.zeros((h, w), np.uint16)
-    nearest = np.full((h, w), np.inf, np.float32)
-    # No face is hair, nor another's: a blonde's colour is a skin's, and her head's region took the chin of the
-    # face above hers.
+    # With one face there is one head (a webcam's usual frame: 1 ms less at the realtime step's size). With several,
+    # no face is hair, nor another's: a blonde's colour is a skin's, and her head's region took the chin of the face
+    # above hers.
     meshed = [f for f in faces if f.has_mesh]
-    face_areas = np.zeros((h, w), np.float32)
-    for face in meshed if len(meshed) > 1 else ():
-        cv2.fillConvexPoly(face_areas, cv2.convexHull(np.round(face.landmarks[:468, :2]).astype(np.int32)), 1.0)
+    several = len(meshed) > 1
+    if several:
+        nearest = np.full((h, w), np.inf, np.float32)
+        face_areas = np.zeros((h, w), np.float32)
+        for face in meshed:
+            cv2.fillConvexPoly(face_areas, cv2.convexHull(np.round(face.landmarks[:468, :2]).astype(np.int32)), 1.0)
+    owners = []  # the labels of the faces with hair
     for i, face in enumerate(faces, 1):
         if not face.has_mesh or face.box.width < 20:
             continue
@@ -262,19 +266,23 @@ def hair_and_heads(image: np.ndarray, faces: Sequence[Face], person: np.ndarray,
             continue
         y0, x0, m = found
         box = (slice(y0, y0 + m.shape[0]), slice(x0, x0 + m.shape[1]))
-        if len(meshed) > 1:
+        if several:
             m = m * (1.0 - face_areas[box])
-        ex, ey, ax, ay, _, _ = _head_region(face, crowded)
-        ys = ((np.arange(y0, y0 + m.shape[0], dtype=np.float32) - ey) / ay) ** 2
-        xs = ((np.arange(x0, x0 + m.shape[1], dtype=np.float32) - ex) / ax) ** 2
-        far = ys[:, None] + xs[None, :]
-        own = (m >= HEAD_OWN) & (far < nearest[box])
-        heads[box][own] = i
-        nearest[box][own] = far[own]
+            ex, ey, ax, ay, _, _ = _head_region(face, crowded)
+            ys = ((np.arange(y0, y0 + m.shape[0], dtype=np.float32) - ey) / ay) ** 2
+            xs = ((np.arange(x0, x0 + m.shape[1], dtype=np.float32) - ex) / ax) ** 2
+            far = ys[:, None] + xs[None, :]
+            own = (m >= HEAD_OWN) & (far < nearest[box])
+            heads[box][own] = i
+            nearest[box][own] = far[own]
         np.maximum(out[box], m, out=out[box])
+        owners.append(i)
     if out.max() == 0:
         return out, heads
     out = cv2.morphologyEx(out, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     out = remove_small_blobs(cv2.GaussianBlur(out, (0, 0), 1.5), 0.0005)
-    heads = np.where(heads > 0, heads, cv2.dilate(heads, np.ones((11, 11), np.uint8)))
+    if len(owners) == 1:
+        heads[out > 0] = owners[0]
+    else:
+        heads = np.where(heads > 0, heads, cv2.dilate(heads, np.ones((11, 11), np.uint8)))
     return np.clip(out, 0.0, 1.0).astype(np.float32), heads
