@@ -270,12 +270,24 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
         y = add_face_details(y, details, block)
     if skin is not None and moved:  # after the photo's detail, which holds the photo's irises and lips
         y = face_accents(y, moved, skin, float(factors[0, STUDENT_FACTORS.index("color")]))
-    for box, alpha in layers:  # never lighter than what it crosses, as the teacher draws it (ink_over)
+    return ink_layers(y, layers, ink[2]) if layers else y
+
+
+def ink_layers(y: np.ndarray, layers: list, color: np.ndarray) -> np.ndarray:
+    """`y` inked in `color` with `layers` [(where, alpha)]: the whole frame's (where None; at most one) and boxes'
+    (where a box's slices), never lighter than what the ink crosses (ink_over). The boxes' (the face strokes) join
+    the whole frame's (the contours and the outline) by their max, as the teacher inks its person layer, in one pass
+    over the frame (a 1080p close-up's face box was a second: ~2 ms); without a whole frame's, each box in its own.
+    `y` is written in place where a box is inked on its own, and the whole frame's alpha where boxes join it."""
+    whole = next((alpha for box, alpha in layers if box is None), None)
+    for box, alpha in layers:
         if box is None:
-            y = ink_over(y, alpha, ink[2])
+            continue
+        if whole is not None:
+            whole[box] = cv2.max(whole[box], alpha)
         else:
-            y[box] = ink_over(y[box], alpha, ink[2])
-    return y
+            y[box] = ink_over(y[box], alpha, color)
+    return y if whole is None else ink_over(y, whole, color)
 
 
 def _face_strokes(warped: np.ndarray, faces: Sequence, line: float, weight: float) -> list:

@@ -209,6 +209,35 @@ def test_face_strokes_bring_the_realtime_path_closer_to_the_teacher(photo, chara
         skin=no_line.character))
 
 
+def test_face_strokes_join_the_contours_by_their_max():
+    """realtime.student.ink_layers: the face strokes (a box's alpha) join the whole frame's contours and outline by
+    their max and are inked in one pass, as the teacher inks its person layer (np.maximum, then ink_over once); two
+    passes inked a stroke over a line darker than either. Without a whole frame's layer each box is inked in its
+    own, the rest of the frame untouched."""
+    from realtime.student import ink_layers
+    from studio.stylize.cartoonizer import ink_over
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(90, 250, (60, 80, 3), np.uint8)
+    whole = np.zeros((60, 80), np.float32)
+    whole[:, 30:34] = 0.6  # a contour
+    box = (slice(10, 40), slice(20, 50))
+    stroke = np.zeros((30, 30), np.float32)
+    stroke[10:14, :] = 0.5  # a stroke across it
+    color = np.array([30, 20, 10], np.uint8)
+    out = ink_layers(y.copy(), [(None, whole.copy()), (box, stroke)], color)
+    joined = whole.copy()
+    joined[box] = np.maximum(joined[box], stroke)
+    np.testing.assert_array_equal(out, ink_over(y.copy(), joined, color))
+    twice = ink_over(y.copy(), whole, color)
+    twice[box] = ink_over(twice[box], stroke, color)
+    assert (out.astype(int).sum(-1) > twice.astype(int).sum(-1))[20:24, 30:34].all()  # where they cross: lighter
+    alone = ink_layers(y.copy(), [(box, stroke)], color)
+    outside = np.ones((60, 80), bool)
+    outside[box] = False
+    assert np.array_equal(alone[outside], y[outside]) and not np.array_equal(alone[box], y[box])
+
+
 @pytest.mark.parametrize("character", BUILT_IN)
 def test_contour_lines_bring_the_realtime_path_closer_to_the_teacher(load_media, character):
     """The realtime step draws the teacher's contour lines (its own line function, background settings) over the
