@@ -237,11 +237,12 @@ def hair_and_heads(image: np.ndarray, faces: Sequence[Face], person: np.ndarray,
                    face_px: float = HAIR_FACE_PX) -> tuple[Mask, np.ndarray]:
     """(`hair_mask`, heads): whose hair each pixel is, as a uint16 label image: 1 + the index in `faces` of the face
     whose own estimate reaches it (at least HEAD_OWN) and whose head region (`_head_region`) is the nearest, in that
-    region's size; the mask's reach past the estimates (its closing and blur) takes the nearest label; 0: none.
-    The hair's shading (studio.compose.hair_shading) shades each head's pieces on their own: in a dark scene the
-    heads' masks join through the black round them, and a night group's blonde was painted at her dark-haired
-    neighbours' lightness. Where two heads' estimates overlap the nearer head is the owner, not the higher estimate:
-    a crowd's estimates are equal there up to a grey level of noise, and the boundary came and went with it."""
+    region's size; the mask's reach past the estimates (its closing and blur) takes the nearest label (with one
+    face, all of the mask is its); 0: none. The hair's shading (studio.compose.hair_shading) shades each head's hair
+    on its own, all its pieces as one: in a dark scene the heads' masks join through the black round them, and a
+    night group's blonde was painted at her dark-haired neighbours' lightness. Where two heads' estimates overlap
+    the nearer head is the owner, not the higher estimate: a crowd's estimates are equal there up to a grey level of
+    noise, and the boundary came and went with it."""
     image = check_image(image)
     h, w = image.shape[:2]
     out = np.zeros((h, w), np.float32)
