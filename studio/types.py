@@ -168,7 +168,7 @@ class Perception:
     skin_tones: list[Optional[SkinTone]] = field(default_factory=list)  # one per face, same order
     pose: Optional[np.ndarray] = None  # (33, 3) x, y in pixels and visibility, or None
     hair: Optional[Mask] = None
-    hair_heads: Optional[np.ndarray] = None  # (H, W) uint16: which heads' hair (perception.hair_and_heads; 0: none)
+    hair_heads: Optional[np.ndarray] = None  # (H, W) uint16: whose hair, 1 + the face's index (hair_and_heads; 0: none)
     timings: dict[str, float] = field(default_factory=dict)
 
 
