@@ -214,15 +214,15 @@ def _head_hair(image: np.ndarray, face: Face, person: np.ndarray, crowded: bool 
     # above the face's middle within the head region, averaged within BACKGROUND_REACH of the face's width.
     off = ((pers < 0.2) & (region > 0.05)).astype(np.float32)
     off[int(scy):] = 0.0
-    background = None
+    seen = None  # how much of the blur's window is off the person; `off_lab` the colour there times that
     if off.sum() >= 12:
         # A wide blur: taken at a scale where it is 4 px (its result is smooth), then brought back.
         reach = max(1.0, BACKGROUND_REACH * fws)
         down = max(1.0, reach / 4.0)
         lsize = (max(1, int(round(sw / down))), max(1, int(round(sh / down))))
-        seen, background = (cv2.resize(cv2.GaussianBlur(cv2.resize(a, lsize, interpolation=cv2.INTER_AREA), (0, 0),
-                                                        reach / down), size, interpolation=cv2.INTER_LINEAR)
-                            for a in (off, lab * off[..., None]))
+        seen, off_lab = (cv2.resize(cv2.GaussianBlur(cv2.resize(a, lsize, interpolation=cv2.INTER_AREA), (0, 0),
+                                                     reach / down), size, interpolation=cv2.INTER_LINEAR)
+                         for a in (off, lab * off[..., None]))
 
     def hair_sample(by0: int, by1: int) -> Optional[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """The band's pixels on the person, their weights (`_background_weights`) and weighted median, or None when
@@ -235,9 +235,9 @@ def _head_hair(image: np.ndarray, face: Face, person: np.ndarray, crowded: bool 
         if len(sample) < 12:
             return None
         weights = np.ones(len(sample))
-        if background is not None:
+        if seen is not None:
             there = seen[band][on_person]
-            weights = _background_weights(sample, background[band][on_person] / np.maximum(there, 1e-6)[:, None],
+            weights = _background_weights(sample, off_lab[band][on_person] / np.maximum(there, 1e-6)[:, None],
                                           np.clip(there / 0.05, 0.0, 1.0))
         mu = weighted_quantile(sample, weights, 0.5)
         return None if _bare_scalp(fine, band, on_person, tex_skin, mu, skin_mu) else (sample, weights, mu)
