@@ -446,6 +446,20 @@ def _toward(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     return cv2.add(x, cv2.multiply(cv2.subtract(y, x, dst=y), w, dst=y))
 
 
+HAIR_HUE_REACH = 10.0  # a*b* units: how far a hair's colour may stray from its head's (hair_shading, _near_hue)
+
+
+def _near_hue(a: np.ndarray, b: np.ndarray, ta: np.ndarray, tb: np.ndarray, reach: float
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Chroma (a, b) pulled to within `reach` of (ta, tb) per pixel, along the line between them (float32 arrays, in
+    OpenCV passes). The layer under a red crown's shine was the palette's pale grey; moved by the head's offset it
+    was painted an olive patch in orange hair."""
+    da, db = cv2.subtract(a, ta), cv2.subtract(b, tb)
+    k = cv2.magnitude(da, db)
+    k = cv2.divide(reach, cv2.max(k, reach, dst=k), dst=k)  # reach / max(|d|, reach)
+    return (cv2.add(ta, cv2.multiply(da, k, dst=da), dst=da), cv2.add(tb, cv2.multiply(db, k, dst=db), dst=db))
+
+
 def _highlight_band(Lh: np.ndarray, hi: np.ndarray, sel: np.ndarray, scale: float) -> np.ndarray:
     """The hair's highlight band, 0..1: where the smoothed light is above the head's 90th percentile, keeping only
     pieces large enough to read as a band of light (at least (12 · scale)² px); specks are dropped."""
@@ -520,7 +534,7 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
     # Per head; [0] is the whole hair, for rim pixels no head reaches.
     n = len(boxes) + 1
     med, hi, tone = np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros(n, np.float32)
-    ab = np.zeros((n, 2), np.float32)
+    ab, target = np.zeros((n, 2), np.float32), np.zeros((n, 2), np.float32)
     for i, box in [(0, (slice(None), slice(None)))] + boxes:
         part = sel[box] if i == 0 else (heads[box] == i) & sel[box]
         if coarse > 1 and part[::coarse, ::coarse].any():  # every coarse-th pixel, unless that misses a small piece
@@ -530,8 +544,9 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
         own = float(np.median(src_L[box][part]))
         tone[i] = min(float(np.interp(own, centres, curve)), own + HAIR_LIFT)
         # The layer's own chroma moved so that its median is the photo's through the character's colour map.
-        ab[i] = np.median(src_lab[box][part][:, 1:], axis=0) * gain + offset - np.median(lab[box][part][:, 1:], axis=0)
-    med, hi, tone, da, db = _by_head(heads, med, hi, tone, ab[:, 0], ab[:, 1])
+        target[i] = np.median(src_lab[box][part][:, 1:], axis=0) * gain + offset
+        ab[i] = target[i] - np.median(lab[box][part][:, 1:], axis=0)
+    med, hi, tone, da, db, ta, tb = _by_head(heads, med, hi, tone, ab[:, 0], ab[:, 1], target[:, 0], target[:, 1])
     # Two tones: shadow below the head's median, base above; then the highlight band. The hair's L* (`base_L`) and
     # chroma blended over the layer's by the mask times `strength`, channel by channel in OpenCV passes (numpy's
     # expressions over the three channels took 9 of a close-up's 23 ms in the realtime step).
@@ -542,9 +557,10 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
     w = cv2.multiply(m, float(strength))
     vivid = cv2.addWeighted(band, 0.2, band, 0.0, 1.0)  # the band's chroma a fifth stronger
     L, a, b = cv2.split(lab)
+    a, b = _near_hue(cv2.add(a, da), cv2.add(b, db), ta, tb, HAIR_HUE_REACH)
     out = shaded.astype(np.float32)  # a copy
-    out[crop] = lab_to_rgb(cv2.merge([_toward(L, base_L, w), _toward(a, cv2.multiply(cv2.add(a, da), vivid), w),
-                                      _toward(b, cv2.multiply(cv2.add(b, db), vivid), w)]))
+    out[crop] = lab_to_rgb(cv2.merge([_toward(L, base_L, w), _toward(lab[..., 1], cv2.multiply(a, vivid), w),
+                                      _toward(lab[..., 2], cv2.multiply(b, vivid), w)]))
     alpha = np.zeros(shaded.shape[:2], np.float32)
     if not strands:
         return out, alpha

@@ -158,6 +158,63 @@ def _crowded(face: Face, faces: Sequence[Face]) -> bool:
     return False
 
 
+def _crown_light(lab: np.ndarray, fine: np.ndarray, pers: np.ndarray, region: np.ndarray, face: Face, to_small,
+                 mu: np.ndarray, scale: np.ndarray, tex_skin: float, below: float, off) -> np.ndarray:
+    """The light on the crown, as hair (0-1, the head region's size): on the skull above the middle of the hair's
+    sample band (`below`, a row: lower, a black-haired woman's forehead under her hairline was taken), on the
+    person, the pixels lighter than the hair whose colour is the hair's thinned toward white (the hue kept, the
+    chroma less) and textured as hair is. The colour model alone (within `scale` of `mu`) cut a studio light's shine
+    out of a red crown: a hole the abstraction painted as a pale patch and inked as a maze of short strokes. Not the
+    background's colour beside it (`off`: (seen, off_lab) of `_head_hair`): a white wall the person mask runs into
+    behind dark hair is lighter, neutral and, with the hair, no highlight."""
+    sh, sw = region.shape
+    out = np.zeros((sh, sw), np.float32)
+    ex, ey, ax, ay, _, _ = _head_region(face, crowded=True)  # the skull
+    (sex, sey), = to_small(np.array([[ex, ey]]))
+    (axs, ays), = to_small(np.array([[ex + ax, ey + ay]])) - np.array([[sex, sey]])
+    axs, ays = max(1, int(axs)), max(1, int(ays))
+    soft = max(0.5, 0.03 * axs)
+    # Worked in the skull's box above `below` (and its blur's reach): a fifth of the head region's pixels.
+    pad = int(np.ceil(3 * soft)) + 1
+    y0, y1 = max(0, int(sey) - ays - pad), min(sh, int(below) + pad, int(sey) + ays + pad)
+    x0, x1 = max(0, int(sex) - axs - pad), min(sw, int(sex) + axs + pad + 1)
+    if y1 - y0 < 2 or x1 - x0 < 2:
+        return out
+    box = (slice(y0, y1), slice(x0, x1))
+    skull = np.zeros((y1 - y0, x1 - x0), np.float32)
+    cv2.ellipse(skull, (int(sex) - x0, int(sey) - y0), (axs, ays), 0, 0, 360, 1.0, -1)
+    skull[max(0, int(below) - y0):] = 0.0
+    skull = cv2.GaussianBlur(skull, (0, 0), soft)
+    lab = lab[box]
+    L, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
+    f32 = np.float32
+    lighter = np.clip((L - f32(mu[0])) / f32(scale[0]) + f32(0.5), 0.0, 1.0)
+    # The chroma along the hair's (t: 1 the hair's, 0 grey) and off it (e), in the scale's a*b* units.
+    hue = f32(mu[1:])
+    n2 = float(hue @ hue)
+    sab = f32(np.mean(scale[1:]))
+    if n2 > 16.0:
+        t = (a * hue[0] + b * hue[1]) / f32(n2)
+        e = cv2.magnitude(a - t * hue[0], b - t * hue[1]) / sab
+        along = np.clip((t + f32(0.2)) * f32(5.0), 0.0, 1.0) * np.clip((f32(1.4) - t) * f32(5.0), 0.0, 1.0)
+    else:  # grey or black hair: its light is grey too
+        e = np.maximum(cv2.magnitude(a, b) - f32(np.sqrt(n2)), 0.0) / sab
+        along = f32(1.0)
+    light = along * np.clip(f32(1.5) - e, 0.0, 1.0)
+    light *= np.clip(cv2.GaussianBlur(fine[box], (0, 0), 1.0) / f32(tex_skin) - f32(1.0), 0.0, 1.0)  # strands
+    light *= skull * lighter * np.clip(pers[box], 0.0, 1.0)
+    if off is not None:
+        seen, off_lab = (v[box] for v in off)
+        near = np.clip(seen / f32(0.05), 0.0, 1.0)
+        inv = f32(1.0) / np.maximum(seen, f32(1e-6))
+        d2 = np.zeros_like(seen)
+        for c in range(3):
+            d2 += np.square((lab[..., c] - off_lab[..., c] * inv) / f32(BACKGROUND_LAB[c]))
+        light *= f32(1.0) - near * (f32(1.0) - np.clip(np.sqrt(d2) - f32(1.0), 0.0, 1.0))
+    out[box] = region[box] * light
+    return out
+
+
 def _head_hair(image: np.ndarray, face: Face, person: np.ndarray, crowded: bool = False,
                face_px: float = HAIR_FACE_PX) -> Optional[tuple[int, int, np.ndarray]]:
     """(y0, x0, soft hair mask of the head region at (y0, x0)) for one face with a mesh, or None."""
@@ -258,6 +315,9 @@ def _head_hair(image: np.ndarray, face: Face, person: np.ndarray, crowded: bool 
     # when the hair colour is near the skin's (blond, red, grey).
     d_skin = _distance(lab, skin_mu, scale)
     m *= np.clip((d_skin - d) * 2.0 + 0.5, 0.0, 1.0)
+    if line is None and not crowded:  # (a crowd's heads are small: their crowns' light is a few pixels)
+        np.maximum(m, _crown_light(lab, fine, pers, region, face, to_small, mu, scale, tex_skin,
+                                   top - 0.5 * sum(HAIR_BAND) * fhs, None if seen is None else (seen, off_lab)), out=m)
     if line is not None:
         # Short hair above a high forehead is a cap from the hairline up to the head's outline, lit or not: the light
         # on a crown makes it lighter than the sample (and as light as skin), and cropped hair is one region there.
