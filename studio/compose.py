@@ -18,7 +18,7 @@ from scipy.ndimage import find_objects
 
 from .characters import Character
 from .color import hex_to_rgb, image_scale, lab_to_rgb, rgb_to_lab, smoothstep, to_u8
-from .imageops import clip_unit
+from .imageops import clip_unit, gradient_magnitude
 from .perception.faces import FACE_OVAL, LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_EYE
 from .types import Box, Face, SkinTone
 
@@ -455,7 +455,7 @@ def _near_hue(a: np.ndarray, b: np.ndarray, ta: np.ndarray, tb: np.ndarray, reac
     OpenCV passes). The layer under a red crown's shine was the palette's pale grey; moved by the head's offset it
     was painted an olive patch in orange hair."""
     da, db = cv2.subtract(a, ta), cv2.subtract(b, tb)
-    k = cv2.magnitude(da, db)
+    k = gradient_magnitude(da, db)  # (cv2.magnitude depends on its buffers' addresses: studio.imageops)
     k = cv2.divide(reach, cv2.max(k, reach, dst=k), dst=k)  # reach / max(|d|, reach)
     return (cv2.add(ta, cv2.multiply(da, k, dst=da), dst=da), cv2.add(tb, cv2.multiply(db, k, dst=db), dst=db))
 

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from ..color import rgb_to_lab
+from ..imageops import gradient_magnitude
 from ..types import Face, Mask
 from .faces import FACE_OVAL, check_image
 from .person import remove_small_blobs
@@ -195,10 +196,10 @@ def _crown_light(lab: np.ndarray, fine: np.ndarray, pers: np.ndarray, region: np
     sab = f32(np.mean(scale[1:]))
     if n2 > 16.0:
         t = (a * hue[0] + b * hue[1]) / f32(n2)
-        e = cv2.magnitude(a - t * hue[0], b - t * hue[1]) / sab
+        e = gradient_magnitude(a - t * hue[0], b - t * hue[1]) / sab
         along = np.clip((t + f32(0.2)) * f32(5.0), 0.0, 1.0) * np.clip((f32(1.4) - t) * f32(5.0), 0.0, 1.0)
     else:  # grey or black hair: its light is grey too
-        e = np.maximum(cv2.magnitude(a, b) - f32(np.sqrt(n2)), 0.0) / sab
+        e = np.maximum(gradient_magnitude(a, b) - f32(np.sqrt(n2)), 0.0) / sab
         along = f32(1.0)
     light = along * np.clip(f32(1.5) - e, 0.0, 1.0)
     light *= np.clip(cv2.GaussianBlur(fine[box], (0, 0), 1.0) / f32(tex_skin) - f32(1.0), 0.0, 1.0)  # strands
