@@ -480,7 +480,8 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
     Returns (shaded image, strand ink alpha). Each head's hair keeps its own lightness: the photo's, through the
     character's tone mapping (measured on the rest of the layer), so black hair stays black beside blond, and thin
     short hair that the abstraction merged into a light background is dark again. Its shadow and highlight are cut
-    at that head's own levels. Strands are the long, thin edge fragments inside the hair (short ones are dropped),
+    at that head's own levels; its chroma is the layer's moved to the head's colour and kept within HAIR_HUE_REACH
+    of it (`_near_hue`). Strands are the long, thin edge fragments inside the hair (short ones are dropped),
     drawn thin; the highlight is the brightest part of the heavily smoothed hair.
 
     `coarse` > 1 (the realtime step: realtime.student.shade_hair) smooths the hair's light at 1/coarse of the size and
@@ -557,10 +558,10 @@ def hair_shading(img: np.ndarray, shaded: np.ndarray, hair: Optional[np.ndarray]
     w = cv2.multiply(m, float(strength))
     vivid = cv2.addWeighted(band, 0.2, band, 0.0, 1.0)  # the band's chroma a fifth stronger
     L, a, b = cv2.split(lab)
-    a, b = _near_hue(cv2.add(a, da), cv2.add(b, db), ta, tb, HAIR_HUE_REACH)
+    ha, hb = _near_hue(cv2.add(a, da), cv2.add(b, db), ta, tb, HAIR_HUE_REACH)  # the hair's chroma
     out = shaded.astype(np.float32)  # a copy
-    out[crop] = lab_to_rgb(cv2.merge([_toward(L, base_L, w), _toward(lab[..., 1], cv2.multiply(a, vivid), w),
-                                      _toward(lab[..., 2], cv2.multiply(b, vivid), w)]))
+    out[crop] = lab_to_rgb(cv2.merge([_toward(L, base_L, w), _toward(a, cv2.multiply(ha, vivid, dst=ha), w),
+                                      _toward(b, cv2.multiply(hb, vivid, dst=hb), w)]))
     alpha = np.zeros(shaded.shape[:2], np.float32)
     if not strands:
         return out, alpha
