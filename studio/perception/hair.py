@@ -77,19 +77,31 @@ def _background_weights(sample: np.ndarray, background: np.ndarray, near: np.nda
     reaches past the crown of short hair: its median was the black, and a blond man's hair was painted dark brown
     and as large as the black the colour model then took in. When most of the sample is the background's colour
     (black hair against black), all of it counts: the weights fade to 1 as that share goes from 20 % to 40 %."""
-    d = np.sqrt((((sample - background) / BACKGROUND_LAB) ** 2).sum(-1))
-    w = 1.0 - near * (1.0 - np.clip(d - 1.0, 0.0, 1.0))
+    w = _unlike_background(sample, background, near)
     keep = float(np.clip((w.mean() - 0.2) / 0.2, 0.0, 1.0))
     return keep * w + (1.0 - keep)
 
 
+def _background_beside(seen: np.ndarray, off_lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the background's colour beside each pixel, how much background there is beside it, 0-1) from `_head_hair`'s
+    blurs of what is off the person: `seen` (its share of the blur's window) and `off_lab` (its colour times that)."""
+    return off_lab / np.maximum(seen, 1e-6)[..., None], np.clip(seen / 0.05, 0.0, 1.0)
+
+
+def _unlike_background(lab: np.ndarray, background: np.ndarray, near: np.ndarray) -> np.ndarray:
+    """0 for a colour within BACKGROUND_LAB of the background beside it (`_background_beside`), 1 beyond twice that
+    or where there is no background beside it (`near` 0)."""
+    return 1.0 - near * (1.0 - np.clip(_distance(lab, background, BACKGROUND_LAB) - 1.0, 0.0, 1.0))
+
+
 def _distance(lab: np.ndarray, mu: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """|(lab - mu) / scale| per pixel of a float32 L*a*b* image, in float32 channel by channel (in float64 over the
-    last axis it took ~2 ms for a head at the realtime step's size, ten times this)."""
-    mu, inv = np.float32(mu), np.float32(1.0) / np.float32(scale)
-    d2 = np.square((lab[..., 0] - mu[0]) * inv[0])
+    """|(lab - mu) / scale| per pixel of a float32 L*a*b* image (or (N, 3) colours), `mu` one colour or one per
+    pixel, in float32 channel by channel (in float64 over the last axis it took ~2 ms for a head at the realtime
+    step's size, ten times this)."""
+    lab, mu, inv = np.asarray(lab, np.float32), np.asarray(mu, np.float32), np.float32(1.0) / np.float32(scale)
+    d2 = np.square((lab[..., 0] - mu[..., 0]) * inv[0])
     for c in (1, 2):
-        d2 += np.square((lab[..., c] - mu[c]) * inv[c])
+        d2 += np.square((lab[..., c] - mu[..., c]) * inv[c])
     return np.sqrt(d2, out=d2)
 
 
@@ -205,13 +217,7 @@ def _crown_light(lab: np.ndarray, fine: np.ndarray, pers: np.ndarray, region: np
     light *= np.clip(cv2.GaussianBlur(fine[box], (0, 0), 1.0) / f32(tex_skin) - f32(1.0), 0.0, 1.0)  # strands
     light *= skull * lighter * np.clip(pers[box], 0.0, 1.0)
     if off is not None:
-        seen, off_lab = (v[box] for v in off)
-        near = np.clip(seen / f32(0.05), 0.0, 1.0)
-        inv = f32(1.0) / np.maximum(seen, f32(1e-6))
-        d2 = np.zeros_like(seen)
-        for c in range(3):
-            d2 += np.square((lab[..., c] - off_lab[..., c] * inv) / f32(BACKGROUND_LAB[c]))
-        light *= f32(1.0) - near * (f32(1.0) - np.clip(np.sqrt(d2) - f32(1.0), 0.0, 1.0))
+        light *= _unlike_background(lab, *_background_beside(*(v[box] for v in off)))
     out[box] = region[box] * light
     return out
 
@@ -294,9 +300,7 @@ def _head_hair(image: np.ndarray, face: Face, person: np.ndarray, crowded: bool 
             return None
         weights = np.ones(len(sample))
         if seen is not None:
-            there = seen[band][on_person]
-            weights = _background_weights(sample, off_lab[band][on_person] / np.maximum(there, 1e-6)[:, None],
-                                          np.clip(there / 0.05, 0.0, 1.0))
+            weights = _background_weights(sample, *_background_beside(seen[band][on_person], off_lab[band][on_person]))
         mu = weighted_quantile(sample, weights, 0.5)
         return None if _bare_scalp(fine, band, on_person, tex_skin, mu, skin_mu) else (sample, weights, mu)
 
@@ -319,7 +323,7 @@ def _head_hair(image: np.ndarray, face: Face, person: np.ndarray, crowded: bool 
     if line is None and not crowded:  # (a crowd's heads are small: their crowns' light is a few pixels)
         np.maximum(m, _crown_light(lab, fine, pers, region, face, to_small, mu, scale, tex_skin,
                                    top - 0.5 * sum(HAIR_BAND) * fhs, None if seen is None else (seen, off_lab)), out=m)
-    if line is not None:
+    elif line is not None:
         # Short hair above a high forehead is a cap from the hairline up to the head's outline, lit or not: the light
         # on a crown makes it lighter than the sample (and as light as skin), and cropped hair is one region there.
         cap = np.zeros_like(region)
