@@ -23,6 +23,9 @@ HAIR_FACE_PX = 160  # each head is analysed with its face at most this wide, the
 HAIRLINE_RUN = 0.03  # of the face's height: how far up hair must go on from a hairline above the forehead
 CROWD_FACES = 10  # a photo with this many faces is a crowd: each head's hair is looked for on its skull only
 SHORT_HAIR = 0.25  # and how far at most before the person ends (longer: the background the person mask runs into)
+CROWN_REACH = 0.15  # of the face's height: how far above the skull's ellipse a crown's light is looked for (a high
+# crown: the light Asian portrait's is 0.55 of her face's height above its oval's top, her skull's ellipse 0.4)
+CROWN_CHROMA = 20.0  # a*b* units: a crown's light may carry the hair's hue up to this chroma (dark hair's pigment)
 HAIR_BAND = (0.30, 0.06)  # of the face's height above the face oval's top: the band the hair's colour is sampled in
 HEAD_OWN = 0.25  # a face's hair estimate from which a pixel can be its head's
 BACKGROUND_REACH = 0.3  # of the face's width: how far over the person the colour round the crown is carried
@@ -176,13 +179,15 @@ def _crown_light(lab: np.ndarray, fine: np.ndarray, pers: np.ndarray, region: np
     """The light on the crown, as hair (0-1, the head region's size): on the skull above the middle of the hair's
     sample band (`below`, a row: lower, a black-haired woman's forehead under her hairline was taken), on the
     person, the pixels lighter than the hair whose colour is the hair's thinned toward white (the hue kept, the
-    chroma less) and textured as hair is. The colour model alone (within `scale` of `mu`) cut a studio light's shine
+    chroma less; dark hair's up to CROWN_CHROMA: its pigment lit) and textured as hair is. The skull's ellipse is
+    taken CROWN_REACH of the face's height higher. The colour model alone (within `scale` of `mu`) cut a studio light's shine
     out of a red crown: a hole the abstraction painted as a pale patch and inked as a maze of short strokes. Not the
     background's colour beside it (`off`: (seen, off_lab) of `_head_hair`): a white wall the person mask runs into
     behind dark hair is lighter, neutral and, with the hair, no highlight."""
     sh, sw = region.shape
     out = np.zeros((sh, sw), np.float32)
-    ex, ey, ax, ay, _, _ = _head_region(face, crowded=True)  # the skull
+    ex, ey, ax, ay, _, fh = _head_region(face, crowded=True)  # the skull, reaching CROWN_REACH higher
+    ey, ay = ey - 0.5 * CROWN_REACH * fh, ay + 0.5 * CROWN_REACH * fh
     (sex, sey), = to_small(np.array([[ex, ey]]))
     (axs, ays), = to_small(np.array([[ex + ax, ey + ay]])) - np.array([[sex, sey]])
     axs, ays = max(1, int(axs)), max(1, int(ays))
@@ -209,7 +214,10 @@ def _crown_light(lab: np.ndarray, fine: np.ndarray, pers: np.ndarray, region: np
     if n2 > 16.0:
         t = (a * hue[0] + b * hue[1]) / f32(n2)
         e = gradient_magnitude(a - t * hue[0], b - t * hue[1]) / sab
-        along = np.clip((t + f32(0.2)) * f32(5.0), 0.0, 1.0) * np.clip((f32(1.4) - t) * f32(5.0), 0.0, 1.0)
+        # Thinned toward white, or for dark hair its pigment lit: near-black brown hair (chroma 4) shows its brown
+        # (chroma 15) where a light falls on it, as the light Asian portrait's crown; up to CROWN_CHROMA.
+        reach = f32(max(1.4, CROWN_CHROMA / np.sqrt(n2)))
+        along = np.clip((t + f32(0.2)) * f32(5.0), 0.0, 1.0) * np.clip((reach - t) * f32(5.0), 0.0, 1.0)
     else:  # grey or black hair: its light is grey too
         e = np.maximum(gradient_magnitude(a, b) - f32(np.sqrt(n2)), 0.0) / sab
         along = f32(1.0)
