@@ -14,11 +14,46 @@ from studio import StylizeParams, Stylizer
 from studio.perception import segment_person
 
 from .student import StudentStylizer, student_origin
+from .temporal import CUT_THRESHOLD, _content_delta, _hsv_small
+
+# How far each frame's own light decision moves the one a clip carries (an exponential average over about 1 / LIGHT_RATE
+# frames): a face coming and going, or a bright coat crossing the frame, eases the light over a few frames instead of
+# switching it at once (the pedestrians clip's teacher flicker; docs/PERFORMANCE.md, "A clip's light").
+LIGHT_RATE = 0.15
+
+
+class SteadyLight:
+    """A clip's light (studio.compose.normalize_light's `steady`): the exposure gain, backlight gamma and colour-cast
+    shift each frame's own decision moves by LIGHT_RATE of the way; the first frame, and the first after a cut (the
+    frame unlike the last by realtime.temporal's content measure), start from their own. Frames in order, one clip."""
+
+    def __init__(self, rate: float = LIGHT_RATE):
+        self.rate = float(rate)
+        self.reset()
+
+    def reset(self) -> None:
+        self._carried: Optional[np.ndarray] = None
+        self._seen: Optional[np.ndarray] = None
+
+    def see(self, frame: np.ndarray) -> None:
+        """The next frame, before it is stylised: a cut forgets the light carried."""
+        seen = _hsv_small(frame)
+        if self._seen is not None and _content_delta(self._seen, seen) > CUT_THRESHOLD:
+            self._carried = None
+        self._seen = seen
+
+    def __call__(self, gain: float, gamma: float, shift: np.ndarray) -> tuple[float, float, np.ndarray]:
+        own = np.array([gain, gamma, *np.asarray(shift, np.float64)], np.float64)
+        self._carried = own if self._carried is None else self._carried + self.rate * (own - self._carried)
+        c = self._carried
+        return float(c[0]), float(c[1]), c[2:].astype(np.float32)
 
 
 class FrameRenderer(Protocol):
     """What a Stream draws with (StudentFrames, TeacherFrames). `engine` (or None) and `teacher` (or None) name
-    it in reports; `finds_faces` says that `render` finds the faces itself (the perceive stage then skips)."""
+    it in reports; `finds_faces` says that `render` finds the faces itself (the perceive stage then skips). A
+    renderer that carries something from frame to frame (TeacherFrames: the light) has `reset()`, called by the
+    stream's."""
 
     engine: object
     teacher: Optional[str]
@@ -83,7 +118,8 @@ class StudentFrames:
 
 
 class TeacherFrames:
-    """The quality path: the studio's Stylizer on each frame (it finds faces and people itself)."""
+    """The quality path: the studio's Stylizer on each frame (it finds faces and people itself), each character's
+    light carried across the clip (SteadyLight)."""
 
     finds_faces = True
     engine = None
@@ -92,6 +128,7 @@ class TeacherFrames:
         self.stylizer = Stylizer(cfg)
         self.teacher = teacher
         self.factors = dict(factors or {})
+        self._light: dict[str, SteadyLight] = {}
         self.prepare([default or cfg.default_character])
 
     def _params(self, character: str):
@@ -104,8 +141,14 @@ class TeacherFrames:
     def set_factors(self, factors: dict) -> None:
         self.factors = dict(factors)
 
+    def reset(self) -> None:
+        """A new clip: no light carried."""
+        self._light.clear()
+
     def render(self, frame: np.ndarray, faces, character: str):
-        result = self.stylizer(frame, self._params(character))
+        light = self._light.setdefault(character, SteadyLight())
+        light.see(frame)
+        result = self.stylizer(frame, self._params(character), light=light)
         return result.image, result.faces, result.perception.person
 
     def person(self, frame: np.ndarray, faces) -> np.ndarray:  # not called: `render` gives the teacher's mask

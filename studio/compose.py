@@ -10,7 +10,7 @@
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -37,12 +37,20 @@ SHADOW_SKIN_L = 20.0
 LIGHT_FACE_PX = (40.0, 56.0)
 
 
+LightSteadier = Callable[[float, float, np.ndarray], tuple[float, float, np.ndarray]]
+
+
 def normalize_light(img: np.ndarray, person: np.ndarray, tones: Sequence[Optional[SkinTone]],
-                    faces: Optional[Sequence[Face]] = None) -> tuple[np.ndarray, dict]:
+                    faces: Optional[Sequence[Face]] = None,
+                    steady: Optional[LightSteadier] = None) -> tuple[np.ndarray, dict]:
     """Return the corrected image (float RGB) and what was done (for the result's report). With the `faces` the tones
     were measured on, each face's skin counts by its size (LIGHT_FACE_PX): faces too small to measure do not decide
     the photo's lightness where a larger one does, nor its colour cast, which is corrected as far as the largest face
-    is sure."""
+    is sure.
+
+    The image's own decision is (exposure gain, backlight gamma, colour-cast shift (a*, b*)), (1, 1, (0, 0)) for
+    none. `steady` (a clip's frames; realtime.renderers.SteadyLight) is given it and returns the one applied: a light
+    carried across the clip's frames, so a face coming and going does not switch the light of the whole frame."""
     info: dict = {}
     weights = [1.0] * len(tones)
     if faces is not None:
@@ -65,41 +73,51 @@ def normalize_light(img: np.ndarray, person: np.ndarray, tones: Sequence[Optiona
         L0 = float(np.median([t.L for t in known]))
         lift = EXPOSURE_SKIN_LIFT + 100.0 * (1.0 - float(smoothstep(0.45, 0.6, top)))
         gain = min(gain, max(1.0, ((L0 + 16.0 + lift) / max(L0 + 16.0, 1.0)) ** 1.25))
-    if top < 0.7 and gain > 1.0:  # a normally exposed photo is left alone
-        img = np.clip(img * gain, 0.0, 1.0)
-        info["exposure_gain"] = round(gain, 3)
+    gain = gain if top < 0.7 else 1.0  # a normally exposed photo is left alone
+    lit = np.clip(img * gain, 0.0, 1.0) if gain > 1.0 else img
     # A photo with dark content but real highlights (a dark suit, a night scene with a lit face) is not
     # under-exposed, and dark skin is not dim light: neither is brightened.
-    lab = rgb_to_lab(img)
+    lab = rgb_to_lab(lit)
     L = lab[..., 0]
     med = float(np.median(L))
+    gamma = 1.0
     # 2. Backlight: a person much darker than a bright scene is lifted through the feathered person mask. How
     #    dark the person is comes from their face skin when a face was measured: the person mask's median is
     #    mostly clothes, and two men in dark suits before a bright wall (two_people_01: skin L* 44-47, person
     #    median under 25) were lifted to gamma 0.4 and drawn with near-white faces (SHADOW_SKIN_L).
-    if person.mean() > 0.02 and (1.0 - person).mean() > 0.02:
+    people = person.mean() > 0.02 and (1.0 - person).mean() > 0.02
+    if people:
         p_med = float(np.median(L[person > 0.5])) if (person > 0.5).any() else med
         b_med = float(np.median(L[person < 0.5])) if (person < 0.5).any() else med
         dark = float(np.median([t.L for t in known])) < SHADOW_SKIN_L if known else p_med < 25.0
         if dark and b_med > max(2.0 * p_med, 45.0):
             gamma = float(np.clip(np.log(0.40) / np.log(max(p_med, 1.0) / 100.0), 0.4, 1.0))
-            lifted = 100.0 * (L / 100.0) ** gamma
-            m = cv2.GaussianBlur(person.astype(np.float32), (0, 0), 3.0 * max(1.0, image_scale(img.shape)))
-            L = L * (1.0 - m) + lifted * m
-            info["backlight_gamma"] = round(gamma, 3)
-    lab[..., 0] = L
     # 3. Colour cast: skin of every tone has a hue between orange and yellow; a face whose hue falls outside
     #    that band (blue stage light, green fluorescent) shows the light's colour, which is removed.
+    shift = np.zeros(2, np.float32)
     if sure:
         w = np.array([w for _, w in sure], np.float32)
         ab = (np.array([[t.a, t.b] for t, _ in sure], np.float32) * w[:, None]).sum(axis=0) / w.sum()
         target = skin_chroma_in_band(ab)
-        shift = target - ab
-        norm = float(np.linalg.norm(shift))
+        norm = float(np.linalg.norm(target - ab))
         if norm > 3.0:
-            shift = shift * min(1.0, 25.0 / norm) * float(w.max())
-            lab[..., 1:] += shift
-            info["cast_shift_ab"] = [round(float(v), 2) for v in shift]
+            shift = (target - ab) * min(1.0, 25.0 / norm) * float(w.max())
+    if steady is not None:  # a clip's light, carried from frame to frame
+        own = gain
+        gain, gamma, shift = steady(gain, gamma, shift)
+        if gain != own:
+            lab = rgb_to_lab(np.clip(img * gain, 0.0, 1.0) if gain > 1.0 else img)
+            L = lab[..., 0]
+    if gain > 1.0:
+        info["exposure_gain"] = round(gain, 3)
+    if people and gamma < 1.0:
+        lifted = 100.0 * (L / 100.0) ** gamma
+        m = cv2.GaussianBlur(person.astype(np.float32), (0, 0), 3.0 * max(1.0, image_scale(img.shape)))
+        lab[..., 0] = L * (1.0 - m) + lifted * m
+        info["backlight_gamma"] = round(gamma, 3)
+    if np.any(shift != 0.0):
+        lab[..., 1:] += shift
+        info["cast_shift_ab"] = [round(float(v), 2) for v in shift]
     if not info:  # nothing to correct: skip the Lab round trip
         return img, info
     return lab_to_rgb(lab), info

@@ -71,6 +71,45 @@ def test_dim_photo_is_lifted_and_good_photo_kept(load_media):
     assert info
 
 
+def test_a_clips_light_is_the_one_carried_across_it(load_media):
+    """normalize_light's `steady` is given the image's own decision and the one it returns is applied: the same
+    image as without it where it returns the decision unchanged, the image untouched where it returns none, and a
+    half-way gain in between. realtime.renderers.SteadyLight carries a clip's: each frame's own moves it by its rate,
+    and a cut starts again from the frame's own."""
+    from realtime.renderers import SteadyLight
+
+    img = f01(load_media("portrait_light_skin_asian_01.jpg"))
+    person = np.zeros(img.shape[:2], np.float32)
+    dim = img * 0.3
+    own, info = compose.normalize_light(dim, person, [])
+    seen = []
+
+    def keep(gain, gamma, shift):
+        seen.append((gain, gamma, np.array(shift)))
+        return gain, gamma, shift
+
+    same, same_info = compose.normalize_light(dim, person, [], steady=keep)
+    assert np.array_equal(same, own) and same_info == info
+    gain, gamma, shift = seen[0]
+    assert abs(gain - info["exposure_gain"]) < 1e-3
+    assert gain > 2.0 and gamma == 1.0 and not shift.any()
+    untouched, none = compose.normalize_light(dim, person, [], steady=lambda g, y, s: (1.0, 1.0, np.zeros(2)))
+    assert untouched is dim and none == {}
+    half, half_info = compose.normalize_light(dim, person, [], steady=lambda g, y, s: (1.0 + (g - 1.0) / 2, y, s))
+    L = lambda x: float(np.median(rgb_to_lab(x)[..., 0]))  # noqa: E731
+    assert L(dim) + 5 < L(half) < L(own) - 5, (L(dim), L(half), L(own))
+
+    steady = SteadyLight(rate=0.25)
+    frame = (img * 255).astype(np.uint8)
+    steady.see(frame)
+    assert steady(2.0, 0.5, np.array([4.0, -8.0]))[0] == 2.0  # the first frame: its own
+    steady.see(frame)
+    g, y, s = steady(1.0, 1.0, np.zeros(2))
+    assert (g, y) == (1.75, 0.625) and np.allclose(s, [3.0, -6.0])
+    steady.see(255 - frame)  # a cut
+    assert steady(1.0, 1.0, np.zeros(2))[:2] == (1.0, 1.0)
+
+
 def test_backlit_person_is_lifted_dark_skin_is_not(load_media):
     cfg = load_config().perception
     img = f01(load_media("portrait_light_skin_asian_01.jpg"))

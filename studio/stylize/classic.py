@@ -14,6 +14,7 @@ import numpy as np
 from .. import compose
 from ..characters import Character
 from ..color import image_scale, smoothstep
+from ..compose import LightSteadier
 from ..timing import Laps
 from ..types import Perception
 from .cartoonizer import (BACKGROUND_MIN_LENGTH, HAIR_QUIET, OUTLINE_ALPHA, Cartoonizer, LayerSettings, ink_over,
@@ -29,15 +30,17 @@ class ClassicSettings:
     background: LayerSettings
     warp: float
     normalize_light: bool = True
+    light: Optional[LightSteadier] = None  # a clip's light carried across its frames (compose.normalize_light)
 
     @classmethod
-    def from_factors(cls, factors: dict, normalize_light: bool = True) -> "ClassicSettings":
+    def from_factors(cls, factors: dict, normalize_light: bool = True,
+                     light: Optional[LightSteadier] = None) -> "ClassicSettings":
         """The settings for resolved factors (`Stylizer.resolve_factors`: line, texture, color, their background_
         twins and warp)."""
         return cls(person=LayerSettings(factors["line"], factors["texture"], factors["color"]),
                    background=LayerSettings(factors["background_line"], factors["background_texture"],
                                             factors["background_color"]),
-                   warp=factors["warp"], normalize_light=normalize_light)
+                   warp=factors["warp"], normalize_light=normalize_light, light=light)
 
 
 ToneFn = Callable[[np.ndarray, object], object]
@@ -60,7 +63,7 @@ class ClassicTeacher:
         person, skin, faces, tones = perception.person, perception.skin, perception.faces, perception.skin_tones
         # 1. Lighting: exposure, backlight and colour cast, then re-measure skin under the corrected light.
         if s.normalize_light:
-            img, info["light"] = compose.normalize_light(img, person, tones, faces)
+            img, info["light"] = compose.normalize_light(img, person, tones, faces, steady=s.light)
             if tone_fn is not None and info["light"]:  # the light changed: measure the skin again
                 u8 = np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
                 tones = [tone_fn(u8, f) if t is not None else None for f, t in zip(faces, tones)]
