@@ -180,10 +180,10 @@ def _crown_light(lab: np.ndarray, fine: np.ndarray, pers: np.ndarray, region: np
     sample band (`below`, a row: lower, a black-haired woman's forehead under her hairline was taken), on the
     person, the pixels lighter than the hair whose colour is the hair's thinned toward white (the hue kept, the
     chroma less; dark hair's up to CROWN_CHROMA: its pigment lit) and textured as hair is. The skull's ellipse is
-    taken CROWN_REACH of the face's height higher. The colour model alone (within `scale` of `mu`) cut a studio light's shine
-    out of a red crown: a hole the abstraction painted as a pale patch and inked as a maze of short strokes. Not the
-    background's colour beside it (`off`: (seen, off_lab) of `_head_hair`): a white wall the person mask runs into
-    behind dark hair is lighter, neutral and, with the hair, no highlight."""
+    taken CROWN_REACH of the face's height higher. The colour model alone (within `scale` of `mu`) cut a studio
+    light's shine out of a red crown: a hole the abstraction painted as a pale patch and inked as a maze of short
+    strokes. Not the background's colour beside it (`off`: (seen, off_lab) of `_head_hair`): a white wall the person
+    mask runs into behind dark hair is lighter, neutral and, with the hair, no highlight."""
     sh, sw = region.shape
     out = np.zeros((sh, sw), np.float32)
     ex, ey, ax, ay, _, fh = _head_region(face, crowded=True)  # the skull, reaching CROWN_REACH higher
