@@ -525,6 +525,17 @@ def test_small_faces_meshes_are_steady_too(cfg, load_media):
     assert np.mean(moved[True]) < 0.85 * np.mean(moved[False]), moved
 
 
+def test_a_framing_that_meshes_a_neighbour_is_not_averaged_in(cfg, load_media):
+    # One of the four crops around the dim restaurant's right-hand man meshed the woman beside him (37 px away) and
+    # the average put his eyes at 0.16 and 0.48 of his box's width (his strokes on his cheek); now 0.30 and 0.65.
+    backend = get_face_backend("mediapipe", cfg)
+    faces = backend.detect(_fitted(load_media("group_dim_restaurant_01.jpg")))
+    man = max(faces, key=lambda f: f.box.x0)  # the right-hand man, the largest face
+    assert man.landmarks is not None and man.box.width > 50
+    xs = sorted((man.landmarks[list(eye), 0].mean() - man.box.x0) / man.box.width for eye in (LEFT_EYE, RIGHT_EYE))
+    assert 0.22 < xs[0] < 0.45 and 0.55 < xs[1] < 0.78, xs
+
+
 def test_steady_person_mask_under_a_shift(load_media):
     # The segmenter averaged over STEADY_PHASES of its grid: the mask of a photo moved by one pixel, moved back,
     # changes far less than with one phase (measured 0.0015 -> 0.0005, 0.0011 -> 0.0002, dancers 0.0140 -> 0.0032:
