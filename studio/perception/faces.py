@@ -313,7 +313,8 @@ class MediapipeFaces:
             return None
         if len(found) > 2:  # a framing that meshed another face in its crop (a neighbour's) is not averaged in
             dev = np.abs(np.stack(found) - np.median(found, axis=0)).mean(axis=(1, 2))
-            found = [p for p, d in zip(found, dev) if d <= MESH_AGREE * max(face.box.width, face.box.height)]
+            agree = dev <= max(MESH_AGREE * max(face.box.width, face.box.height), float(dev.min()))  # the nearest one
+            found = [p for p, a in zip(found, agree) if a]
         pts = np.mean(found, axis=0).astype(np.float32)
         # The mesh must belong to this face: its centre inside the detector's box, its size comparable.
         oval = pts[list(FACE_OVAL)]
