@@ -6,7 +6,7 @@ studio's teacher (the quality path), behind one small Protocol.
 """
 from __future__ import annotations
 
-from typing import Optional, Protocol, Sequence
+from typing import Callable, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -20,27 +20,45 @@ from .temporal import CUT_THRESHOLD, _content_delta, _hsv_small
 # frames): a face coming and going, or a bright coat crossing the frame, eases the light over a few frames instead of
 # switching it at once (the pedestrians clip's teacher flicker; docs/PERFORMANCE.md, "A clip's light").
 LIGHT_RATE = 0.15
+# The same for the colour clusters of each of the teacher's layers (studio.stylize.cartoonizer.fit_palette): fitted
+# afresh on each frame they followed the people crossing it, and the wall behind them changed its flat colour with
+# them (the pedestrians clip's teacher flicker 5.40 -> 4.76, docs/PERFORMANCE.md, "A clip's palette").
+PALETTE_RATE = 0.15
 
 
-class SteadyLight:
-    """A clip's light (studio.compose.normalize_light's `steady`): the exposure gain, backlight gamma and colour-cast
-    shift each frame's own decision moves by LIGHT_RATE of the way; the first frame, and the first after a cut (the
+class SteadyClip:
+    """A clip's light and palette, carried from frame to frame. Called as studio.compose.normalize_light's `steady`,
+    the exposure gain, backlight gamma and colour-cast shift each frame's own decision moves by LIGHT_RATE of the way;
+    `palette` (studio.stylize.cartoonizer.fit_palette's `steady`) starts each layer's clustering from the centres
+    carried and moves them by PALETTE_RATE toward where it settles. The first frame, and the first after a cut (the
     frame unlike the last by realtime.temporal's content measure), start from their own. Frames in order, one clip."""
 
-    def __init__(self, rate: float = LIGHT_RATE):
+    def __init__(self, rate: float = LIGHT_RATE, palette_rate: float = PALETTE_RATE):
         self.rate = float(rate)
+        self.palette_rate = float(palette_rate)
         self.reset()
 
     def reset(self) -> None:
         self._carried: Optional[np.ndarray] = None
+        self._centres: dict[str, np.ndarray] = {}
         self._seen: Optional[np.ndarray] = None
 
     def see(self, frame: np.ndarray) -> None:
-        """The next frame, before it is stylised: a cut forgets the light carried."""
+        """The next frame, before it is stylised: a cut forgets the light and the palette carried."""
         seen = _hsv_small(frame)
         if self._seen is not None and _content_delta(self._seen, seen) > CUT_THRESHOLD:
             self._carried = None
+            self._centres.clear()
         self._seen = seen
+
+    def palette(self, key: str, cluster: Callable[[Optional[np.ndarray]], np.ndarray]) -> np.ndarray:
+        """The layer `key`'s colour centres for this frame: clustered from the ones carried (or afresh), carried."""
+        carried = self._centres.get(key)
+        own = cluster(carried)
+        if carried is not None and carried.shape == own.shape:
+            own = (carried + self.palette_rate * (own - carried)).astype(np.float32)
+        self._centres[key] = own
+        return own
 
     def __call__(self, gain: float, gamma: float, shift: np.ndarray) -> tuple[float, float, np.ndarray]:
         own = np.array([gain, gamma, *np.asarray(shift, np.float64)], np.float64)
@@ -119,7 +137,7 @@ class StudentFrames:
 
 class TeacherFrames:
     """The quality path: the studio's Stylizer on each frame (it finds faces and people itself), each character's
-    light carried across the clip (SteadyLight)."""
+    light and palette carried across the clip (SteadyClip)."""
 
     finds_faces = True
     engine = None
@@ -128,7 +146,7 @@ class TeacherFrames:
         self.stylizer = Stylizer(cfg)
         self.teacher = teacher
         self.factors = dict(factors or {})
-        self._light: dict[str, SteadyLight] = {}
+        self._clips: dict[str, SteadyClip] = {}
         self.prepare([default or cfg.default_character])
 
     def _params(self, character: str):
@@ -142,13 +160,13 @@ class TeacherFrames:
         self.factors = dict(factors)
 
     def reset(self) -> None:
-        """A new clip: no light carried."""
-        self._light.clear()
+        """A new clip: no light or palette carried."""
+        self._clips.clear()
 
     def render(self, frame: np.ndarray, faces, character: str):
-        light = self._light.setdefault(character, SteadyLight())
-        light.see(frame)
-        result = self.stylizer(frame, self._params(character), light=light)
+        clip = self._clips.setdefault(character, SteadyClip())
+        clip.see(frame)
+        result = self.stylizer(frame, self._params(character), light=clip, palette=clip.palette)
         return result.image, result.faces, result.perception.person
 
     def person(self, frame: np.ndarray, faces) -> np.ndarray:  # not called: `render` gives the teacher's mask

@@ -21,6 +21,7 @@ from .compose import LightSteadier
 from .config import StudioConfig, load_config
 from .perception import perceive, scale_perception
 from .perception.skin import skin_tone
+from .stylize.cartoonizer import PaletteSteadier
 from .stylize.classic import ClassicSettings
 from .types import Perception, StylizeParams, StylizeResult
 
@@ -79,10 +80,10 @@ class Stylizer:
 
     def __call__(self, image: np.ndarray, params: Optional[StylizeParams] = None,
                  progress: Optional[ProgressFn] = None, character: Optional[Character] = None,
-                 light: Optional[LightSteadier] = None) -> StylizeResult:
-        """`character`: an unsaved character used for this call only, in place of `params.character`. `light`: a
-        video's frames' light carried from frame to frame (studio.compose.normalize_light's `steady`; the classic
-        teacher)."""
+                 light: Optional[LightSteadier] = None, palette: Optional[PaletteSteadier] = None) -> StylizeResult:
+        """`character`: an unsaved character used for this call only, in place of `params.character`. `light`,
+        `palette`: a video's light and its layers' colour clusters carried from frame to frame (the classic teacher:
+        studio.compose.normalize_light's `steady`, studio.stylize.cartoonizer.fit_palette's)."""
         params = params or StylizeParams(character=self.cfg.default_character)
         report = progress or (lambda frac, msg: None)
         timings: dict[str, float] = {}
@@ -104,7 +105,8 @@ class Stylizer:
         timings.update({f"perceive.{k}": v for k, v in perception.timings.items()})
         # 4. Stylise with the teacher.
         report(0.4, f"stylising ({teacher.name})")
-        settings = ClassicSettings.from_factors(factors, normalize_light=params.normalize_light, light=light)
+        settings = ClassicSettings.from_factors(factors, normalize_light=params.normalize_light, light=light,
+                                             palette=palette)
         out01, perception, info = teacher.render(work.astype(np.float32) / 255.0, perception, character, settings,
                                                  params=params, tone_fn=skin_tone)
         timings.update({f"stylize.{k}": v for k, v in info.pop("timings", {}).items()})

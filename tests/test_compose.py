@@ -74,9 +74,9 @@ def test_dim_photo_is_lifted_and_good_photo_kept(load_media):
 def test_a_clips_light_is_the_one_carried_across_it(load_media):
     """normalize_light's `steady` is given the image's own decision and the one it returns is applied: the same
     image as without it where it returns the decision unchanged, the image untouched where it returns none, and a
-    half-way gain in between. realtime.renderers.SteadyLight carries a clip's: each frame's own moves it by its rate,
+    half-way gain in between. realtime.renderers.SteadyClip carries a clip's: each frame's own moves it by its rate,
     and a cut starts again from the frame's own."""
-    from realtime.renderers import SteadyLight
+    from realtime.renderers import SteadyClip
 
     img = f01(load_media("portrait_light_skin_asian_01.jpg"))
     person = np.zeros(img.shape[:2], np.float32)
@@ -99,7 +99,7 @@ def test_a_clips_light_is_the_one_carried_across_it(load_media):
     L = lambda x: float(np.median(rgb_to_lab(x)[..., 0]))  # noqa: E731
     assert L(dim) + 5 < L(half) < L(own) - 5, (L(dim), L(half), L(own))
 
-    steady = SteadyLight(rate=0.25)
+    steady = SteadyClip(rate=0.25)
     frame = (img * 255).astype(np.uint8)
     steady.see(frame)
     assert steady(2.0, 0.5, np.array([4.0, -8.0]))[0] == 2.0  # the first frame: its own
@@ -108,6 +108,35 @@ def test_a_clips_light_is_the_one_carried_across_it(load_media):
     assert (g, y) == (1.75, 0.625) and np.allclose(s, [3.0, -6.0])
     steady.see(255 - frame)  # a cut
     assert steady(1.0, 1.0, np.zeros(2))[:2] == (1.0, 1.0)
+
+
+def test_a_clips_palette_is_carried_across_it(load_media):
+    """colorize's `steady` (realtime.renderers.SteadyClip.palette) starts a layer's clustering from the centres the
+    clip carries and moves them by its rate toward where they settle: the first frame is the photo's own; a coat
+    crossing the next frame no longer recolours the unchanged rest of it as much as fitting afresh does; a cut starts
+    again from the frame's own."""
+    import cv2
+
+    from realtime.renderers import SteadyClip
+    from studio.characters import load_character
+    from studio.stylize.cartoonizer import colorize
+
+    img = load_media("fullbody_two_dancers_01.jpg")
+    img = cv2.resize(img, (192, round(img.shape[0] * 192 / img.shape[1])), interpolation=cv2.INTER_AREA)
+    crossed = img.copy()
+    crossed[40:, :40] = (200, 30, 40)  # a red coat crossing the frame
+    pal = load_character("classic", load_config()).palette_rgb()
+    shade = lambda x, **kw: colorize(f01(x), 0.8, pal, k=10, **kw)  # noqa: E731
+    clip = SteadyClip()
+    clip.see(img)
+    first = shade(img, steady=clip.palette, key="bg")
+    assert np.array_equal(first, shade(img))
+    clip.see(crossed)
+    carried = shade(crossed, steady=clip.palette, key="bg")
+    rest = np.abs(carried - first)[:, 48:].mean(), np.abs(shade(crossed) - first)[:, 48:].mean()
+    assert rest[0] < 0.6 * rest[1], rest  # 0.47
+    clip.see(255 - img)  # a cut
+    assert np.array_equal(shade(255 - img, steady=clip.palette, key="bg"), shade(255 - img))
 
 
 def test_backlit_person_is_lifted_dark_skin_is_not(load_media):

@@ -561,7 +561,7 @@ def test_the_facade_is_realtime_stream_and_is_called_per_frame(cfg, talking):
 
 def test_the_teacher_path_carries_a_clips_light(cfg, video_clip):
     """The teacher on a video (`StreamConfig(teacher=...)`, realtime.renderers.TeacherFrames) carries the light from
-    frame to frame (SteadyLight): the pedestrians clip's faces come and go, and each frame's own light decision
+    frame to frame (SteadyClip): the pedestrians clip's faces come and go, and each frame's own light decision
     switched the whole frame's exposure and cast. Its first frame is the photo path's; later frames differ where the
     light is carried, the teacher's flicker falls (6.45 -> 5.40 over 48 frames at 360 px; docs/PERFORMANCE.md), and
     `reset()` (a new clip) starts again: the same frames."""

@@ -1,5 +1,6 @@
 """Flicker of the teacher path on a clip: each frame stylised on its own by the studio's teacher, and as the Video
-tab's teacher engine does before any blending (the light carried across the clip: realtime.renderers.SteadyLight),
+tab's teacher engine does before any blending (the light and the palette carried across the clip:
+realtime.renderers.SteadyClip; also the light alone),
 scored with realtime.temporal.flicker (Lai et al.'s warping error, grey levels; lower is steadier), beside the clip's
 own warping error.
 
@@ -17,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 
 def main(argv=None) -> int:
     from realtime.bench_stream import load_frames
-    from realtime.renderers import SteadyLight
+    from realtime.renderers import SteadyClip
     from realtime.temporal import flickers
     from studio.color import shrink
     from studio.config import load_config
@@ -45,15 +46,18 @@ def main(argv=None) -> int:
     stylizer = Stylizer(load_config())
     params = StylizeParams(character=args.character)
     outputs = [stylizer(f, params).image for f in frames]
-    light, carried = SteadyLight(), []
-    for f in frames:
-        light.see(f)
-        carried.append(stylizer(f, params, light=light).image)
-    clip_error, teacher_error, video_error = flickers(frames, frames, outputs, carried)
-    print(f"| clip | frames | side | input | teacher ({args.character}), each frame | the light carried (Video tab) | "
-          f"pixels scored |\n|---|---|---|---|---|---|---|\n"
+    carried = {"light": [], "both": []}
+    for kind, runs in carried.items():
+        clip = SteadyClip()
+        for f in frames:
+            clip.see(f)
+            runs.append(stylizer(f, params, light=clip, palette=clip.palette if kind == "both" else None).image)
+    clip_error, teacher_error, light_error, video_error = flickers(frames, frames, outputs, carried["light"],
+                                                                   carried["both"])
+    print(f"| clip | frames | side | input | teacher ({args.character}), each frame | the light carried | "
+          f"the light and the palette carried (Video tab) | pixels scored |\n|---|---|---|---|---|---|---|---|\n"
           f"| {args.clip} | {len(frames)} | {args.side} | {clip_error.error:.2f} | {teacher_error.error:.2f} | "
-          f"{video_error.error:.2f} | {teacher_error.coverage:.0%} |")
+          f"{light_error.error:.2f} | {video_error.error:.2f} | {teacher_error.coverage:.0%} |")
     return 0
 
 

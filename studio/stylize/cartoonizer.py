@@ -128,7 +128,13 @@ def _initial_centres(pts: np.ndarray, weight: np.ndarray, k: int) -> np.ndarray:
     return np.array(centres, np.float64)
 
 
-def _kmeans_lab(lab: np.ndarray, k: int, mask: Optional[np.ndarray]) -> np.ndarray:
+# A clip's palette carried from frame to frame (realtime.renderers.SteadyClip.palette): called with a layer's name and
+# the clustering (its start centres, or None for its own deterministic start) and returns the centres to use.
+PaletteSteadier = Callable[[str, Callable[[Optional[np.ndarray]], np.ndarray]], np.ndarray]
+
+
+def _kmeans_lab(lab: np.ndarray, k: int, mask: Optional[np.ndarray], start: Optional[np.ndarray] = None
+                ) -> np.ndarray:
     """k colour centres of the image (L*a*b*), a smooth function of it: soft k-means over the image's colour
     histogram from a deterministic start, annealed over _ANNEAL. The old hard k-means on a random sample with
     k-means++ starts flipped between solutions under invisible input changes: abstraction + palette was 29.7-32.5 dB
@@ -137,13 +143,17 @@ def _kmeans_lab(lab: np.ndarray, k: int, mask: Optional[np.ndarray]) -> np.ndarr
     at 20 one of them left it or not with the noise (34.4 dB on group_4faces, 34.5 on portrait_dark_skin_02): a
     third, colder stage (10) and 12 rounds each carry such splits through, 41.7-48.4 dB on seven shared photos, for
     ~12 ms more at 512 px; 20 rounds (_ROUNDS) let a busy photo's centres settle. Nothing here is random, so nothing
-    takes a seed."""
+    takes a seed. From `start` (a clip's centres carried from its last frame: PaletteSteadier) only the coldest
+    stage is run: the centres follow the frame from where they were, each keeping its colour's place."""
     pts, weight = _histogram(lab, mask)
-    k = int(max(1, min(k, len(pts))))
-    centres = _initial_centres(pts, weight, k)
+    if start is not None and len(start) <= len(pts):
+        centres, stages = np.asarray(start, np.float64), _ANNEAL[-1:]
+    else:
+        k = int(max(1, min(k, len(pts))))
+        centres, stages = _initial_centres(pts, weight, k), _ANNEAL
     w = _LAB_WEIGHT.astype(np.float64)
     a, c = pts * w, centres * w
-    for temperature in _ANNEAL:
+    for temperature in stages:
         for _ in range(_ROUNDS):
             d2 = (a * a).sum(1)[:, None] - 2.0 * a @ c.T + (c * c).sum(1)[None, :]
             d2 -= d2.min(axis=1, keepdims=True)
@@ -156,10 +166,15 @@ def _kmeans_lab(lab: np.ndarray, k: int, mask: Optional[np.ndarray]) -> np.ndarr
 
 
 def fit_palette(lab: np.ndarray, k: int, palette_rgb: np.ndarray, pull: float, saturation: float,
-                mask: Optional[np.ndarray] = None) -> PaletteFit:
+                mask: Optional[np.ndarray] = None, steady: Optional[PaletteSteadier] = None,
+                key: str = "") -> PaletteFit:
     """Cluster the image in L*a*b* and pull each centre toward its nearest palette colours (a soft nearest: where
-    two palette colours are nearly as near, the pull goes halfway to each, so it never jumps between them)."""
-    raw = _kmeans_lab(lab, k, mask)
+    two palette colours are nearly as near, the pull goes halfway to each, so it never jumps between them). `steady`
+    (a clip's frames) carries the clusters of the layer `key` from frame to frame."""
+    if steady is None:
+        raw = _kmeans_lab(lab, k, mask)
+    else:
+        raw = steady(key, lambda start: _kmeans_lab(lab, k, mask, start))
     pal = rgb_to_lab(palette_rgb.reshape(1, -1, 3)).reshape(-1, 3)
     # Nearest palette colour by chroma first (hue identity), lightness second.
     d = ((raw[:, None, 1:] - pal[None, :, 1:]) ** 2).sum(-1) + 0.3 * (raw[:, None, 0] - pal[None, :, 0]) ** 2
@@ -197,13 +212,14 @@ def soft_assign(lab: np.ndarray, fit: PaletteFit, softness: float) -> np.ndarray
 
 
 def colorize(img: np.ndarray, color: float, palette_rgb: np.ndarray, *, saturation: float = 1.0, k: int = 12,
-             mask: Optional[np.ndarray] = None) -> np.ndarray:
-    """Quantise toward a limited palette: 0 keeps photo colours, 1 gives k flat palette-pulled colours."""
+             mask: Optional[np.ndarray] = None, steady: Optional[PaletteSteadier] = None, key: str = "") -> np.ndarray:
+    """Quantise toward a limited palette: 0 keeps photo colours, 1 gives k flat palette-pulled colours. `steady`,
+    `key`: a clip's clusters carried (fit_palette)."""
     c = float(np.clip(color, 0.0, 1.0))
     if c <= 0.0:
         return img.astype(np.float32, copy=True)
     lab = rgb_to_lab(img)
-    fit = fit_palette(lab, k, palette_rgb, pull=c, saturation=saturation, mask=mask)
+    fit = fit_palette(lab, k, palette_rgb, pull=c, saturation=saturation, mask=mask, steady=steady, key=key)
     # Softness shrinks with the factor: from soft gradients to crisp cel borders (in squared Lab units).
     quant = soft_assign(lab, fit, softness=40.0 * (1.0 - c) ** 2 + 6.0)
     out_lab = lab * (1.0 - c) + quant * c
@@ -804,9 +820,11 @@ class Cartoonizer:
         self.palette = character.palette_rgb()
         self.line_rgb = hex_to_rgb(character.line_color)[0]
 
-    def shade(self, img: np.ndarray, s: LayerSettings, *, k: int = 12, mask: Optional[np.ndarray] = None) -> np.ndarray:
+    def shade(self, img: np.ndarray, s: LayerSettings, *, k: int = 12, mask: Optional[np.ndarray] = None,
+              steady: Optional[PaletteSteadier] = None, key: str = "") -> np.ndarray:
         flat = abstract(img, s.texture)
-        return colorize(flat, s.color, self.palette, saturation=self.character.shading.saturation, k=k, mask=mask)
+        return colorize(flat, s.color, self.palette, saturation=self.character.shading.saturation, k=k, mask=mask,
+                        steady=steady, key=key)
 
     def lines(self, img: np.ndarray, s: LayerSettings, quiet: Optional[np.ndarray] = None,
               min_length: float = PERSON_MIN_LENGTH) -> np.ndarray:

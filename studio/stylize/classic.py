@@ -17,8 +17,8 @@ from ..color import image_scale, smoothstep
 from ..compose import LightSteadier
 from ..timing import Laps
 from ..types import Perception
-from .cartoonizer import (BACKGROUND_MIN_LENGTH, HAIR_QUIET, OUTLINE_ALPHA, Cartoonizer, LayerSettings, ink_over,
-                          mask_outline)
+from .cartoonizer import (BACKGROUND_MIN_LENGTH, HAIR_QUIET, OUTLINE_ALPHA, Cartoonizer, LayerSettings, PaletteSteadier,
+                          ink_over, mask_outline)
 from .face_ink import face_ink
 from .face_paint import paint_faces, paint_skin
 from .face_warp import warp_field
@@ -31,16 +31,19 @@ class ClassicSettings:
     warp: float
     normalize_light: bool = True
     light: Optional[LightSteadier] = None  # a clip's light carried across its frames (compose.normalize_light)
+    palette: Optional[PaletteSteadier] = None  # a clip's layers' clusters carried across its frames (fit_palette)
 
     @classmethod
     def from_factors(cls, factors: dict, normalize_light: bool = True,
-                     light: Optional[LightSteadier] = None) -> "ClassicSettings":
+                     light: Optional[LightSteadier] = None,
+                     palette: Optional[PaletteSteadier] = None) -> "ClassicSettings":
         """The settings for resolved factors (`Stylizer.resolve_factors`: line, texture, color, their background_
         twins and warp)."""
         return cls(person=LayerSettings(factors["line"], factors["texture"], factors["color"]),
                    background=LayerSettings(factors["background_line"], factors["background_texture"],
                                             factors["background_color"]),
-                   warp=factors["warp"], normalize_light=normalize_light, light=light)
+                   warp=factors["warp"], normalize_light=normalize_light, light=light,
+                   palette=palette)
 
 
 ToneFn = Callable[[np.ndarray, object], object]
@@ -80,7 +83,7 @@ class ClassicTeacher:
         lap("warp")
         toon = Cartoonizer(character)
         # 3. Person layer: abstraction + palette, skin into the character's ramp, faces painted, hair, eyes.
-        person_layer = toon.shade(img, s.person, k=14)
+        person_layer = toon.shade(img, s.person, k=14, steady=s.palette, key="person")
         person_layer = compose.map_skin(img, person_layer, skin, faces, tones, character,
                                         strength=compose.skin_strength(s.person.color))
         # Faces at their own detail level, then the rest of the skin: banded shading that follows the real light
@@ -99,7 +102,7 @@ class ClassicTeacher:
         #    person's colours do not bleed out (measured: filling the person region in first made the ring
         #    around the silhouette worse, not better; tests/test_compose.py checks the ring).
         has_person = person.max() > 0.5
-        bg_layer = toon.shade(img, s.background, k=10)
+        bg_layer = toon.shade(img, s.background, k=10, steady=s.palette, key="background")
         lap("background")
         # 5. Ink: contours per layer (skin kept quiet), clean face strokes, the silhouette.
         # Skin and hair interiors are "quiet": only strong edges ink there (hair gets its own thin strands).
