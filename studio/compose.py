@@ -49,7 +49,7 @@ def normalize_light(img: np.ndarray, person: np.ndarray, tones: Sequence[Optiona
     is sure.
 
     The image's own decision is (exposure gain, backlight gamma, colour-cast shift (a*, b*)), (1, 1, (0, 0)) for
-    none. `steady` (a clip's frames; realtime.renderers.SteadyLight) is given it and returns the one applied: a light
+    none. `steady` (a clip's frames; realtime.renderers.SteadyClip) is given it and returns the one applied: a light
     carried across the clip's frames, so a face coming and going does not switch the light of the whole frame."""
     info: dict = {}
     weights = [1.0] * len(tones)
