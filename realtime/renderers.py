@@ -70,8 +70,8 @@ class SteadyClip:
 class FrameRenderer(Protocol):
     """What a Stream draws with (StudentFrames, TeacherFrames). `engine` (or None) and `teacher` (or None) name
     it in reports; `finds_faces` says that `render` finds the faces itself (the perceive stage then skips). A
-    renderer that carries something from frame to frame (TeacherFrames: the light) has `reset()`, called by the
-    stream's."""
+    renderer that carries something from frame to frame (TeacherFrames: the light and palette) has `reset()`, called
+    by the stream's."""
 
     engine: object
     teacher: Optional[str]

@@ -177,7 +177,7 @@ class Stream:
         self.tracker.reset()
         if self.blender is not None:
             self.blender.reset()
-        getattr(self.renderer, "reset", lambda: None)()  # the teacher's light carried across the clip
+        getattr(self.renderer, "reset", lambda: None)()  # the teacher's light and palette carried across the clip
 
     def update(self, character: Optional[str] = None, assign: Optional[dict] = None, **factors) -> None:
         """Change the character, track assignments or factors (line, texture, color, warp; None = the
