@@ -18,7 +18,7 @@ from scipy.ndimage import find_objects
 
 from .characters import Character
 from .color import hex_to_rgb, image_scale, lab_to_rgb, rgb_to_lab, smoothstep, to_u8
-from .imageops import clip_unit, gradient_magnitude
+from .imageops import clip_unit, disc_coverage, fill_coverage, gradient_magnitude
 from .perception.faces import FACE_OVAL, LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_EYE
 from .types import Box, Face, SkinTone
 
@@ -292,11 +292,14 @@ def feature_box(x0: float, y0: float, x1: float, y1: float, shape: Sequence[int]
     return (slice(r0, r1), slice(c0, c1)) if r1 > r0 and c1 > c0 else None
 
 
-def _quarter(points: np.ndarray, box: tuple[slice, slice]) -> np.ndarray:
-    """Points in the 1/4-px fixed point cv2's drawing takes (shift=2), in the crop `box`: rounded in the whole
-    image's coordinates, then moved by whole pixels (drawn the same, pixel for pixel, as in the whole image)."""
+FIXED = 4  # bits: features are drawn from their landmarks to a 16th of a pixel
+
+
+def _fixed(points: np.ndarray, box: tuple[slice, slice]) -> np.ndarray:
+    """Points in FIXED-bit fixed point, in the crop `box`: rounded in the whole image's coordinates, then moved by
+    whole pixels (drawn the same, pixel for pixel, as in the whole image)."""
     rows, cols = box
-    return np.round(points * 4).astype(np.int32) - np.array([4 * cols.start, 4 * rows.start], np.int32)
+    return np.round(points * (1 << FIXED)).astype(np.int32) - (np.array([cols.start, rows.start], np.int32) << FIXED)
 
 
 EYE_MIN_FACE = 60  # px: a narrower face's irises are not painted (eye_accents)
@@ -358,17 +361,14 @@ def eye_accents(img: np.ndarray, faces: Sequence[Face], character: Character, st
             if box is None:
                 continue
             shape = (box[0].stop - box[0].start, box[1].stop - box[1].start)
-            mask = np.zeros(shape, np.float32)
-            cv2.circle(mask, tuple(int(v) for v in _quarter(c, box)), int(round(r * 4)), 1.0, -1, cv2.LINE_AA,
-                       shift=2)
+            origin = np.array([box[1].start, box[0].start], np.float64)
+            mask = disc_coverage(shape, np.asarray(c, np.float64) - origin, r)
             # Only inside the eye opening: the lids clip the iris.
             mask *= _eye_opening(shape, lm, c_idx, box)
             m = (mask * 0.85 * strength)[..., None]
             part = out[box] if out.dtype != np.uint8 else out[box].astype(np.float32) / np.float32(255.0)
             part = part * (1 - m) + eye * m
-            hl = np.zeros(shape, np.float32)
-            cv2.circle(hl, tuple(int(v) for v in _quarter(np.array([c[0] + 0.35 * r, c[1] - 0.35 * r]), box)),
-                       int(max(1, round(r * 0.28 * 4))), 1.0, -1, cv2.LINE_AA, shift=2)
+            hl = disc_coverage(shape, np.array([c[0] + 0.35 * r, c[1] - 0.35 * r]) - origin, max(0.25, r * 0.28))
             hl *= mask > 0
             part = part * (1 - hl[..., None] * strength) + hl[..., None] * strength
             out[box] = part if out.dtype != np.uint8 else to_u8(part)
@@ -628,9 +628,8 @@ def lip_tint(img: np.ndarray, faces: Sequence[Face], character: Character, stren
         box = feature_box(*lips.min(axis=0), *lips.max(axis=0), img.shape)
         if box is None:
             continue
-        mask = np.zeros((box[0].stop - box[0].start, box[1].stop - box[1].start), np.float32)
-        cv2.fillPoly(mask, [_quarter(lips, box)], 1.0, cv2.LINE_AA, shift=2)
-        cv2.fillPoly(mask, [_quarter(face.landmarks[list(LIPS_INNER), :2], box)], 0.0, cv2.LINE_AA, shift=2)
+        mask = fill_coverage((box[0].stop - box[0].start, box[1].stop - box[1].start), [_fixed(lips, box)], FIXED,
+                             holes=[_fixed(face.landmarks[list(LIPS_INNER), :2], box)])
         if not mask.any():
             continue
         lab = rgb_to_lab(out[box])  # uint8 or float
@@ -650,10 +649,8 @@ def _eye_opening(shape: Sequence[int], lm: np.ndarray, iris_center: int,
     """The eye's opening (its lids' contour, filled and anti-aliased) on an image of `shape`, or on the crop `box`
     of the image (`shape` then the crop's)."""
     contour = LEFT_EYE if iris_center == 473 else RIGHT_EYE
-    m = np.zeros(shape[:2], np.float32)
     box = box or (slice(0, shape[0]), slice(0, shape[1]))
-    cv2.fillPoly(m, [_quarter(lm[list(contour), :2], box).reshape(-1, 1, 2)], 1.0, cv2.LINE_AA, shift=2)
-    return m
+    return fill_coverage(shape, [_fixed(lm[list(contour), :2], box).reshape(-1, 1, 2)], FIXED)
 
 
 def feather(mask: np.ndarray, radius_px: float) -> np.ndarray:
@@ -670,15 +667,14 @@ def blend(person_layer: np.ndarray, background_layer: np.ndarray, mask: np.ndarr
 
 def face_region(shape: Sequence[int], faces: Sequence[Face], shrink: float = 1.0) -> np.ndarray:
     """Mask of the face ovals (scaled about their centre by `shrink`), anti-aliased."""
-    m = np.zeros(shape[:2], np.float32)
+    ovals = []
     for f in faces:
         if not f.has_mesh:
             continue
         oval = f.landmarks[list(FACE_OVAL)]
         c = oval.mean(axis=0)
-        pts = np.round((c + (oval - c) * shrink) * 4).astype(np.int32).reshape(-1, 1, 2)
-        cv2.fillPoly(m, [pts], 1.0, cv2.LINE_AA, shift=2)
-    return m
+        ovals.append(np.round((c + (oval - c) * shrink) * (1 << FIXED)).astype(np.int32).reshape(-1, 1, 2))
+    return fill_coverage(shape, ovals, FIXED)
 
 
 def person_regions(shape: Sequence[int], boxes: Sequence, person: np.ndarray, scale: int = 4) -> list[np.ndarray]:

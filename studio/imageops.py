@@ -178,3 +178,102 @@ def _disc_staircase(k: int) -> tuple:
         reach = max(abs(i - centre) for i, hh in enumerate(half) if hh >= h)
         rects.append((2 * h + 1, 2 * reach + 1))
     return tuple(r for r in rects if not any(o != r and o[0] >= r[0] and o[1] >= r[1] for o in rects))
+
+
+# OpenCV anti-aliases (LINE_AA) only on 8-bit images, and even there a filled shape's inside is rasterised whole pixel
+# by whole pixel (only its rim is softened): on a float image every pixel is in or out. A feature drawn either way jumps
+# by a pixel as its landmarks move by parts of one (a grey level of noise moved a profile face's lash line by a pixel
+# here and there). What is drawn to be soft is drawn SUPERSAMPLE times finer a side, anti-aliased, on an 8-bit canvas
+# around it, and averaged back (cv2.INTER_AREA): each pixel's share covered, to a 16th of a pixel.
+SUPERSAMPLE = 4
+
+
+def _fine_box(shape, points: np.ndarray, shift: int, reach: float):
+    """(rows, cols) around `points` ((n, 2) in `shift`-bit fixed point) padded by `reach` px, within `shape`; None
+    where nothing is left."""
+    xy = points.reshape(-1, 2).astype(np.float64) / (1 << shift)
+    x0, y0 = np.floor(xy.min(axis=0) - reach).astype(int)
+    x1, y1 = np.ceil(xy.max(axis=0) + reach).astype(int) + 1
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(int(shape[1]), x1), min(int(shape[0]), y1)
+    return (slice(y0, y1), slice(x0, x1)) if x1 > x0 and y1 > y0 else None
+
+
+FINE_SHIFT = 3  # the fine canvas' points in 1/8 of its pixels
+
+
+def _on_fine(points: np.ndarray, shift: int, box) -> np.ndarray:
+    """Points in `shift`-bit fixed point as (n, 1, 2) int32 on the fine canvas of `box` in FINE_SHIFT-bit fixed
+    point. A pixel's centre x lies at SUPERSAMPLE * x + (SUPERSAMPLE - 1) / 2 of the fine canvas: the middle of the
+    fine pixels INTER_AREA averages into it."""
+    origin = np.array([box[1].start, box[0].start], np.float64)
+    fine = SUPERSAMPLE * (points.reshape(-1, 2).astype(np.float64) / (1 << shift) - origin) + (SUPERSAMPLE - 1) / 2
+    return np.round(fine * (1 << FINE_SHIFT)).astype(np.int32).reshape(-1, 1, 2)
+
+
+def _fine_canvas(box) -> np.ndarray:
+    return np.zeros(((box[0].stop - box[0].start) * SUPERSAMPLE, (box[1].stop - box[1].start) * SUPERSAMPLE),
+                    np.uint8)
+
+
+def _coverage(fine: np.ndarray) -> np.ndarray:
+    """float32 in [0, 1] of a fine canvas drawn at 255: each pixel's share covered."""
+    small = cv2.resize(fine, (fine.shape[1] // SUPERSAMPLE, fine.shape[0] // SUPERSAMPLE),
+                       interpolation=cv2.INTER_AREA)
+    return small.astype(np.float32) * np.float32(1.0 / 255.0)
+
+
+def fill_coverage(shape, polygons, shift: int = 0, holes=()) -> np.ndarray:
+    """float32 (H, W) in [0, 1]: the share of each pixel `polygons` (int32 points in `shift`-bit fixed point) cover,
+    less `holes` (the same, cut out of each). Each polygon is drawn in its own box; where they overlap, the larger
+    share."""
+    out = np.zeros(tuple(shape[:2]), np.float32)
+    for poly in polygons:
+        box = _fine_box(shape, poly, shift, 1.0)
+        if box is None:
+            continue
+        fine = _fine_canvas(box)
+        cv2.fillPoly(fine, [_on_fine(poly, shift, box)], 255, cv2.LINE_AA, shift=FINE_SHIFT)
+        for hole in holes:
+            cv2.fillPoly(fine, [_on_fine(hole, shift, box)], 0, cv2.LINE_AA, shift=FINE_SHIFT)
+        np.maximum(out[box], _coverage(fine), out=out[box])
+    return out
+
+
+def disc_coverage(shape, centre, radius: float) -> np.ndarray:
+    """float32 (H, W) in [0, 1]: the share of each pixel a disc of `radius` px about `centre` (x, y) covers."""
+    out = np.zeros(tuple(shape[:2]), np.float32)
+    c = np.asarray(centre, np.float64).reshape(1, 2)
+    box = _fine_box(shape, c, 0, float(radius) + 1.0)
+    if box is None:
+        return out
+    fine = _fine_canvas(box)
+    at = _on_fine(c, 0, box).reshape(2)
+    cv2.circle(fine, (int(at[0]), int(at[1])), int(round(SUPERSAMPLE * radius * (1 << FINE_SHIFT))), 255, -1,
+               cv2.LINE_AA, shift=FINE_SHIFT)
+    out[box] = _coverage(fine)
+    return out
+
+
+def stroke_coverage(shape, points: np.ndarray, closed: bool, thickness: float, shift: int = 0):
+    """A polyline's coverage, drawn in its own box: (box, float32 share of each of its pixels covered) with box
+    (rows, cols) within `shape`, or None where nothing of it lies in the image. `points` (n, 2) int32 in `shift`-bit
+    fixed point; `thickness` in px, at least one: a width between two a fine canvas draws is their blend, so a stroke
+    thickens smoothly with its face (cv2 takes whole pixels, and draws an odd width as wide as the even one above
+    it: the blend is between even widths)."""
+    t = SUPERSAMPLE * max(1.0, float(thickness))
+    lo = 2 * int(t / 2)
+    frac = (t - lo) / 2
+    box = _fine_box(shape, points, shift, (lo + 2) / (2 * SUPERSAMPLE) + 2.0)  # half the width, the caps, the rim
+    if box is None:
+        return None
+    pts = _on_fine(points, shift, box)
+
+    def drawn(width: int) -> np.ndarray:
+        fine = _fine_canvas(box)
+        cv2.polylines(fine, [pts], closed, 255, width, cv2.LINE_AA, shift=FINE_SHIFT)
+        return _coverage(fine)
+
+    cov = drawn(lo)
+    if frac > 1e-3:
+        cov += (drawn(lo + 2) - cov) * np.float32(frac)
+    return box, cov

@@ -4,7 +4,8 @@ import threading
 import cv2
 import numpy as np
 
-from studio.imageops import disc_morphology, global_smooth, gradient_magnitude, l0_smooth
+from studio.imageops import (disc_coverage, disc_morphology, fill_coverage, global_smooth, gradient_magnitude,
+                             l0_smooth, stroke_coverage)
 
 
 def at_offset(a: np.ndarray, offset: int) -> np.ndarray:
@@ -113,3 +114,45 @@ def test_disc_morphology_is_opencvs_with_the_ellipse_bit_for_bit(load_media):
             for op in (cv2.MORPH_DILATE, cv2.MORPH_ERODE, cv2.MORPH_CLOSE, cv2.MORPH_BLACKHAT):
                 assert np.array_equal(disc_morphology(crop, k, op), cv2.morphologyEx(crop, op, disc)), (k, crop.shape,
                                                                                                       op)
+
+
+def _centre_y(cov: np.ndarray, rows: slice) -> float:
+    ys = np.arange(rows.start, rows.stop, dtype=np.float64)[:, None]
+    return float((cov * ys).sum() / cov.sum())
+
+
+def test_drawn_features_move_and_thicken_by_parts_of_a_pixel():
+    """OpenCV draws every pixel in or out on a float image, and on an 8-bit one anti-aliases a filled shape's rim only:
+    a face's strokes jumped by a pixel as its landmarks moved by a tenth of one. The coverage drawn here follows a
+    move of an eighth of a pixel to within a 20th (measured up to 0.034 for strokes, 0.05 for a fill), and widens by
+    as much for each quarter pixel of width."""
+    t = np.linspace(0, np.pi, 9)
+    half = np.stack([30 + 12 * np.cos(t), 20 - 5 * np.sin(t)], 1)  # a lash line's shape
+    rows = slice(0, 40)
+    for move in np.arange(1, 8) / 8:
+        for width in (1.0, 2.2, 3.0):
+            at0, c0 = stroke_coverage((40, 60), np.round(half * 16).astype(np.int32), False, width, 4)
+            at1, c1 = stroke_coverage((40, 60), np.round((half + [0, move]) * 16).astype(np.int32), False, width, 4)
+            assert abs(_centre_y(c1, at1[0]) - _centre_y(c0, at0[0]) - move) < 0.05, (move, width)
+        f0 = fill_coverage((40, 60), [np.round(half * 16).astype(np.int32).reshape(-1, 1, 2)], 4)
+        f1 = fill_coverage((40, 60), [np.round((half + [0, move]) * 16).astype(np.int32).reshape(-1, 1, 2)], 4)
+        assert abs(_centre_y(f1, rows) - _centre_y(f0, rows) - move) < 0.08, move
+        d0, d1 = disc_coverage((40, 60), (20.3, 10.0), 2.5), disc_coverage((40, 60), (20.3, 10.0 + move), 2.5)
+        assert abs(_centre_y(d1, rows) - _centre_y(d0, rows) - move) < 0.05, move
+    assert ((f0 > 0.1) & (f0 < 0.9)).sum() > 20  # soft along its rim, not in or out
+    line = np.round(np.array([[5.0, 20.0], [50.0, 20.0]]) * 16).astype(np.int32)  # 45 px long
+    ink = [float(stroke_coverage((40, 60), line, False, w, 4)[1].sum()) for w in np.arange(1.0, 4.01, 0.25)]
+    assert (np.abs(np.diff(ink) - 45 / 4) < 45 / 16).all(), np.diff(ink)
+
+
+def test_a_shape_drawn_in_a_box_is_the_whole_images_there():
+    """Coverage is drawn in each shape's own box (the cost of its box, not of the image): the same as in a larger
+    image, moved by whole pixels."""
+    t = np.linspace(0, 2 * np.pi, 36, endpoint=False)
+    oval = np.stack([100.37 + 30 * np.cos(t), 60.81 + 40 * np.sin(t)], 1)
+    pts = np.round(oval * 16).astype(np.int32).reshape(-1, 1, 2)
+    whole = fill_coverage((200, 300), [pts], 4)
+    moved = fill_coverage((120, 130), [pts - (np.array([50, 10], np.int32) << 4)], 4)
+    assert moved.sum() > 0.9 * np.pi * 30 * 40
+    np.testing.assert_array_equal(moved, whole[10:130, 50:180])
+    np.testing.assert_array_equal(whole[:10], 0)

@@ -181,13 +181,14 @@ def test_no_opencv_call_of_the_stream_depends_on_where_its_buffers_are(cfg, pede
 
     def checked(name, fn):
         def call(*args, **kw):
+            before = [a.copy() if isinstance(a, np.ndarray) else a for a in args]  # drawing draws in place
             out = fn(*args, **kw)
             if "dst" in kw or not any(isinstance(a, np.ndarray) for a in args):
                 return out
             calls[name] = calls.get(name, 0) + 1
             for offset in (0, 16, 32, 48):
                 args2 = [at_offset(a, offset) if isinstance(a, np.ndarray) and a.flags.c_contiguous else a
-                         for a in args]
+                         for a in before]
                 again = None
                 if isinstance(out, np.ndarray):
                     try:

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ..color import smoothstep, to_u8
-from ..imageops import disc_morphology
+from ..imageops import disc_morphology, fill_coverage, stroke_coverage
 from ..perception.faces import (FACE_OVAL, LEFT_BROW, LEFT_EYE, LIPS_INNER, LIPS_OUTER, NOSE_BOTTOM, RIGHT_BROW,
                                 RIGHT_EYE)
 from ..types import Face
@@ -67,9 +67,12 @@ def face_ink(shape: Sequence[int], faces: Sequence[Face], line: float, weight: f
         lm = face.landmarks[:, :2] - np.array([cols.start, rows.start], np.float32)  # into the box
         layer = np.zeros((rows.stop - rows.start, cols.stop - cols.start), np.float32)
 
-        def stroke(idx, thick, closed=False, value=1.0):
-            pts = np.round(lm[list(idx)] * (1 << ss)).astype(np.int32).reshape(-1, 1, 2)
-            cv2.polylines(layer, [pts], closed, value, max(1, int(round(thick))), cv2.LINE_AA, shift=ss)
+        def stroke(idx, thick, closed=False, value=1.0):  # anti-aliased; where strokes cross, the darker
+            drawn = stroke_coverage(layer.shape, np.round(lm[list(idx)] * (1 << ss)).astype(np.int32), closed, thick,
+                                    ss)
+            if drawn is not None:
+                at, cov = drawn
+                np.maximum(layer[at], cov * np.float32(value), out=layer[at])
 
         for eye in (LEFT_EYE, RIGHT_EYE):
             n = len(eye)
@@ -89,7 +92,7 @@ def face_ink(shape: Sequence[int], faces: Sequence[Face], line: float, weight: f
         else:
             for brow in (LEFT_BROW, RIGHT_BROW):  # a filled, tapered shape, as a webtoon brow is drawn
                 pts = np.round(lm[list(brow)] * (1 << ss)).astype(np.int32).reshape(-1, 1, 2)
-                cv2.fillPoly(layer, [pts], 0.8, cv2.LINE_AA, shift=ss)
+                np.maximum(layer, fill_coverage(layer.shape, [pts], ss) * np.float32(0.8), out=layer)
                 stroke(brow, 0.6 * base, closed=True, value=0.8)
         stroke(LIPS_INNER, mouth_stroke(lm, fw, base), closed=True, value=0.9)
         # A light hint under the nose: the painted face (face_paint) shows the nose's own shading, and a full stroke
