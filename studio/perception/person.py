@@ -19,6 +19,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
+from ..color import smoothstep
 from ..types import Face, Mask
 from .faces import QuietSolution, check_image
 
@@ -57,14 +58,12 @@ def remove_small_blobs(mask: np.ndarray, min_frac: float) -> np.ndarray:
         return mask
     mass = np.bincount(labels.ravel(), weights=mask.ravel(), minlength=n)
     full = min_frac * mask.size
-    keep = np.clip((mass - 0.5 * full) / full, 0.0, 1.0)
-    keep = keep * keep * (3.0 - 2.0 * keep)
+    keep = smoothstep(0.5 * full, 1.5 * full, mass)
     keep[0] = 1.0
     if keep.min() >= 1.0:
         return mask
-    t = np.clip((mask - BLOB_SUPPORT) / (0.5 - BLOB_SUPPORT), 0.0, 1.0)
-    cut = (1.0 - keep.astype(np.float32))[labels]
-    return (mask * (1.0 - cut * (t * t * (3.0 - 2.0 * t)))).astype(mask.dtype)
+    cut = (1.0 - keep)[labels]
+    return (mask * (1.0 - cut * smoothstep(BLOB_SUPPORT, 0.5, mask))).astype(mask.dtype)
 
 
 def guided_refine(image: np.ndarray, mask: np.ndarray, radius: float, eps: float,
