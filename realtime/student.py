@@ -26,6 +26,7 @@ from studio.characters import load_character, resolve_factors
 from studio.color import hex_to_rgb, image_scale
 from studio.compose import accents_box, eye_accents, face_region, feather, lip_tint
 from studio.models import STUDENT_FACTORS
+from studio.perception.frame import find_frame
 from studio.pipeline import check_image
 from studio.stylize.cartoonizer import (BACKGROUND_MIN_LENGTH, HAIR_QUIET, OUTLINE_ALPHA, PERSON_MIN_LENGTH, abstract,
                                         ink_halvings, ink_lines, ink_over)
@@ -204,6 +205,9 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
     segmented them (no hair without it); and each face's irises and lips are painted at full size as the teacher
     paints them (`face_accents`), after the faces' detail.
 
+    A photo's own frame (a thin border of one colour all round it, studio.perception.find_frame) is kept flat round
+    the photo stepped within it, as the studio keeps it.
+
     With `outline` (and faces in the frame) the people are segmented; with `ink` too they are inked as the teacher
     inks them apart from the background: their silhouette round their segmentation, and within it shorter contours
     (`outline_ink`).
@@ -216,6 +220,14 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
     with the strokes and the detail on the caller's, ~85 against ~135)."""
     if upsample not in UPSAMPLE:
         raise ValueError(f"upsample must be one of {UPSAMPLE}, not {upsample!r}")
+    frame = find_frame(image)
+    if frame is not None:  # the photo's own border, kept flat round it as the teacher keeps it (studio.pipeline)
+        box = frame.inner(image.shape)
+        out = np.empty_like(image)
+        out[:] = frame.color
+        out[box] = stylize_frame(engine, np.ascontiguousarray(image[box]), [f.cropped(box) for f in faces], geometry,
+                                 warp, factors, ink, contours, pool, work_side, upsample, flat, outline, detail, skin)
+        return out
     field = warp_field(image.shape, faces, geometry, warp, across=WARP_ACROSS)
     warped = field.apply(image)
     small = to_work_size(warped, work_side) if work_side else warped

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import asdict, replace
 from typing import Callable, Optional
 
 import cv2
@@ -19,7 +20,7 @@ from .characters import Character, load_character, resolve_factors
 from .color import shrink
 from .compose import LightSteadier
 from .config import StudioConfig, load_config
-from .perception import perceive, scale_perception
+from .perception import find_frame, pad_perception, perceive, scale_perception
 from .perception.skin import skin_tone
 from .stylize.cartoonizer import PaletteSteadier
 from .stylize.classic import ClassicSettings
@@ -83,13 +84,24 @@ class Stylizer:
                  light: Optional[LightSteadier] = None, palette: Optional[PaletteSteadier] = None) -> StylizeResult:
         """`character`: an unsaved character used for this call only, in place of `params.character`. `light`,
         `palette`: a video's light and its layers' colour clusters carried from frame to frame (the classic teacher:
-        studio.compose.normalize_light's `steady`, studio.stylize.cartoonizer.fit_palette's)."""
+        studio.compose.normalize_light's `steady`, studio.stylize.cartoonizer.fit_palette's).
+        A photo's own frame (a thin border of one colour all round it, studio.perception.find_frame) is kept flat
+        round the photo stylised within it (`info["frame"]`)."""
         params = params or StylizeParams(character=self.cfg.default_character)
         report = progress or (lambda frac, msg: None)
         timings: dict[str, float] = {}
         # 1. Check inputs.
         check_image(image, self.cfg.max_input_pixels)
         h, w = image.shape[:2]
+        frame = find_frame(image)
+        if frame is not None:  # the photo's own border: kept flat round the stylised photo, not inked as a line
+            rows, cols = frame.inner(image.shape)
+            res = self(np.ascontiguousarray(image[rows, cols]), params, progress, character, light, palette)
+            out = np.empty_like(image)
+            out[:] = frame.color
+            out[rows, cols] = res.image
+            return replace(res, image=out, perception=pad_perception(res.perception, frame.top, frame.left, (h, w)),
+                           info={**res.info, "frame": asdict(frame)})
         params = params.checked()
         character = character or self.character(params.character)
         teacher = self.teacher(params.teacher)

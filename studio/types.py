@@ -123,15 +123,19 @@ class Face:
         """The face in the crop `box` = (rows, cols) of its image (as face_ink.face_box gives it): box, landmarks
         (x, y; a depth column is kept) and keypoints shifted, as new arrays."""
         rows, cols = box
-        dx, dy = float(cols.start or 0), float(rows.start or 0)
+        return self.moved(-float(cols.start or 0), -float(rows.start or 0))
+
+    def moved(self, dx: float, dy: float) -> "Face":
+        """The face moved by (dx, dy) px: box, landmarks (x, y; a depth column is kept) and keypoints, as new
+        arrays."""
         lm = None
         if self.landmarks is not None:
             lm = self.landmarks.copy()
-            lm[:, 0] -= dx
-            lm[:, 1] -= dy
-        kp = None if self.keypoints is None else self.keypoints - np.array([dx, dy], self.keypoints.dtype)
+            lm[:, 0] += dx
+            lm[:, 1] += dy
+        kp = None if self.keypoints is None else self.keypoints + np.array([dx, dy], self.keypoints.dtype)
         b = self.box
-        return replace(self, box=Box(b.x0 - dx, b.y0 - dy, b.x1 - dx, b.y1 - dy), landmarks=lm, keypoints=kp)
+        return replace(self, box=Box(b.x0 + dx, b.y0 + dy, b.x1 + dx, b.y1 + dy), landmarks=lm, keypoints=kp)
 
     def scaled(self, kx: float, ky: Optional[float] = None) -> "Face":
         """The face in an image resized by (kx, ky) (ky: kx when None): box, landmarks (x, y; a depth column is

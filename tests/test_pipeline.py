@@ -169,3 +169,46 @@ def test_cli_factor_flags_change_the_output(tmp_path, media_dir):
 def test_cli_unknown_character_is_one_line(tmp_path, media_dir):
     r = run_cli("stylize", media_dir / "images" / "lowres_240p_01.jpg", "--out", tmp_path, "--character", "nobody")
     assert r.returncode != 0 and "choices" in r.stderr and "Traceback" not in r.stderr
+
+
+def framed(img: np.ndarray, widths=(6, 5, 4, 7), color=(200, 30, 30)) -> np.ndarray:
+    """`img` in a frame of one colour, (top, bottom, left, right) px wide."""
+    t, b, left, r = widths
+    return cv2.copyMakeBorder(img, t, b, left, r, cv2.BORDER_CONSTANT, value=color)
+
+
+def test_a_photos_own_frame_is_found_only_where_it_is(load_media):
+    """studio.perception.find_frame: the red-haired portrait's thin yellow border (3 px at 1222 px) is its frame;
+    photos whose background is one colour on three sides, all round (a black studio, a dark room) or whose border
+    runs on (a collage's white page at the bottom only) have none."""
+    from studio.perception import find_frame
+
+    red = find_frame(small(load_media("portrait_bangs_red_hair_01.jpg"), 768))
+    assert red is not None and all(1 <= w <= 3 for w in (red.top, red.bottom, red.left, red.right))
+    assert red.color[0] > 200 and red.color[1] > 200 and red.color[2] < 130  # yellow
+    for name in ("group_4faces_diverse_skin_01.jpg", "portrait_dark_background_01.jpg", "lowlight_face_01.jpg",
+                 "collage_many_faces_01.jpg", "portrait_waist_up_plain_bg_01.png", "two_faces_close_01.jpg"):
+        assert find_frame(small(load_media(name), 768)) is None, name
+    photo = small(load_media("portrait_dark_skin_01.jpg"), 384)
+    frame = find_frame(framed(photo))
+    assert (frame.top, frame.bottom, frame.left, frame.right, frame.color) == (6, 5, 4, 7, (200, 30, 30))
+    assert find_frame(framed(photo, (6, 5, 4, 0))) is None  # three sides: the photo's, not a frame
+
+
+def test_the_stylizer_keeps_a_photos_frame_flat_round_the_stylised_photo(stylizer, load_media):
+    """A framed photo is stylised within its frame, which is kept as one flat colour: inked with the photo, its
+    inner edge was a line along the border and its colour bled into the hair it touched (the red-haired portrait).
+    The photo inside is stylised as it is alone, and the faces and masks are where they are in the framed image."""
+    photo = small(load_media("portrait_dark_skin_01.jpg"), 384)
+    params = StylizeParams(character="classic")
+    alone, res = stylizer(photo, params), stylizer(framed(photo), params)
+    h, w = photo.shape[:2]
+    np.testing.assert_array_equal(res.image[6:6 + h, 4:4 + w], alone.image)
+    border = np.ones(res.image.shape[:2], bool)
+    border[6:6 + h, 4:4 + w] = False
+    assert (res.image[border] == (200, 30, 30)).all()
+    assert res.info["frame"] == {"top": 6, "bottom": 5, "left": 4, "right": 7, "color": (200, 30, 30)}
+    assert len(res.faces) == len(alone.faces) >= 1
+    np.testing.assert_allclose(res.faces[0].landmarks[:, :2], alone.faces[0].landmarks[:, :2] + (4, 6), atol=1e-4)
+    assert res.masks["person"].shape == res.image.shape[:2] and res.masks["person"][border].max() == 0
+    np.testing.assert_array_equal(res.masks["person"][6:6 + h, 4:4 + w], alone.masks["person"])

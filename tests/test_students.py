@@ -209,6 +209,25 @@ def test_face_strokes_bring_the_realtime_path_closer_to_the_teacher(photo, chara
         skin=no_line.character))
 
 
+def test_the_realtime_step_keeps_a_photos_frame_as_the_teacher_does(photo):
+    """The realtime step keeps a photo's own frame flat round it, as the studio does (studio.pipeline): the photo
+    within it is stepped as it is alone (its faces moved into it), the frame one flat colour."""
+    from realtime.student import StudentStylizer
+    from studio.perception.faces import get_face_backend
+
+    cfg = load_config()
+    step = StudentStylizer(cfg, "classic", line=0.6, texture=0.6, color=0.6)
+    framed = cv2.copyMakeBorder(photo, 3, 4, 5, 2, cv2.BORDER_CONSTANT, value=(240, 235, 60))
+    faces = get_face_backend("mediapipe", cfg.perception).detect(framed)
+    assert faces
+    out = step(framed, faces)
+    h, w = photo.shape[:2]
+    np.testing.assert_array_equal(out[3:3 + h, 5:5 + w], step(photo, [f.moved(-5, -3) for f in faces]))
+    border = np.ones(out.shape[:2], bool)
+    border[3:3 + h, 5:5 + w] = False
+    assert (out[border] == (240, 235, 60)).all()
+
+
 def test_face_strokes_join_the_contours_by_their_max():
     """realtime.student.ink_layers: the face strokes (a box's alpha) join the whole frame's contours and outline by
     their max and are inked in one pass, as the teacher inks its person layer (np.maximum, then ink_over once); two

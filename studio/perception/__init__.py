@@ -17,12 +17,14 @@ from ..config import PerceptionConfig
 from ..timing import Laps
 from ..types import Perception
 from .faces import FACE_BACKENDS, FaceBackend, FaceModelMissing, check_image, get_face_backend
+from .frame import PhotoFrame, find_frame
 from .hair import hair_and_heads, hair_mask
 from .person import estimate_pose, segment_person
 from .skin import face_skin_samples, skin_mask, skin_tone
 from .tracking import CharacterAssignments, FaceTracker, Track
 
-__all__ = ["perceive", "scale_perception", "FACE_BACKENDS", "FaceBackend", "FaceModelMissing", "get_face_backend",
+__all__ = ["perceive", "scale_perception", "pad_perception", "find_frame", "PhotoFrame", "FACE_BACKENDS", "FaceBackend",
+           "FaceModelMissing", "get_face_backend",
            "segment_person", "estimate_pose", "hair_mask", "skin_mask", "skin_tone", "face_skin_samples",
            "FaceTracker", "Track", "CharacterAssignments"]
 
@@ -35,6 +37,24 @@ def scale_perception(p: Perception, kx: float, ky: float, shape: tuple[int, int]
     pose = None if p.pose is None else p.pose * np.array([kx, ky, 1.0], np.float32)
     return replace(p, faces=faces, person=rs(p.person), skin=rs(p.skin), hair=rs(p.hair),
                    hair_heads=rs(p.hair_heads, cv2.INTER_NEAREST), pose=pose)
+
+
+def pad_perception(p: Perception, top: int, left: int, shape: tuple[int, int]) -> Perception:
+    """The same perception for its image placed at (`left`, `top`) in an image of `shape` (h, w) (a photo within
+    its frame, studio.perception.frame): boxes and points moved, masks padded with nothing (zeros)."""
+    h, w = shape
+
+    def pad(m):
+        if m is None:
+            return None
+        out = np.zeros((h, w), m.dtype)
+        out[top:top + m.shape[0], left:left + m.shape[1]] = m
+        return out
+
+    faces = [f.moved(float(left), float(top)) for f in p.faces]
+    pose = None if p.pose is None else p.pose + np.array([left, top, 0.0], np.float32)
+    return replace(p, faces=faces, person=pad(p.person), skin=pad(p.skin), hair=pad(p.hair),
+                   hair_heads=pad(p.hair_heads), pose=pose)
 
 
 def perceive(image: np.ndarray, cfg: PerceptionConfig, pose: Optional[bool] = None) -> Perception:
