@@ -14,7 +14,7 @@ from studio import StylizeParams, Stylizer
 from studio.perception import segment_person
 
 from .student import StudentStylizer, student_origin
-from .temporal import CUT_THRESHOLD, _content_delta, _hsv_small
+from .temporal import CutDetector
 
 # How far each frame's own light decision moves the one a clip carries (an exponential average over about 1 / LIGHT_RATE
 # frames): a face coming and going, or a bright coat crossing the frame, eases the light over a few frames instead of
@@ -41,15 +41,13 @@ class SteadyClip:
     def reset(self) -> None:
         self._carried: Optional[np.ndarray] = None
         self._centres: dict[str, np.ndarray] = {}
-        self._seen: Optional[np.ndarray] = None
+        self._cut = CutDetector()
 
     def see(self, frame: np.ndarray) -> None:
         """The next frame, before it is stylised: a cut forgets the light and the palette carried."""
-        seen = _hsv_small(frame)
-        if self._seen is not None and _content_delta(self._seen, seen) > CUT_THRESHOLD:
+        if self._cut(frame):
             self._carried = None
             self._centres.clear()
-        self._seen = seen
 
     def palette(self, key: str, cluster: Callable[[Optional[np.ndarray]], np.ndarray]) -> np.ndarray:
         """The layer `key`'s colour centres for this frame: clustered from the ones carried (or afresh), carried."""

@@ -68,6 +68,25 @@ def _content_delta(a_hsv: np.ndarray, b_hsv: np.ndarray) -> float:
     return float(cv2.absdiff(a_hsv, b_hsv).mean())
 
 
+class CutDetector:
+    """Tells a cut in a clip: `detector(frame)` is True where the frame is unlike the one before it by PySceneDetect's
+    content score (above CUT_THRESHOLD; a change of size is one too), False for the first. Frames in order; `reset()`
+    forgets the last. The blender, the teacher path's carried light and palette (realtime.renderers.SteadyClip) and
+    the flicker metric each start again at the same frames."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self._last: Optional[np.ndarray] = None
+
+    def __call__(self, frame: np.ndarray) -> bool:
+        hsv = _hsv_small(frame)
+        cut = self._last is not None and _content_delta(self._last, hsv) > CUT_THRESHOLD
+        self._last = hsv
+        return cut
+
+
 def _gradient(grey: np.ndarray) -> np.ndarray:
     """|∇| of a grey uint8 frame in grey levels per pixel (a 3x3 Sobel sums 8 times the slope)."""
     g = grey.astype(np.float32)
@@ -170,7 +189,7 @@ class TemporalBlender:
 
     def reset(self) -> None:
         self._grey = None
-        self._hsv = None
+        self._cut = CutDetector()
         self._out = None
         self.cuts = 0  # cuts seen since the last reset
 
@@ -178,14 +197,14 @@ class TemporalBlender:
         if frame.shape[:2] != stylised.shape[:2]:
             raise ValueError(f"frame {frame.shape[:2]} and stylised {stylised.shape[:2]} differ in size")
         grey, s = _grey(frame, self.flow_side)
-        hsv = _hsv_small(frame)
-        prev_grey, prev_hsv, prev_out = self._grey, self._hsv, self._out
-        self._grey, self._hsv = grey, hsv
+        cut = self._cut(frame)
+        prev_grey, prev_out = self._grey, self._out
+        self._grey = grey
         if self.strength == 0.0 or prev_grey is None or prev_grey.shape != grey.shape \
                 or prev_out.shape != stylised.shape:
             self._out = stylised
             return stylised
-        if _content_delta(prev_hsv, hsv) > CUT_THRESHOLD:  # a cut: nothing of the last shot may show
+        if cut:  # a cut: nothing of the last shot may show
             self.cuts += 1
             self._out = stylised
             return stylised
@@ -248,12 +267,12 @@ def flickers(inputs: Iterable[np.ndarray], *outputs: Iterable[np.ndarray], flow_
     flow = _deepflow()
     total, pixels = [0.0] * len(outputs), 0
     cover, pairs, cuts = 0.0, 0, 0
-    prev_g = prev_hsv = None
+    prev_g = None
     prev_o: tuple = ()
+    cut = CutDetector()
     for frame, *outs in zip(inputs, *outputs):
         g, s = _grey(frame, flow_side)
-        hsv = _hsv_small(frame)
-        if prev_g is not None and _content_delta(prev_hsv, hsv) > CUT_THRESHOLD:
+        if cut(frame):
             cuts += 1
         elif prev_g is not None:
             back = flow.calc(g, prev_g, None)  # t -> t-1
@@ -273,7 +292,7 @@ def flickers(inputs: Iterable[np.ndarray], *outputs: Iterable[np.ndarray], flow_
             pixels += int(ok.sum())
             cover += float(ok.mean())
             pairs += 1
-        prev_g, prev_o, prev_hsv = g, tuple(outs), hsv
+        prev_g, prev_o = g, tuple(outs)
     if pairs == 0:
         raise ValueError("flicker needs at least two frames of one shot")
     return [Flicker(error=t / max(pixels, 1), pairs=pairs, coverage=cover / pairs, cuts=cuts) for t in total]
