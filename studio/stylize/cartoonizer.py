@@ -342,7 +342,10 @@ def thicken(thin: np.ndarray, extra: np.ndarray, top: int) -> np.ndarray:
 PERSON_MIN_LENGTH = 40.0  # px at image_scale 1: the shortest contour inked on a person (ink_lines' default) ...
 BACKGROUND_MIN_LENGTH = 120.0  # ... and on a background: only long contours (no gravel, leaves or ripples)
 OUTLINE_ALPHA = 0.9  # the person's silhouette (mask_outline) is inked at this alpha, over everything else
-HAIR_QUIET = 0.7  # how quiet a person's hair is in its contours (ink_lines' quiet): its own strands are drawn instead
+# How quiet a person's hair is in its contours (ink_lines' quiet): its own strands (compose.hair_shading) are drawn
+# instead, and only its loudest edges ink. At 0.7 a crown's parting and short hair were a maze of short black
+# strokes (noir's most); fully quiet, the hair reads as its tones and strands (docs/PERFORMANCE.md, eighteenth session).
+HAIR_QUIET = 1.0
 
 
 def ink_lines(img: np.ndarray, line: float, weight: float = 1.0, quiet: Optional[Union[np.ndarray, Callable]] = None,
