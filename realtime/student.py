@@ -223,11 +223,9 @@ def stylize_frame(engine, image: np.ndarray, faces: Sequence, geometry, warp: fl
     frame = find_frame(image)
     if frame is not None:  # the photo's own border, kept flat round it as the teacher keeps it (studio.pipeline)
         box = frame.inner(image.shape)
-        out = np.empty_like(image)
-        out[:] = frame.color
-        out[box] = stylize_frame(engine, np.ascontiguousarray(image[box]), [f.cropped(box) for f in faces], geometry,
-                                 warp, factors, ink, contours, pool, work_side, upsample, flat, outline, detail, skin)
-        return out
+        return frame.around(stylize_frame(engine, np.ascontiguousarray(image[box]), [f.cropped(box) for f in faces],
+                                          geometry, warp, factors, ink, contours, pool, work_side, upsample, flat,
+                                          outline, detail, skin), image.shape)
     field = warp_field(image.shape, faces, geometry, warp, across=WARP_ACROSS)
     warped = field.apply(image)
     small = to_work_size(warped, work_side) if work_side else warped

@@ -95,12 +95,10 @@ class Stylizer:
         h, w = image.shape[:2]
         frame = find_frame(image)
         if frame is not None:  # the photo's own border: kept flat round the stylised photo, not inked as a line
-            rows, cols = frame.inner(image.shape)
-            res = self(np.ascontiguousarray(image[rows, cols]), params, progress, character, light, palette)
-            out = np.empty_like(image)
-            out[:] = frame.color
-            out[rows, cols] = res.image
-            return replace(res, image=out, perception=pad_perception(res.perception, frame.top, frame.left, (h, w)),
+            res = self(np.ascontiguousarray(image[frame.inner(image.shape)]), params, progress, character, light,
+                       palette)
+            return replace(res, image=frame.around(res.image, image.shape),
+                           perception=pad_perception(res.perception, frame.top, frame.left, (h, w)),
                            info={**res.info, "frame": asdict(frame)})
         params = params.checked()
         character = character or self.character(params.character)

@@ -15,8 +15,7 @@ import numpy as np
 
 FRAME_TOLERANCE = 48  # levels in any channel: a pixel is the frame's colour this near it (JPEG smears its chroma)
 FRAME_RING = 0.9  # share of each side's outermost line that must be the frame's colour
-FRAME_CORE = 0.75  # a line is the frame's where this share of it is its colour ...
-FRAME_EDGE = 0.3  # ... and the photo's where under this share is; between, the blend of the two (counted as frame)
+FRAME_EDGE = 0.3  # a line is the photo's where under this share of it is the frame's colour (a blend over it: frame)
 FRAME_MAX = 0.03  # of the short side: the widest frame; a border of one colour that runs on is the photo's background
 
 
@@ -34,6 +33,13 @@ class PhotoFrame:
         """(rows, cols) of the photo within the frame, for an image of `shape`."""
         h, w = shape[:2]
         return slice(self.top, h - self.bottom), slice(self.left, w - self.right)
+
+    def around(self, inner: np.ndarray, shape) -> np.ndarray:
+        """An image of `shape`: `inner` (the photo within, stylised) in this frame, painted flat in its colour."""
+        out = np.empty(shape, inner.dtype)
+        out[:] = self.color
+        out[self.inner(shape)] = inner
+        return out
 
 
 def _share(line: np.ndarray, color: np.ndarray) -> float:
@@ -58,15 +64,7 @@ def find_frame(image: np.ndarray) -> Optional[PhotoFrame]:
     for side, line in sides.items():
         if _share(line(0), color) < FRAME_RING:
             return None
-        width = None
-        for d in range(1, most + 1):
-            share = _share(line(d), color)
-            if share < FRAME_EDGE:
-                width = d
-                break
-            if share < FRAME_CORE and d < most and _share(line(d + 1), color) < FRAME_EDGE:
-                width = d + 1  # the blend of frame and photo goes with the frame
-                break
+        width = next((d for d in range(1, most + 1) if _share(line(d), color) < FRAME_EDGE), None)
         if width is None:
             return None
         widths[side] = width
