@@ -47,6 +47,8 @@ GUIDE_EPS = 1e-4  # ridge of the fit (grey levels in [0, 1]): small keeps the ph
 FLATTEN_LAMBDA = 800.0  # the smoother's strength (px² at the working size) from the texture factor 0.5 up ...
 FLATTEN_SIGMA = 3.0  # ... and its colour scale (grey levels): a sweep of both, docs/PERFORMANCE.md
 FLATTEN_ITERATIONS = 2  # the smoother's passes (OpenCV's default 3: the same fidelity and flatness, 1 ms more at 512²)
+FLATTEN_DEBLOCK_RADIUS = 1  # px at half the working size: the window of the fit that smooths the smoother's steps
+FLATTEN_DEBLOCK_EPS = 5e-4  # its ridge (grey levels in [0, 1]): where the guide varies less, the output is averaged
 
 
 def work_size(shape, side: int = WORK_SIDE) -> tuple[int, int]:
@@ -80,7 +82,27 @@ def flatten(rgb8: np.ndarray, small: np.ndarray, texture: float) -> np.ndarray:
     if t <= 0.0:
         return rgb8
     guide = cv2.addWeighted(small, 0.5, rgb8, 0.5, 0.0)
-    return global_smooth(guide, rgb8, FLATTEN_LAMBDA * t * t, FLATTEN_SIGMA, FLATTEN_ITERATIONS)
+    flat = global_smooth(guide, rgb8, FLATTEN_LAMBDA * t * t, FLATTEN_SIGMA, FLATTEN_ITERATIONS)
+    # The smoother solves rows and columns one at a time: where its guide changes slowly (bokeh, a sky) its regions
+    # ended in axis-aligned steps, a staircase of 4-10 px blocks that neither the photo nor the network has. A guided
+    # filter by the same guide fits each window of the flattened output as a linear function of that guide: the steps
+    # that neither shows are smoothed out, the edges either shows are kept. Fitted at half the working size and
+    # applied at it (the fast guided filter, as `guided_upsample`); docs/PERFORMANCE.md, "The flatten's staircase".
+    return _deblocked(flat, guide)
+
+
+def _deblocked(flat: np.ndarray, guide: np.ndarray) -> np.ndarray:
+    """`flat` (RGB uint8) through the guided filter by `guide` (RGB uint8, its grey) that `flatten` ends with, fitted
+    at half the size (an odd side padded by its last row or column, then cropped)."""
+    h, w = guide.shape[:2]
+    if min(h, w) < 4 * (2 * FLATTEN_DEBLOCK_RADIUS + 1):
+        return flat
+    bottom, right = h % 2, w % 2
+    if bottom or right:
+        guide = cv2.copyMakeBorder(guide, 0, bottom, 0, right, cv2.BORDER_REPLICATE)
+        flat = cv2.copyMakeBorder(flat, 0, bottom, 0, right, cv2.BORDER_REPLICATE)
+    out = guided_upsample(guide, shrink_by(guide, 2), shrink_by(flat, 2), FLATTEN_DEBLOCK_RADIUS, FLATTEN_DEBLOCK_EPS)
+    return out if not (bottom or right) else np.ascontiguousarray(out[:h, :w])
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
@@ -92,21 +114,30 @@ def guided_upsample(image: np.ndarray, small: np.ndarray, out_small: np.ndarray,
     """The student's output at the working size (`out_small`: float (h, w, 3) in [0, 1] or RGB uint8, for `small`,
     the frame at that size) as RGB uint8 at the size of `image` (the full-size RGB uint8 frame, the guide)."""
     H, W = image.shape[:2]
-    k = 2 * radius + 1
-    g = _grey(small)
     p = out_small.astype(np.float32) * np.float32(1.0 / 255.0) if out_small.dtype == np.uint8 else \
         np.ascontiguousarray(out_small, np.float32)
-    m_g = box_mean(g, k)
-    var = box_mean(g * g, k) - m_g * m_g
-    m_p = box_mean(p, k)
-    cov = box_mean(p * g[..., None], k) - m_p * m_g[..., None]
-    a = cov / (var + np.float32(eps))[..., None]
-    b = m_p - a * m_g[..., None]
+    a, b = _linear_fit(_grey(small), p, radius, eps)
     # At the full size, three passes over the frame: y = b, y += a * grey (a scaled for the 8-bit grey), y as uint8
     # (saturated: convertScaleAbs would fold a negative value up). 33 -> 19 ms per 1080p frame against two separate
     # products and a clip.
-    a = cv2.resize(box_mean(a, k) * np.float32(1.0 / 255.0), (W, H), interpolation=cv2.INTER_LINEAR)
-    y = cv2.resize(box_mean(b, k), (W, H), interpolation=cv2.INTER_LINEAR)
+    a = cv2.resize(a * np.float32(1.0 / 255.0), (W, H), interpolation=cv2.INTER_LINEAR)
+    y = cv2.resize(b, (W, H), interpolation=cv2.INTER_LINEAR)
     grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB).astype(np.float32)
     cv2.accumulateProduct(grey, a, y)
     return cv2.addWeighted(y, 255.0, y, 0.0, 0.0, dtype=cv2.CV_8U)
+
+
+def _linear_fit(g: np.ndarray, p: np.ndarray, radius: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """The guided filter's fit (He et al.): in each (2r+1)² window each channel of `p` (float (h, w, 3)) as
+    `a · g + b` of the grey guide `g` (float (h, w) in [0, 1]), ridge `eps`; a and b averaged over the windows that
+    hold each pixel."""
+    k = 2 * radius + 1
+    m_g = box_mean(g, k)
+    var = cv2.add(cv2.subtract(box_mean(cv2.multiply(g, g), k), cv2.multiply(m_g, m_g)), float(eps))
+    g3, m_g3 = cv2.merge([g, g, g]), cv2.merge([m_g, m_g, m_g])
+    m_p = box_mean(p, k)
+    cov = cv2.subtract(box_mean(cv2.multiply(p, g3), k), cv2.multiply(m_p, m_g3))
+    a = cv2.divide(cov, cv2.merge([var, var, var]))
+    b = cv2.subtract(m_p, cv2.multiply(a, m_g3))
+    return box_mean(a, k), box_mean(b, k)
+

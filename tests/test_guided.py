@@ -98,7 +98,7 @@ def test_flatten_removes_faint_texture_and_keeps_edges(frame):
     flat = flatten(speckled, small, 0.6)
     assert laplacian_energy(flat) < 0.4 * laplacian_energy(speckled)
     step = flat[:, w // 2].astype(int) - flat[:, w // 2 - 1].astype(int)  # the edge's jump between two columns
-    assert np.median(step) > 100
+    assert np.median(step) > 90  # of 110 (the deblocking fit's ridge takes a few levels: 96 measured)
     assert np.abs(flat[:, : w // 2 - 8].astype(int) - 90).max() <= 3  # each side keeps its colour
     # the same pixels whatever OpenCV's threads (the stream's pipelined and sequential frames must agree)
     threads = cv2.getNumThreads()
@@ -108,3 +108,26 @@ def test_flatten_removes_faint_texture_and_keeps_edges(frame):
     finally:
         cv2.setNumThreads(threads)
     np.testing.assert_array_equal(one, flat)
+
+
+def test_flatten_leaves_no_staircase_where_the_photo_is_smooth(load_media):
+    """The smoother solves rows and columns one at a time; where its guide changes slowly its regions ended in
+    axis-aligned steps (a staircase of blocks over bokeh and skies). A softened photo (as the network gives one) over
+    the medium-skin portrait's bokeh: flattened, its largest steps between neighbours stay near the input's (the
+    99.9th percentile of 10 grey levels was 16 before the deblocking, 12 with it) and it is flatter than the input."""
+    small = to_work_size(load_media("portrait_medium_skin_01.jpg"))
+    soft = cv2.GaussianBlur(small, (0, 0), 2.0)
+    flat = flatten(soft, small, 0.6)
+    box = (slice(0, 120), slice(0, 180))  # trees and sky out of focus above her shoulder
+
+    def steps(y):
+        g = cv2.cvtColor(y, cv2.COLOR_RGB2GRAY).astype(np.float32)[box]
+        return np.percentile(np.concatenate([np.abs(np.diff(g, axis=1)).ravel(), np.abs(np.diff(g, axis=0)).ravel()]),
+                             99.9)
+
+    def flat_share(y):
+        return float((np.abs(cv2.Laplacian(cv2.cvtColor(y, cv2.COLOR_RGB2GRAY).astype(np.float32), cv2.CV_32F))[box]
+                      < 2).mean())
+
+    assert steps(flat) <= 1.4 * steps(soft)
+    assert flat_share(flat) > flat_share(soft) + 0.05

@@ -384,8 +384,8 @@ def test_the_flattened_step_is_as_flat_as_the_teacher_and_closer_to_it(photo, ch
     the teacher than with the network's own output (measured +1.0 to +1.4 dB at 384 px), and about as flat as the
     teacher (flat share 0.67-0.69 against 0.64-0.70). The flatten's own gain in flatness is measured without the
     faces' detail, which takes the face's fine band from the photo whether flattened or not, and without the skin's
-    lift and the hair's shading, which paint the hair flat whether flattened or not (0.69-0.71 against the network's
-    own 0.58-0.59)."""
+    lift and the hair's shading, which paint the hair flat whether flattened or not (0.68-0.69 against the network's
+    own 0.58-0.59; 0.69-0.71 before the flatten's last guided filter took its staircase away)."""
     from studio.quality import flat_share
 
     teacher, step, flat, raw_step = _teacher_and_step(photo, character)
@@ -393,7 +393,7 @@ def test_the_flattened_step_is_as_flat_as_the_teacher_and_closer_to_it(photo, ch
     assert psnr(flat, teacher) > psnr(raw, teacher) + 0.3, character
     assert flat_share(flat) > 0.9 * flat_share(teacher), character
     flattened, own = (raw_step(flat=on, outline=True, detail=False, skin=None) for on in (True, False))
-    assert flat_share(flattened) > flat_share(own) + 0.1, character
+    assert flat_share(flattened) > flat_share(own) + 0.07, character
 
 
 @pytest.mark.parametrize("character", BUILT_IN)
