@@ -17,8 +17,8 @@ from ..color import image_scale, smoothstep
 from ..compose import LightSteadier
 from ..timing import Laps
 from ..types import Perception
-from .cartoonizer import (BACKGROUND_MIN_LENGTH, HAIR_QUIET, OUTLINE_ALPHA, Cartoonizer, LayerSettings, PaletteSteadier,
-                          ink_over, mask_outline)
+from .cartoonizer import (BACKGROUND_MIN_LENGTH, BACKGROUND_SOFTNESS, HAIR_QUIET, OUTLINE_ALPHA, Cartoonizer,
+                          LayerSettings, PaletteSteadier, ink_over, mask_outline)
 from .face_ink import face_ink
 from .face_paint import paint_faces, paint_skin
 from .face_warp import warp_field
@@ -102,7 +102,7 @@ class ClassicTeacher:
         #    person's colours do not bleed out (measured: filling the person region in first made the ring
         #    around the silhouette worse, not better; tests/test_compose.py checks the ring).
         has_person = person.max() > 0.5
-        bg_layer = toon.shade(img, s.background, k=10, steady=s.palette, key="background")
+        bg_layer = toon.shade(img, s.background, k=10, steady=s.palette, key="background", soft=BACKGROUND_SOFTNESS)
         lap("background")
         # 5. Ink: contours per layer (skin kept quiet), clean face strokes, the silhouette.
         # Skin and hair interiors are "quiet": only strong edges ink there (hair gets its own thin strands).
