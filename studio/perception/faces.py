@@ -179,6 +179,23 @@ MESH_FRAMINGS = (((-3.0, -3.0), 0.96), ((3.0, 3.0), 1.04), ((-3.0, 3.0), 1.04), 
 # px away, and the averaged mesh put his eyes' and mouth's strokes on his cheek (the agreeing framings lie within 1 %).
 # Where none lies that near, the one nearest the median is kept.
 MESH_AGREE = 0.05
+# A detector's box side is about this many times the root mean square distance of the face's 468 mesh points from
+# their centroid (median 3.3 over the faces of 8 shared photos at 512 px, 3.1-3.6 but for the largest).
+MESH_BOX_RATIO = 3.3
+# A framing of that second pass further than this share of the face's size from the first mesh (the mean over its
+# points) is left out: in the dim restaurant the crops framed by the right-hand man's mesh meshed the woman beside him.
+MESH_AGAIN = 0.1
+
+
+def mesh_framing(points: np.ndarray) -> tuple[tuple[float, float], float]:
+    """((x, y), side) of the square a face's mesh frames: its 468 points' centroid, and MESH_BOX_RATIO times their
+    root mean square distance from it. Smooth in the points: it moves with the face, not with a detector's box, whose
+    place and size change by a pixel or more under a grey level of noise or a pixel's shift (the studio meshes a face
+    again on this framing, MediapipeFaces._mesh_for; the mesh's points under a shift 0.13 -> 0.05 px, median)."""
+    p = points[:468, :2].astype(np.float64)
+    c = p.mean(axis=0)
+    r = float(np.sqrt(((p - c) ** 2).sum(axis=1).mean()))
+    return (float(c[0]), float(c[1])), MESH_BOX_RATIO * r
 
 
 class MediapipeFaces:
@@ -281,10 +298,26 @@ class MediapipeFaces:
         """The face's mesh, from a square crop around its box. The crop is resampled at the box's exact position
         (sub-pixel), and a face of MESH_STEADY_PX or more is meshed on MESH_FRAMINGS crops (shifted a few pixels,
         zoomed a few percent) whose points are averaged: the mesh answers a change of framing by ~1 px, and a grey
-        level of noise moves the detector's box by about that, so one crop's strokes jittered (issue 14)."""
-        h, w = image.shape[:2]
+        level of noise moves the detector's box by about that, so one crop's strokes jittered (issue 14). In the
+        studio (`steady`) the face is then meshed again on crops framed by that mesh (`mesh_framing`), which follows
+        the face where the detector's box jitters, and the two meshes are averaged."""
         cx, cy = face.box.center
-        half = 0.95 * max(face.box.width, face.box.height)
+        steady = self.cfg.steady and max(face.box.width, face.box.height) * 1.9 >= self.MESH_STEADY_PX
+        pts = self._mesh_on(image, cx, cy, 0.95 * max(face.box.width, face.box.height), face, steady)
+        if pts is not None and steady:
+            (mx, my), side = mesh_framing(pts)
+            again = self._mesh_on(image, mx, my, 0.95 * side, face, steady, reference=pts)
+            if again is not None:
+                pts = ((pts + again) * 0.5).astype(np.float32)
+        return pts
+
+    def _mesh_on(self, image: np.ndarray, cx: float, cy: float, half: float, face: Face, steady: bool,
+                 reference: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
+        """The mesh of the face `face` on a crop of half side `half` centred at (cx, cy): on MESH_FRAMINGS crops
+        averaged where `steady`, else on one; None where none fits or the mesh is not this face's. With `reference`
+        (the face's mesh from another framing) only the framings within MESH_AGAIN of it are averaged (None where
+        none is): a crop framed by a face's mesh holds its neighbours too, and may mesh one of them."""
+        h, w = image.shape[:2]
         if 2 * half < 8:
             return None
         k = self.MESH_SIDE / (2 * half)
@@ -296,7 +329,7 @@ class MediapipeFaces:
         roi = src[y0 + pad:y0 + pad + 2 * m, x0 + pad:x0 + pad + 2 * m]
         if k < 1:  # brought down: blurred first, as an area resize would average
             roi = cv2.GaussianBlur(roi, (0, 0), 0.5 / k)
-        framings = MESH_FRAMINGS if 2 * half >= self.MESH_STEADY_PX and self.cfg.steady else PLAIN_FRAMING
+        framings = MESH_FRAMINGS if steady else PLAIN_FRAMING
         c = self.MESH_SIDE / 2.0
         found = []
         for (ox, oy), zoom in framings:
@@ -310,6 +343,9 @@ class MediapipeFaces:
             lm = res.multi_face_landmarks[0].landmark
             pts = np.array([[p.x * self.MESH_SIDE, p.y * self.MESH_SIDE] for p in lm], np.float32)
             found.append((pts - np.float32([c + ox, c + oy])) / kk + np.float32([cx, cy]))
+        if reference is not None:
+            size = max(face.box.width, face.box.height)
+            found = [p for p in found if float(np.abs(p - reference).mean()) <= MESH_AGAIN * size]
         if not found:
             return None
         if len(found) > 2:  # a framing that meshed another face in its crop (a neighbour's) is not averaged in
