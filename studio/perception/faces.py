@@ -208,6 +208,10 @@ class MediapipeFaces:
     # dancers' teacher under noise 37.9 / 42.9 -> 38.8 / 44.0 dB at 40 (the elderly seven's < 42 px faces' points
     # 0.12 -> 0.08 px under a grey level of noise), for ~12 ms a face in the studio (the stream keeps one crop).
     MESH_STEADY_PX = 40
+    # Faces this large (box side, px) are meshed again on their first mesh's framing (_mesh_for): a crowd's smaller
+    # faces' points move by hundredths of a pixel, and a second pass over all its 52 faces cost 0.9 s of perception
+    # (1.8 -> 2.7 s at 1024 px; from 36 px 0.3 s).
+    MESH_AGAIN_PX = 36
     MESHLESS_MIN_SCORE = 0.8  # a detection on which no mesh fits must be this sure (profiles, tiny faces)
     SINGLE_MIN_SCORE = 0.75  # a detection no other run confirms must be this sure
     CROWD_MIN_FACES = 8  # sure faces (SINGLE_MIN_SCORE, after NMS) before a photo counts as a crowd
@@ -299,12 +303,12 @@ class MediapipeFaces:
         (sub-pixel), and a face of MESH_STEADY_PX or more is meshed on MESH_FRAMINGS crops (shifted a few pixels,
         zoomed a few percent) whose points are averaged: the mesh answers a change of framing by ~1 px, and a grey
         level of noise moves the detector's box by about that, so one crop's strokes jittered (issue 14). In the
-        studio (`steady`) the face is then meshed again on crops framed by that mesh (`mesh_framing`), which follows
-        the face where the detector's box jitters, and the two meshes are averaged."""
+        studio (`steady`) a face of MESH_AGAIN_PX or more is then meshed again on crops framed by that mesh
+        (`mesh_framing`), which follows the face where the detector's box jitters, and the two meshes are averaged."""
         cx, cy = face.box.center
         steady = self.cfg.steady and max(face.box.width, face.box.height) * 1.9 >= self.MESH_STEADY_PX
         pts = self._mesh_on(image, cx, cy, 0.95 * max(face.box.width, face.box.height), face, steady)
-        if pts is not None and steady:
+        if pts is not None and steady and max(face.box.width, face.box.height) >= self.MESH_AGAIN_PX:
             (mx, my), side = mesh_framing(pts)
             again = self._mesh_on(image, mx, my, 0.95 * side, face, steady, reference=pts)
             if again is not None:
