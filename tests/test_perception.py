@@ -513,13 +513,14 @@ def test_a_mesh_framed_by_itself_follows_a_shift(cfg, load_media):
     moved = {"box only": [], "reframed": []}
     for name in ("group_4faces_diverse_skin_01.jpg", "two_people_01.jpg"):
         img = _fitted(load_media(name))
-        after = backend.detect(shifted(img))
+        moved_img = shifted(img)
+        after = backend.detect(moved_img)
         for a in backend.detect(img):
             b = min(after, key=lambda f: np.hypot(*np.subtract(f.box.center, a.box.center)))
             assert a.has_mesh and b.has_mesh
             moved["reframed"].append(float(np.abs(b.landmarks[:, :2] - 1.0 - a.landmarks[:, :2]).mean()))
             first = [backend._mesh_on(x, *f.box.center, 0.95 * max(f.box.width, f.box.height), f, True)
-                     for x, f in ((img, a), (shifted(img), b))]
+                     for x, f in ((img, a), (moved_img, b))]
             moved["box only"].append(float(np.abs(first[1] - 1.0 - first[0]).mean()))
     assert len(moved["reframed"]) == 6
     assert np.mean(moved["reframed"]) < 0.7 * np.mean(moved["box only"]), moved
@@ -595,7 +596,8 @@ def test_a_grey_level_of_noise_moves_the_skin_mask_by_little(cfg, load_media):
 def test_the_skin_models_learn_the_skins_colour_not_its_noise(cfg, load_media, name, least):
     # Issue 14: each face's skin model was learnt from, and looked up on, single pixels, so a grey level of noise
     # (several a*b* units in the dark) widened a dark face's model and moved the mask. Seen through a Gaussian of
-    # SKIN_SEEN_SIGMA, the same faces and person: the mask's PSNR under noise 34.2 -> 38.5, 37.3 -> 40.5, 37.3 -> 40.8.
+    # COLOUR_SEEN_SIGMA, the same faces and person: the mask's PSNR under noise 34.2 -> 38.5, 37.3 -> 40.5,
+    # 37.3 -> 40.8.
     sys.path.insert(0, str(REPO / "tools"))
     from teacher_stability import noisy
 

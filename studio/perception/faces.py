@@ -305,10 +305,10 @@ class MediapipeFaces:
         level of noise moves the detector's box by about that, so one crop's strokes jittered (issue 14). In the
         studio (`steady`) a face of MESH_AGAIN_PX or more is then meshed again on crops framed by that mesh
         (`mesh_framing`), which follows the face where the detector's box jitters, and the two meshes are averaged."""
-        cx, cy = face.box.center
-        steady = self.cfg.steady and max(face.box.width, face.box.height) * 1.9 >= self.MESH_STEADY_PX
-        pts = self._mesh_on(image, cx, cy, 0.95 * max(face.box.width, face.box.height), face, steady)
-        if pts is not None and steady and max(face.box.width, face.box.height) >= self.MESH_AGAIN_PX:
+        size = max(face.box.width, face.box.height)
+        steady = self.cfg.steady and 1.9 * size >= self.MESH_STEADY_PX
+        pts = self._mesh_on(image, *face.box.center, 0.95 * size, face, steady)
+        if pts is not None and steady and size >= self.MESH_AGAIN_PX:
             (mx, my), side = mesh_framing(pts)
             again = self._mesh_on(image, mx, my, 0.95 * side, face, steady, reference=pts)
             if again is not None:

@@ -17,13 +17,9 @@ from ..imageops import gradient_magnitude
 from ..types import Face, Mask
 from .faces import FACE_OVAL, check_image
 from .person import remove_small_blobs
-from .skin import face_skin_roi
+from .skin import COLOUR_SEEN_SIGMA, face_skin_roi
 
 HAIR_FACE_PX = 160  # each head is analysed with its face at most this wide, then resized back
-# px: where a head is analysed at its own size its colours are seen through a Gaussian of this sigma (skin's
-# SKIN_SEEN_SIGMA): a grey level of noise is several a*b* units in dark hair. The teacher under noise: the night group
-# 40.1 -> 41.0 dB, the medium-skin portrait 42.0 -> 42.7 (its texture on the blurred photo too lost two people 2.6 dB).
-COLOUR_SEEN_SIGMA = 0.7
 HAIRLINE_RUN = 0.03  # of the face's height: how far up hair must go on from a hairline above the forehead
 CROWD_FACES = 10  # a photo with this many faces is a crowd: each head's hair is looked for on its skull only
 SHORT_HAIR = 0.25  # and how far at most before the person ends (longer: the background the person mask runs into)
@@ -260,8 +256,10 @@ def _head_hair(image: np.ndarray, face: Face, person: np.ndarray, crowded: bool 
 
     roi_img = np.ascontiguousarray(image[ry0:ry1, rx0:rx1])
     pixels = rgb_to_lab(cv2.resize(roi_img, size, interpolation=cv2.INTER_AREA) if k < 1 else roi_img)
-    # The colours (samples and distances) through a Gaussian of COLOUR_SEEN_SIGMA where the head is at its own size
-    # (a smaller one is area-averaged already); the texture (the bald-scalp test, the hairline) of the pixels.
+    # The colours (samples and distances) through a Gaussian of COLOUR_SEEN_SIGMA (skin's) where the head is at its own
+    # size (a smaller one is area-averaged already): a grey level of noise is several a*b* units in dark hair (the
+    # night group under noise 40.1 -> 41.0 dB). The texture (the bald-scalp test, the hairline) is the pixels': read
+    # through the Gaussian too it lost two people 2.6 dB.
     lab = pixels if k < 1 else rgb_to_lab(cv2.GaussianBlur(roi_img, (0, 0), COLOUR_SEEN_SIGMA))
     pers = person[ry0:ry1, rx0:rx1]
     if k < 1:

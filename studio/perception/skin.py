@@ -30,12 +30,13 @@ from .person import guided_refine, remove_small_blobs
 
 MAX_FACES_FOR_SKIN = 16  # the largest faces each contribute a colour model
 # px: the photo is seen through a Gaussian of this sigma where the skin models are learnt and looked up (the mask is
-# still refined along the photo's own edges). A pixel's chroma is its neighbourhood's, not its own noise: a grey level
-# of noise is several a*b* units in the dark, and a dark face's model widened under it by 12 % (the audience's border
-# face). Skin masks under noise (PSNR against the clean photo's, 512 px): the audience 33.8 -> 37.6 dB, the night
-# group 37.1 -> 40.0, the medium-skin portrait 36.2 -> 39.3; the teacher under noise 39.1 -> 39.3, 39.8 -> 40.1, 41.5
-# -> 42.0, the child 41.3 -> 42.7 (docs/PERFORMANCE.md, twenty-second session).
-SKIN_SEEN_SIGMA = 0.7
+# still refined along the photo's own edges), and where a head's hair colours are read (hair._head_hair). A pixel's
+# chroma is its neighbourhood's, not its own noise: a grey level of noise is several a*b* units in the dark, and a
+# dark face's model widened under it by 12 % (the audience's border face). Skin masks under noise (PSNR against the
+# clean photo's, 512 px): the audience 33.8 -> 37.6 dB, the night group 37.1 -> 40.0, the medium-skin portrait 36.2 ->
+# 39.3; the teacher under noise 39.1 -> 39.3, 39.8 -> 40.1, 41.5 -> 42.0, the child 41.3 -> 42.7 (docs/PERFORMANCE.md,
+# twenty-second session).
+COLOUR_SEEN_SIGMA = 0.7
 MAHA_FULL, MAHA_ZERO = 2.2, 3.2  # chroma distance (in standard deviations) where skin weight starts to fall / is 0
 # A face's skin model applies within this many face widths to each side, face heights above and below its centre
 # (a full body below: a dancer's bare feet are 8-9 face heights down), fading out over REACH_SOFT more of each.
@@ -183,7 +184,8 @@ def skin_mask(image: np.ndarray, faces: Sequence[Face], person: np.ndarray) -> M
     image = check_image(image)
     h, w = image.shape[:2]
     out = idx = None
-    seen = cv2.GaussianBlur(image, (0, 0), SKIN_SEEN_SIGMA)  # what each face's model learns and is looked up on
+    # What each face's model learns and is looked up on (without faces the generic range reads the photo itself).
+    seen = cv2.GaussianBlur(image, (0, 0), COLOUR_SEEN_SIGMA) if faces else image
     for face in sorted(faces, key=lambda f: -f.box.area)[:MAX_FACES_FOR_SKIN]:
         pts = face_skin_samples(seen, face)
         reach = skin_reach(image.shape, face) if len(pts) >= 30 else None
