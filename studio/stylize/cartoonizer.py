@@ -207,11 +207,11 @@ def soft_assign(lab: np.ndarray, fit: PaletteFit, softness: float) -> np.ndarray
     the cell's blend, up to 44 L*a*b* units from its own, and a grey level of noise moved a whole region of one colour
     (the audience's blue shirt) into the next cell and the next cel (the teacher under noise, the audience 39.3 -> 40.0
     dB at 512 px, docs/PERFORMANCE.md). Each pixel's logits are one product with the centres (the squared distance's
-    own term |x|^2 is the same for all of a pixel's centres and leaves the softmax), in blocks of SOFT_ASSIGN_ROWS; as
-    fast as the lookup was (its np.unique sorted every pixel)."""
+    own term |x|^2 is the same for all of a pixel's centres and leaves the softmax), in blocks of SOFT_ASSIGN_ROWS;
+    faster than the lookup was (its np.unique sorted every pixel)."""
     h, w = lab.shape[:2]
     x = lab.reshape(-1, 3).astype(np.float32, copy=False)
-    wts = np.array([0.6, 1.0, 1.0], np.float64)
+    wts = _LAB_WEIGHT.astype(np.float64)  # the fit's own weighting of lightness against chroma
     raw = fit.raw_lab.astype(np.float64)
     soft = max(1e-3, float(softness))
     # -|x - c|^2_w / soft = (2 x.w c - |c|^2_w) / soft - |x|^2_w / soft, the last term the same for every centre;
